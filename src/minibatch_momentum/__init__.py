@@ -1,0 +1,18 @@
+"""Mini-batch SGD with classical momentum on interpolating quadratics.
+
+The package behind a one-command replication of "momentum accelerates in proportion
+to the batch size, up to a saturation point" (Garg & Dereziński, arXiv 2605.18609).
+
+Modules, one job each:
+
+- :mod:`~minibatch_momentum.problems`  consistent least-squares systems and their spectra
+- :mod:`~minibatch_momentum.samplers`  mini-batch index sequences (common random numbers)
+- :mod:`~minibatch_momentum.engine`    batched SGD / heavy ball / Nesterov over an (eta, beta) grid
+- :mod:`~minibatch_momentum.sweep`     one sweep shard: grid x seeds -> Parquet
+- :mod:`~minibatch_momentum.analysis`  tuned T*(B), slopes, knees, speedups
+- :mod:`~minibatch_momentum.claims`    the claims report (JSON + Markdown)
+- :mod:`~minibatch_momentum.plots`     one function per figure
+- :mod:`~minibatch_momentum.cli`       the ``mbm`` command the workflow calls
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,284 @@
+r"""Batched mini-batch SGD, heavy ball and Nesterov on a consistent least-squares system.
+
+Every method here is one recursion on the error ``e_t = x_t - x*``::
+
+    y_t     = x_t + gamma (x_t - x_{t-1})                  (look-ahead point)
+    x_{t+1} = x_t + beta (x_t - x_{t-1}) - eta g_S(y_t)    g_S(y) = A_S^T (A_S y - b_S) / B
+
+with ``x_{-1} = x_0`` and
+
+=======  ===========  ==================================================
+method   gamma        update
+=======  ===========  ==================================================
+``sgd``  0, beta = 0  plain mini-batch SGD
+``hb``   0            Polyak's heavy ball
+``nag``  beta         Nesterov: ``x_{t+1} = y_t - eta g_S(y_t)``,
+                      ``y_{t+1} = x_{t+1} + beta (x_{t+1} - x_t)``
+=======  ===========  ==================================================
+
+Mapping to ``torch.optim.SGD(lr, momentum, nesterov, dampening=0)``: ``lr = eta`` and
+``momentum = beta``. For heavy ball the optimizer's parameter *is* ``x_t``. With
+``nesterov=True`` the optimizer's parameter is the look-ahead point ``y_t`` (the
+point where it evaluates the gradient), so its trajectory equals this module's
+``y_t = x_t + beta (x_t - x_{t-1})``; both sequences are returned by
+:func:`trajectory` for that comparison.
+
+:func:`run_grid` advances a whole (eta, beta) grid at once: the ``R`` runs share the
+mini-batch of each step (common random numbers), so a step is two matrix products,
+``(B x d)(d x R)`` and back. It works in the eigenbasis of ``H`` (rows rotated once at
+start-up) so the exact loss ``f(x) - f(x*) = e^T H e / 2`` costs ``O(dR)``, not ``O(d^2 R)``.
+A run stops when its loss falls to ``eps`` times the initial loss, when it diverges
+(recorded, never raised), when it has taken ``censor_factor`` times as many steps as
+the grid's first converged run (it cannot be the tuned choice any more), or at ``t_max``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .problems import Problem
+from .samplers import MiniBatches
+
+METHODS = ("sgd", "hb", "nag")
+
+CONVERGED, DIVERGED, CENSORED, TIMEOUT = "converged", "diverged", "censored", "t_max"
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """``auto`` (or None) picks CUDA when present, else the CPU."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _gamma(method: str, beta: torch.Tensor) -> torch.Tensor | None:
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    return beta if method == "nag" else None
+
+
+def _check_params(method: str, eta: np.ndarray, beta: np.ndarray) -> None:
+    if eta.shape != beta.shape or eta.ndim != 1 or eta.size == 0:
+        raise ValueError("eta and beta must be non-empty 1-d arrays of equal length")
+    if np.any(eta <= 0):
+        raise ValueError("every eta must be > 0")
+    if np.any((beta < 0) | (beta >= 1)):
+        raise ValueError("every beta must lie in [0, 1)")
+    if method == "sgd" and np.any(beta != 0):
+        raise ValueError("method 'sgd' takes beta = 0 only")
+
+
+def _step(A, E, V, idx, eta_over_B, beta, gamma):
+    """One step of all runs, in place. ``E``: errors ``(d, R)``; ``V``: ``e_t - e_{t-1}``.
+
+    ``idx`` is ``(B,)`` (one batch shared by all runs) or ``(R, B)`` (a batch per run).
+    """
+    Y = E if gamma is None else torch.addcmul(E, V, gamma)
+    if idx.ndim == 1:
+        As = A.index_select(0, idx)  # (B, d)
+        G = As.T @ (As @ Y)
+    else:
+        As = A[idx]  # (R, B, d)
+        G = torch.bmm(As.transpose(1, 2), torch.bmm(As, Y.T.unsqueeze(2))).squeeze(2).T
+    V.mul_(beta).addcmul_(G, eta_over_B, value=-1.0)
+    E.add_(V)
+
+
+def trajectory(
+    A: np.ndarray | torch.Tensor,
+    x_star: np.ndarray | torch.Tensor,
+    x0: np.ndarray | torch.Tensor,
+    batches: torch.Tensor,
+    eta,
+    beta,
+    method: str,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Iterates of ``R`` runs fed the given mini-batches, in float64 on the CPU.
+
+    Parameters
+    ----------
+    A, x_star : the system (``b = A x*``).
+    x0 : (d,) starting point, shared by all runs.
+    batches : ``(T, B)`` indices, one batch per step shared by all runs, or
+        ``(T, R, B)``, a batch per step and run.
+    eta, beta : scalars or ``(R,)`` arrays.
+    method : ``"sgd"``, ``"hb"`` or ``"nag"``.
+
+    Returns
+    -------
+    x : ``(T + 1, d, R)`` iterates ``x_0 .. x_T``.
+    y : ``(T + 1, d, R)`` look-ahead points ``y_t`` (equal to ``x`` except for ``nag``).
+    """
+    A = torch.as_tensor(A, dtype=torch.float64)
+    x_star = torch.as_tensor(x_star, dtype=torch.float64)
+    x0 = torch.as_tensor(x0, dtype=torch.float64)
+    eta_np, beta_np = np.broadcast_arrays(
+        np.atleast_1d(np.asarray(eta, float)), np.atleast_1d(np.asarray(beta, float))
+    )
+    _check_params(method, eta_np, beta_np)
+    R = eta_np.size
+    B = batches.shape[-1]
+    eta_t = torch.as_tensor(eta_np / B)
+    beta_t = torch.as_tensor(beta_np)
+    gamma = _gamma(method, beta_t)
+    E = (x0 - x_star)[:, None].repeat(1, R)
+    V = torch.zeros_like(E)
+    xs, ys = [E.clone()], [E.clone()]
+    for idx in batches:
+        _step(A, E, V, idx, eta_t, beta_t, gamma)
+        xs.append(E.clone())
+        ys.append(E.clone() if gamma is None else torch.addcmul(E, V, gamma))
+    x = torch.stack(xs) + x_star[None, :, None]
+    y = torch.stack(ys) + x_star[None, :, None]
+    return x, y
+
+
+@dataclass(frozen=True)
+class StopRule:
+    """When a run ends. ``eps`` is relative to the loss at ``x_0``."""
+
+    eps: float = 1e-4
+    t_max: int = 100_000
+    check_every: int = 10
+    censor_factor: float = 3.0
+    blowup: float = 1e8
+    curve_points: int = 400
+
+    def __post_init__(self):
+        if not 0 < self.eps < 1:
+            raise ValueError(f"eps must lie in (0, 1), got {self.eps}")
+        if self.t_max < 1 or self.check_every < 1:
+            raise ValueError("t_max and check_every must be >= 1")
+        if self.censor_factor <= 1:
+            raise ValueError(f"censor_factor must be > 1, got {self.censor_factor}")
+
+    def recorded_checks(self) -> np.ndarray:
+        """Check indices whose loss goes into the stored curve: the first 50, then
+        ``curve_points`` log-spaced, so a curve's size does not grow with ``t_max``."""
+        n_checks = self.t_max // self.check_every
+        geo = np.geomspace(1, max(n_checks, 1), self.curve_points).round().astype(int)
+        return np.union1d(np.arange(min(50, n_checks) + 1), geo)
+
+
+@dataclass
+class GridResult:
+    """Outcome of one grid of runs sharing a mini-batch stream.
+
+    ``iters_to_eps`` is ``inf`` for any run that did not reach ``eps``; ``status`` says
+    why (``converged``, ``diverged``, ``censored``, ``t_max``), ``steps_run`` how far it
+    got and ``diverged_at`` the check where it blew up (-1 if it did not).
+    ``curves[r]`` is ``(steps, relative loss)`` at the recorded checks.
+    """
+
+    iters_to_eps: np.ndarray
+    status: np.ndarray
+    steps_run: np.ndarray
+    diverged_at: np.ndarray
+    final_loss: np.ndarray
+    curves: list[tuple[np.ndarray, np.ndarray]]
+
+
+def run_grid(
+    problem: Problem,
+    method: str,
+    batch_size: int,
+    eta,
+    beta,
+    seed: int,
+    stop: StopRule = StopRule(),
+    replace: bool = False,
+    device: str | torch.device | None = "auto",
+    dtype: torch.dtype = torch.float64,
+    x0: np.ndarray | None = None,
+) -> GridResult:
+    """Run the ``R`` configurations ``(eta[r], beta[r])`` together from ``x0`` (default 0)."""
+    eta = np.atleast_1d(np.asarray(eta, dtype=float))
+    beta = np.atleast_1d(np.asarray(beta, dtype=float))
+    _check_params(method, eta, beta)
+    dev = resolve_device(device)
+    R = eta.size
+    V_eig = problem.eigvecs
+    # Rotate once into the eigenbasis of H: the dynamics are unchanged (orthogonal
+    # change of variables) and the loss becomes a weighted sum of squares.
+    A = torch.as_tensor(problem.A @ V_eig, dtype=dtype, device=dev)
+    lam = torch.as_tensor(problem.eigvals, dtype=dtype, device=dev)
+    x0 = np.zeros(problem.d) if x0 is None else np.asarray(x0, float)
+    e0 = torch.as_tensor(V_eig.T @ (x0 - problem.x_star), dtype=dtype, device=dev)
+    f0 = 0.5 * float((lam * e0 * e0).sum())
+    if not f0 > 0:
+        raise ValueError("x0 is already a minimizer: the relative loss is undefined")
+
+    active = np.arange(R)
+    E = e0[:, None].repeat(1, R).contiguous()
+    V = torch.zeros_like(E)
+    eta_t = torch.as_tensor(eta / batch_size, dtype=dtype, device=dev)
+    beta_t = torch.as_tensor(beta, dtype=dtype, device=dev)
+    gamma = _gamma(method, beta_t)
+
+    iters = np.full(R, np.inf)
+    status = np.full(R, TIMEOUT, dtype=object)
+    steps_run = np.zeros(R, dtype=np.int64)
+    diverged_at = np.full(R, -1, dtype=np.int64)
+    final = np.full(R, np.nan)
+    rec_ids, rec_t, rec_loss = [active.copy()], [np.zeros(R, np.int64)], [np.ones(R)]
+    recorded = set(stop.recorded_checks().tolist())
+
+    stream = MiniBatches(problem.n, batch_size, seed, replace=replace)
+    K = stop.check_every
+    horizon = stop.t_max
+    t = 0
+    while active.size and t < horizon:
+        k = min(K, horizon - t)
+        block = stream.take(k).to(dev)
+        for idx in block:
+            _step(A, E, V, idx, eta_t, beta_t, gamma)
+        t += k
+        rel = (0.5 / f0) * (lam @ (E * E))
+        rel = rel.cpu().numpy()
+        if t // K in recorded or t == horizon:
+            rec_ids.append(active.copy())
+            rec_t.append(np.full(active.size, t))
+            rec_loss.append(rel)
+        bad = ~np.isfinite(rel) | (rel > stop.blowup)
+        good = ~bad & (rel <= stop.eps)
+        done = bad | good
+        if good.any() and not np.isfinite(iters).any():
+            horizon = min(stop.t_max, int(np.ceil(stop.censor_factor * t)))
+        if t >= horizon:
+            done[:] = True
+        if done.any():
+            ids = active[done]
+            iters[active[good]] = t
+            status[active[good]] = CONVERGED
+            status[active[bad]] = DIVERGED
+            diverged_at[active[bad]] = t
+            steps_run[ids] = t
+            final[ids] = rel[done]
+            keep = torch.as_tensor(~done, device=dev)
+            if t < stop.t_max:
+                status[active[done & ~good & ~bad]] = CENSORED
+            if not (t // K in recorded or t == horizon):
+                rec_ids.append(ids)
+                rec_t.append(np.full(ids.size, t))
+                rec_loss.append(rel[done])
+            active = active[~done]
+            E, V = E[:, keep].contiguous(), V[:, keep].contiguous()
+            eta_t, beta_t = eta_t[keep], beta_t[keep]
+            gamma = None if gamma is None else beta_t
+
+    ids = np.concatenate(rec_ids)
+    order = np.argsort(ids, kind="stable")
+    ts, ls = np.concatenate(rec_t)[order], np.concatenate(rec_loss)[order]
+    splits = np.cumsum(np.bincount(ids, minlength=R))[:-1]
+    curves = list(zip(np.split(ts, splits), np.split(ls, splits), strict=True))
+    return GridResult(
+        iters_to_eps=iters,
+        status=status.astype(str),
+        steps_run=steps_run,
+        diverged_at=diverged_at,
+        final_loss=final,
+        curves=curves,
+    )

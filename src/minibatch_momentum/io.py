@@ -1,0 +1,78 @@
+"""Atomic file output: an interrupted run never leaves a half file behind.
+
+Snakemake takes any existing output for done, so every writer here goes through
+:func:`atomic_path`: write to a temporary file in the target's folder, then rename.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _to_builtin(obj: Any) -> Any:
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot serialize {type(obj).__name__} to JSON")
+
+
+def dumps(obj: Any) -> str:
+    """JSON text with numpy scalars and arrays converted; infinities written as strings."""
+    return json.dumps(_finite_or_str(obj), indent=2, sort_keys=False, default=_to_builtin) + "\n"
+
+
+def _finite_or_str(obj: Any) -> Any:
+    # Strict JSON has no Infinity/NaN; keep them readable and round-trippable.
+    if isinstance(obj, float | np.floating):
+        if np.isnan(obj):
+            return "nan"
+        if np.isinf(obj):
+            return "inf" if obj > 0 else "-inf"
+        return float(obj)
+    if isinstance(obj, dict):
+        return {str(k): _finite_or_str(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite_or_str(v) for v in obj]
+    return obj
+
+
+def write_json(obj: Any, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(dumps(obj))
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def write_text(text: str, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)

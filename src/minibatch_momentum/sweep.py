@@ -1,0 +1,183 @@
+"""One sweep shard: a (problem, method, sampler, batch size) over an (eta, beta) grid and seeds.
+
+A shard is the unit of work the workflow fans out. Its result is one Parquet file,
+one row per (seed, eta, beta) run, holding iterations-to-eps, the run's status and
+its loss curve, with the shard spec and package version in the file's metadata.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import __version__
+from .engine import METHODS, StopRule, resolve_device, run_grid
+from .io import atomic_path, dumps
+from .problems import Problem
+
+SAMPLERS = ("without_replacement", "with_replacement")
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Log-spaced step sizes (in units of ``1/L``) and momenta ``beta = 1 - 2^-k``-style.
+
+    ``eta * L`` runs over ``num_eta`` values from ``eta_min`` to ``eta_max``;
+    ``1 - beta`` over ``num_beta`` values from ``one_minus_beta_min`` to
+    ``one_minus_beta_max``. SGD uses the step sizes only.
+    """
+
+    eta_min: float = 1e-3
+    eta_max: float = 4.0
+    num_eta: int = 25
+    one_minus_beta_min: float = 1e-3
+    one_minus_beta_max: float = 0.5
+    num_beta: int = 10
+
+    def __post_init__(self):
+        _require(0 < self.eta_min <= self.eta_max, "grid.eta_min/eta_max", "0 < eta_min <= eta_max")
+        _require(self.num_eta >= 1, "grid.num_eta", ">= 1")
+        _require(self.num_beta >= 1, "grid.num_beta", ">= 1")
+        _require(
+            0 < self.one_minus_beta_min <= self.one_minus_beta_max <= 1,
+            "grid.one_minus_beta_min/max",
+            "0 < one_minus_beta_min <= one_minus_beta_max <= 1",
+        )
+
+    def points(self, method: str, L: float) -> tuple[np.ndarray, np.ndarray]:
+        """``(eta, beta)`` arrays of the grid for ``method``, absolute (not scaled by L)."""
+        eta = np.geomspace(self.eta_min, self.eta_max, self.num_eta) / L
+        if method == "sgd":
+            return eta, np.zeros_like(eta)
+        omb = np.geomspace(self.one_minus_beta_min, self.one_minus_beta_max, self.num_beta)
+        e, b = np.meshgrid(eta, 1.0 - omb, indexing="ij")
+        return e.ravel(), b.ravel()
+
+
+@dataclass(frozen=True)
+class ShardSpec:
+    """Everything that determines a shard's numbers (and nothing that does not)."""
+
+    problem: str
+    method: str
+    batch_size: int
+    sampler: str = "without_replacement"
+    seeds: tuple[int, ...] = (0, 1, 2)
+    grid: Grid = field(default_factory=Grid)
+    stop: StopRule = field(default_factory=StopRule)
+    dtype: str = "float64"
+
+    def __post_init__(self):
+        _require(self.method in METHODS, "method", f"one of {list(METHODS)}")
+        _require(self.sampler in SAMPLERS, "sampler", f"one of {list(SAMPLERS)}")
+        _require(int(self.batch_size) >= 1, "batch_size", "an integer >= 1")
+        _require(len(self.seeds) >= 1, "seeds", "a non-empty list")
+        _require(self.dtype in ("float64", "float32"), "dtype", "'float64' or 'float32'")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ShardSpec:
+        """Build from plain data (the workflow passes JSON); errors name the field."""
+        d = dict(d)
+        unknown = set(d) - {f for f in cls.__dataclass_fields__}
+        if unknown:
+            raise ValueError(f"unknown shard field(s): {sorted(unknown)}")
+        try:
+            grid = Grid(**d.pop("grid", {}))
+        except TypeError as exc:
+            raise ValueError(f"grid: {exc}") from None
+        stop_fields = dict(d.pop("stop", {}))
+        try:
+            stop = StopRule(**stop_fields)
+        except TypeError as exc:
+            raise ValueError(f"stop: {exc}") from None
+        except ValueError as exc:
+            raise ValueError(f"stop: {exc}") from None
+        seeds = d.pop("seeds", (0, 1, 2))
+        seeds = tuple(range(seeds)) if isinstance(seeds, int) else tuple(int(s) for s in seeds)
+        return cls(grid=grid, stop=stop, seeds=seeds, **d)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _require(ok: bool, name: str, what: str) -> None:
+    if not ok:
+        raise ValueError(f"{name}: must be {what}")
+
+
+def run_shard(
+    problem: Problem,
+    spec: ShardSpec,
+    device: str = "auto",
+    progress=None,
+) -> pd.DataFrame:
+    """Run every seed of a shard; one row per (seed, eta, beta) run."""
+    import torch
+
+    L = float(problem.eigvals[-1])
+    eta, beta = spec.grid.points(spec.method, L)
+    dev = resolve_device(device)
+    frames = []
+    for seed in spec.seeds:
+        t0 = time.perf_counter()
+        res = run_grid(
+            problem,
+            spec.method,
+            spec.batch_size,
+            eta,
+            beta,
+            seed=seed,
+            stop=spec.stop,
+            replace=spec.sampler == "with_replacement",
+            device=dev,
+            dtype=getattr(torch, spec.dtype),
+        )
+        seconds = time.perf_counter() - t0
+        frames.append(
+            pd.DataFrame(
+                {
+                    "problem": spec.problem,
+                    "method": spec.method,
+                    "sampler": spec.sampler,
+                    "batch_size": spec.batch_size,
+                    "seed": seed,
+                    "eta": eta,
+                    "beta": beta,
+                    "iters_to_eps": res.iters_to_eps,
+                    "status": res.status,
+                    "steps_run": res.steps_run,
+                    "diverged_at": res.diverged_at,
+                    "final_loss": res.final_loss,
+                    "curve_step": [c[0] for c in res.curves],
+                    "curve_loss": [c[1] for c in res.curves],
+                }
+            )
+        )
+        if progress:
+            best = np.min(res.iters_to_eps)
+            progress(
+                f"{spec.problem} {spec.method} B={spec.batch_size} seed={seed}: "
+                f"best T={best:g}, {int(res.steps_run.sum())} run-steps in {seconds:.1f}s"
+            )
+    return pd.concat(frames, ignore_index=True)
+
+
+def write_parquet(df: pd.DataFrame, path: str | os.PathLike, meta: dict) -> None:
+    """Atomic Parquet write with ``meta`` (JSON) and the package version in the schema."""
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    info = {"mbm": dumps({**meta, "package_version": __version__})}
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **info})
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def read_metadata(path: str | os.PathLike) -> dict:
+    import json
+
+    return json.loads(pq.read_schema(path).metadata[b"mbm"])

@@ -1,0 +1,33 @@
+rule summarize:
+    input:
+        problem="results/problems/{problem}.npz",
+        runs=shards,
+    output:
+        directory("results/summaries/{problem}/{sampler}"),
+    log:
+        "results/logs/summarize/{problem}/{sampler}.log",
+    benchmark:
+        "results/benchmarks/summarize/{problem}/{sampler}.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m minibatch_momentum summarize --problem {input.problem} --runs {input.runs} --out-dir {output} 2> {log}"
+
+
+rule claims:
+    input:
+        summaries(),
+    output:
+        json="results/claims.json",
+        markdown="results/claims.md",
+    params:
+        tolerances=json.dumps(config["claims"], sort_keys=True),
+    log:
+        "results/logs/claims.log",
+    benchmark:
+        "results/benchmarks/claims.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m minibatch_momentum claims --summary {input} --tolerances {params.tolerances:q}"
+        " --json {output.json} --markdown {output.markdown} 2> {log}"

@@ -1,0 +1,18 @@
+rule sweep:
+    input:
+        problem="results/problems/{problem}.npz",
+    output:
+        "results/runs/{problem}/{sampler}/{method}/B{batch}.parquet",
+    params:
+        spec=shard_spec,
+        device=config.get("device", "auto"),
+    threads: 1
+    log:
+        "results/logs/sweep/{problem}/{sampler}/{method}/B{batch}.log",
+    benchmark:
+        "results/benchmarks/sweep/{problem}/{sampler}/{method}/B{batch}.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m minibatch_momentum sweep --problem {input.problem} --spec {params.spec:q} --out {output}"
+        " --device {params.device} --threads {threads} 2> {log}"
