@@ -5,13 +5,27 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 
-configfile: "workflow/config/quick.yaml"
+# The default profile, unless --configfile names another (which then replaces it
+# whole rather than being merged into it, so no default leaks into another profile).
+if not workflow.overwrite_configfiles:
+
+    configfile: "workflow/config/quick.yaml"
+
 
 
 validate(config, "workflow/config/schema.yaml")
 
 
 include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    problem="[A-Za-z0-9_]+",
+    method="|".join(METHODS),
+    sampler="|".join(SAMPLERS),
+    batch=r"\d+",
+
+
 include: "workflow/rules/problems.smk"
 include: "workflow/rules/sweeps.smk"
 include: "workflow/rules/analysis.smk"

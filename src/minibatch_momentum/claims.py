@@ -103,6 +103,7 @@ def claim_c1(tuned, meta, method, tol: Tolerances) -> dict:
                 stderr=sgd["stderr"],
                 batch_sizes=sgd["batch_sizes"],
                 closed_form_slope=cf["slope"],
+                closed_form="(kappa_bar/B + kappa), the SGD count's shape, over the same B",
             ),
         ],
         "figure": "tstar_vs_batch",
@@ -249,6 +250,14 @@ def to_markdown(claims: list[dict], meta: dict) -> str:
                 f"| {' | '.join(head)} | {ch['check']} ({mark}) | {_fmt(ch['measured'])} | "
                 f"{_fmt(ch['predicted'])} | {ch['tolerance']} | `{c['figure']}` |"
             )
+    lines += ["", "## Details", ""]
+    base = {"check", "measured", "predicted", "tolerance", "pass"}
+    for c in claims:
+        for ch in c["checks"]:
+            extra = {k: v for k, v in ch.items() if k not in base}
+            if extra:
+                items = "; ".join(f"{k.replace('_', ' ')} = {_fmt(v)}" for k, v in extra.items())
+                lines.append(f"- {c['id']} {c['method']}, {ch['check']}: {items}")
     lines += ["", "## Statements", ""]
     for cid, text in STATEMENTS.items():
         lines.append(f"- **{cid}**: {text}")

@@ -164,7 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_figure)
 
     s = sub.add_parser("benchmark", help="engine vs a per-run torch.optim.SGD loop")
-    s.add_argument("--quick", action="store_true", help="smaller sweep (about a minute)")
+    size = s.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="a small smoke-test sweep (seconds)")
+    size.add_argument("--design", action="store_true", help="DESIGN.md's 4096x512 fp32 sweep")
     s.set_defaults(func=cmd_benchmark)
     return p
 

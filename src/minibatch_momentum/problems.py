@@ -154,18 +154,42 @@ def from_matrix(A: np.ndarray, x_star: np.ndarray) -> Problem:
     return Problem(A=A, x_star=x_star, eigvals=lam, eigvecs=V)
 
 
+_FAMILIES = {
+    # family: (required fields, optional fields)
+    "gaussian": ({"d", "n", "kappa", "seed"}, {"profile"}),
+}
+
+
 def make_problem(spec: dict) -> Problem:
-    """Build a problem from its config entry (``family`` plus the family's parameters)."""
-    family = spec["family"]
-    if family == "gaussian":
-        return gaussian_system(
-            d=spec["d"],
-            n=spec["n"],
-            kappa=spec["kappa"],
-            profile=spec.get("profile", "geometric"),
-            seed=spec["seed"],
-        )
-    raise ValueError(f"unknown problem family {family!r}; known: ['gaussian']")
+    """Build a problem from its config entry (``family`` plus the family's parameters).
+
+    Raises ``ValueError`` naming the first bad field.
+    """
+    spec = dict(spec)
+    family = spec.pop("family", None)
+    if family not in _FAMILIES:
+        raise ValueError(f"family: must be one of {sorted(_FAMILIES)}, got {family!r}")
+    required, optional = _FAMILIES[family]
+    if missing := sorted(required - set(spec)):
+        raise ValueError(f"missing field(s) for family {family!r}: {missing}")
+    if unknown := sorted(set(spec) - required - optional):
+        raise ValueError(f"unknown field(s) for family {family!r}: {unknown}")
+    for name, least in (("d", 2), ("n", 2), ("seed", 0)):
+        if not (_is_int(spec[name]) and spec[name] >= least):
+            raise ValueError(f"{name}: must be an integer >= {least}, got {spec[name]!r}")
+    if not (isinstance(spec["kappa"], int | float) and spec["kappa"] >= 1):
+        raise ValueError(f"kappa: must be a number >= 1, got {spec['kappa']!r}")
+    return gaussian_system(
+        d=spec["d"],
+        n=spec["n"],
+        kappa=float(spec["kappa"]),
+        profile=spec.get("profile", "geometric"),
+        seed=spec["seed"],
+    )
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, int | np.integer) and not isinstance(x, bool)
 
 
 def save_problem(problem: Problem, path: str | os.PathLike, meta: dict | None = None) -> None:

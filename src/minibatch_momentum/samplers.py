@@ -38,9 +38,12 @@ class MiniBatches:
 
     def take(self, steps: int) -> torch.Tensor:
         """The next ``steps`` batches as a ``(steps, batch_size)`` int64 CPU tensor."""
-        while self._buf.shape[0] < steps:
-            self._buf = torch.cat([self._buf, self._block()])
-        out, self._buf = self._buf[:steps], self._buf[steps:]
+        parts, have = [self._buf], self._buf.shape[0]
+        while have < steps:
+            parts.append(self._block())
+            have += parts[-1].shape[0]
+        buf = torch.cat(parts) if len(parts) > 1 else self._buf
+        out, self._buf = buf[:steps], buf[steps:]
         return out
 
     def _block(self) -> torch.Tensor:

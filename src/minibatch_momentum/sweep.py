@@ -76,7 +76,7 @@ class ShardSpec:
     def __post_init__(self):
         _require(self.method in METHODS, "method", f"one of {list(METHODS)}")
         _require(self.sampler in SAMPLERS, "sampler", f"one of {list(SAMPLERS)}")
-        _require(int(self.batch_size) >= 1, "batch_size", "an integer >= 1")
+        _require(_is_int(self.batch_size) and self.batch_size >= 1, "batch_size", "an integer >= 1")
         _require(len(self.seeds) >= 1, "seeds", "a non-empty list")
         _require(self.dtype in ("float64", "float32"), "dtype", "'float64' or 'float32'")
 
@@ -87,6 +87,9 @@ class ShardSpec:
         unknown = set(d) - {f for f in cls.__dataclass_fields__}
         if unknown:
             raise ValueError(f"unknown shard field(s): {sorted(unknown)}")
+        missing = [f for f in ("problem", "method", "batch_size") if f not in d]
+        if missing:
+            raise ValueError(f"missing shard field(s): {missing}")
         try:
             grid = Grid(**d.pop("grid", {}))
         except TypeError as exc:
@@ -104,6 +107,10 @@ class ShardSpec:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, int | np.integer) and not isinstance(x, bool)
 
 
 def _require(ok: bool, name: str, what: str) -> None:

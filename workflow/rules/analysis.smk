@@ -2,6 +2,7 @@ rule summarize:
     input:
         problem="results/problems/{problem}.npz",
         runs=shards,
+        code=code("problems", "analysis", "summary", "sweep"),
     output:
         directory("results/summaries/{problem}/{sampler}"),
     log:
@@ -16,7 +17,8 @@ rule summarize:
 
 rule claims:
     input:
-        summaries(),
+        summaries=summaries(),
+        code=code("analysis", "claims", "summary"),
     output:
         json="results/claims.json",
         markdown="results/claims.md",
@@ -29,5 +31,5 @@ rule claims:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum claims --summary {input} --tolerances {params.tolerances:q}"
+        "python -m minibatch_momentum claims --summary {input.summaries} --tolerances {params.tolerances:q}"
         " --json {output.json} --markdown {output.markdown} 2> {log}"

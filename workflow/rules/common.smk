@@ -7,8 +7,8 @@ import shlex
 # Jobs run the package from this checkout, installed or not, so the code that made a
 # result is the code in the repository. With --sdm conda, jobs get environment.yml.
 SRC = shlex.quote(f"{workflow.basedir}/src")
-# (The prefix is itself formatted per job, hence the doubled braces.)
-shell.prefix("set -euo pipefail; export PYTHONPATH=" + SRC + "${{PYTHONPATH:+:$PYTHONPATH}}; ")
+# The prefix is formatted again per job: quadruple braces end up as single ones.
+shell.prefix(f"set -euo pipefail; export PYTHONPATH={SRC}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
 CONDA_ENV = "../../environment.yml"
 
 PROBLEMS = list(config["problems"])
@@ -18,11 +18,9 @@ BATCH_SIZES = config["sweep"]["batch_sizes"]
 FIGURES = ["tstar_vs_batch", "speedup_vs_batch", "loss_curves"]
 
 
-wildcard_constraints:
-    problem="[A-Za-z0-9_]+",
-    method="|".join(METHODS),
-    sampler="|".join(SAMPLERS),
-    batch=r"\d+",
+def code(*modules):
+    """Library modules a job imports; editing one re-runs the jobs that use it."""
+    return [f"src/minibatch_momentum/{m}.py" for m in ("cli", "io", *modules)]
 
 
 def problem_spec(wildcards):

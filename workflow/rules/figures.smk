@@ -3,7 +3,8 @@
 
 rule figure_tstar_vs_batch:
     input:
-        "results/summaries/{problem}/{sampler}",
+        summary="results/summaries/{problem}/{sampler}",
+        code=code("plots", "analysis", "summary"),
     output:
         pdf="figures/{problem}/{sampler}/tstar_vs_batch.pdf",
         png="figures/{problem}/{sampler}/tstar_vs_batch.png",
@@ -12,12 +13,13 @@ rule figure_tstar_vs_batch:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum figure tstar_vs_batch --summary {input} --out {output.pdf} 2> {log}"
+        "python -m minibatch_momentum figure tstar_vs_batch --summary {input.summary} --out {output.pdf} 2> {log}"
 
 
 rule figure_speedup_vs_batch:
     input:
-        "results/summaries/{problem}/{sampler}",
+        summary="results/summaries/{problem}/{sampler}",
+        code=code("plots", "analysis", "summary"),
     output:
         pdf="figures/{problem}/{sampler}/speedup_vs_batch.pdf",
         png="figures/{problem}/{sampler}/speedup_vs_batch.png",
@@ -26,12 +28,13 @@ rule figure_speedup_vs_batch:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum figure speedup_vs_batch --summary {input} --out {output.pdf} 2> {log}"
+        "python -m minibatch_momentum figure speedup_vs_batch --summary {input.summary} --out {output.pdf} 2> {log}"
 
 
 rule figure_loss_curves:
     input:
-        "results/summaries/{problem}/{sampler}",
+        summary="results/summaries/{problem}/{sampler}",
+        code=code("plots", "analysis", "summary"),
     output:
         pdf="figures/{problem}/{sampler}/loss_curves.pdf",
         png="figures/{problem}/{sampler}/loss_curves.png",
@@ -40,4 +43,4 @@ rule figure_loss_curves:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum figure loss_curves --summary {input} --out {output.pdf} 2> {log}"
+        "python -m minibatch_momentum figure loss_curves --summary {input.summary} --out {output.pdf} 2> {log}"

@@ -1,4 +1,6 @@
 rule problem:
+    input:
+        code=code("problems"),
     output:
         npz="results/problems/{problem}.npz",
         meta="results/problems/{problem}.json",

@@ -1,6 +1,7 @@
 rule sweep:
     input:
         problem="results/problems/{problem}.npz",
+        code=code("problems", "samplers", "engine", "sweep"),
     output:
         "results/runs/{problem}/{sampler}/{method}/B{batch}.parquet",
     params:

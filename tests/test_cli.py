@@ -1,0 +1,273 @@
+"""The ``mbm`` command line: files in, files out; bad input exits 2 with a one-line message
+naming the offending field and writes nothing."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import PYTHON, REPO_ROOT, subprocess_env
+from minibatch_momentum.cli import main
+from minibatch_momentum.problems import gaussian_system, load_problem
+from minibatch_momentum.sweep import ShardSpec, read_metadata, run_shard
+
+PROBLEM_SPEC = {
+    "family": "gaussian",
+    "d": 6,
+    "n": 48,
+    "kappa": 20,
+    "profile": "geometric",
+    "seed": 4,
+}
+GOOD = {
+    "problem": "tiny",
+    "method": "nag",
+    "batch_size": 4,
+    "seeds": 2,
+    "grid": {
+        "eta_min": 0.1,
+        "eta_max": 1.0,
+        "num_eta": 2,
+        "one_minus_beta_min": 0.1,
+        "one_minus_beta_max": 0.5,
+        "num_beta": 2,
+    },
+    "stop": {"eps": 1e-3, "t_max": 2000, "check_every": 10},
+}
+
+
+@pytest.fixture(scope="module")
+def problem_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("prob") / "tiny.npz"
+    assert main(["problem", "--spec", json.dumps(PROBLEM_SPEC), "--out", str(path)]) == 0
+    return path
+
+
+def test_problem_command_writes_the_generated_problem(problem_file):
+    p = load_problem(problem_file)
+    q = gaussian_system(6, 48, 20, "geometric", seed=4)
+    assert np.array_equal(p.A, q.A) and np.array_equal(p.x_star, q.x_star)
+    meta = json.loads(problem_file.with_suffix(".json").read_text())
+    assert meta["spec"] == PROBLEM_SPEC
+    assert meta["kappa"] == pytest.approx(20.0, rel=1e-9)
+
+
+def test_sweep_command_writes_the_shard(tmp_path, problem_file):
+    out = tmp_path / "shard.parquet"
+    assert (
+        main(
+            [
+                "sweep",
+                "--problem",
+                str(problem_file),
+                "--spec",
+                json.dumps(GOOD),
+                "--out",
+                str(out),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
+    got = pq.read_table(out).to_pandas()
+    spec = ShardSpec.from_dict(GOOD)
+    want = run_shard(load_problem(problem_file), spec, device="cpu")
+    np.testing.assert_array_equal(got["iters_to_eps"], want["iters_to_eps"])
+    np.testing.assert_array_equal(got["status"], want["status"])
+    assert ShardSpec.from_dict(read_metadata(out)["spec"]) == spec
+    assert [p.name for p in tmp_path.iterdir()] == ["shard.parquet"]
+
+
+def nested(d: dict, path: str, value):
+    d = json.loads(json.dumps(d))
+    *head, last = path.split(".")
+    sub = d
+    for k in head:
+        sub = sub[k]
+    if value is KeyError:
+        del sub[last]
+    else:
+        sub[last] = value
+    return d
+
+
+BAD_SWEEPS = [
+    ("batch_size", 0, "batch_size"),
+    ("batch_size", -2, "batch_size"),
+    ("method", "adam", "method"),
+    ("sampler", "rows", "sampler"),
+    ("stop.eps", 1.5, "eps"),
+    ("stop.eps", 0, "eps"),
+    ("seeds", [], "seeds"),
+    ("seeds", 0, "seeds"),
+    ("grid.num_eta", 0, "num_eta"),
+    ("dtype", "half", "dtype"),
+    ("batch_size", 10_000, "batch_size"),  # > n = 48 without replacement
+]
+
+
+def run_main(capsys, argv):
+    code = main(argv)
+    err = capsys.readouterr().err
+    return code, [line for line in err.splitlines() if not line.startswith("[mbm ")]
+
+
+@pytest.mark.parametrize("path,value,field", BAD_SWEEPS)
+def test_bad_sweep_spec_exits_2_naming_the_field(
+    tmp_path, capsys, problem_file, path, value, field
+):
+    out = tmp_path / "o" / "shard.parquet"
+    spec = json.dumps(nested(GOOD, path, value))
+    code, lines = run_main(
+        capsys,
+        [
+            "sweep",
+            "--problem",
+            str(problem_file),
+            "--spec",
+            spec,
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+        ],
+    )
+    assert code == 2
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("mbm sweep: error:") and field in lines[0], lines[0]
+    assert not out.exists()
+    assert not out.parent.exists() or list(out.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "spec,needle",
+    [("{not json", "--spec"), ("[1, 2]", "--spec"), (json.dumps({**GOOD, "bs": 1}), "bs")],
+)
+def test_unreadable_sweep_spec_exits_2(tmp_path, capsys, problem_file, spec, needle):
+    out = tmp_path / "shard.parquet"
+    code, lines = run_main(
+        capsys, ["sweep", "--problem", str(problem_file), "--spec", spec, "--out", str(out)]
+    )
+    assert code == 2 and len(lines) == 1 and needle in lines[0], lines
+    assert not out.exists()
+
+
+def test_missing_problem_file_exits_2(tmp_path, capsys):
+    out = tmp_path / "shard.parquet"
+    code, lines = run_main(
+        capsys,
+        [
+            "sweep",
+            "--problem",
+            str(tmp_path / "nope.npz"),
+            "--spec",
+            json.dumps(GOOD),
+            "--out",
+            str(out),
+        ],
+    )
+    assert code == 2 and len(lines) == 1 and "nope.npz" in lines[0]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("value", [2.5, "4"])
+def test_non_integer_batch_size_exits_2_naming_the_field(tmp_path, capsys, problem_file, value):
+    out = tmp_path / "shard.parquet"
+    code, lines = run_main(
+        capsys,
+        [
+            "sweep",
+            "--problem",
+            str(problem_file),
+            "--spec",
+            json.dumps({**GOOD, "batch_size": value}),
+            "--out",
+            str(out),
+        ],
+    )
+    assert code == 2 and len(lines) == 1 and "batch_size" in lines[0], lines
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("field", ["problem", "method", "batch_size"])
+def test_missing_sweep_field_exits_2_naming_the_field(tmp_path, capsys, problem_file, field):
+    out = tmp_path / "shard.parquet"
+    code, lines = run_main(
+        capsys,
+        [
+            "sweep",
+            "--problem",
+            str(problem_file),
+            "--spec",
+            json.dumps(nested(GOOD, field, KeyError)),
+            "--out",
+            str(out),
+        ],
+    )
+    assert code == 2 and len(lines) == 1 and field in lines[0], lines
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "path,value,field",
+    [
+        ("d", KeyError, "d"),
+        ("kappa", 0.5, "kappa"),
+        ("n", 3, "n"),
+        ("family", "kernel", "family"),
+        ("profile", "flat", "profile"),
+    ],
+)
+def test_bad_problem_spec_exits_2_naming_the_field(tmp_path, capsys, path, value, field):
+    out = tmp_path / "p.npz"
+    code, lines = run_main(
+        capsys,
+        ["problem", "--spec", json.dumps(nested(PROBLEM_SPEC, path, value)), "--out", str(out)],
+    )
+    assert code == 2 and len(lines) == 1 and field in lines[0], lines
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("path,value,field", [("d", 8.5, "d"), ("seed", -1, "seed")])
+def test_bad_problem_value_types_exit_2_naming_the_field(tmp_path, capsys, path, value, field):
+    out = tmp_path / "p.npz"
+    spec = json.dumps(nested(PROBLEM_SPEC, path, value))
+    code, lines = run_main(capsys, ["problem", "--spec", spec, "--out", str(out)])
+    assert code == 2 and len(lines) == 1 and re.search(rf"\b{field}\b", lines[0]), lines
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_python_dash_m_exit_status_and_message(tmp_path, problem_file):
+    """The real entry point: ``python -m minibatch_momentum`` in a fresh process."""
+    out = tmp_path / "shard.parquet"
+    for path, value, field in [("batch_size", -1, "batch_size"), ("seeds", [], "seeds")]:
+        proc = subprocess.run(
+            [
+                PYTHON,
+                "-m",
+                "minibatch_momentum",
+                "sweep",
+                "--problem",
+                str(problem_file),
+                "--spec",
+                json.dumps(nested(GOOD, path, value)),
+                "--out",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            env=subprocess_env(),
+            cwd=REPO_ROOT,
+            timeout=120,
+        )
+        assert proc.returncode == 2, proc.stderr
+        lines = [x for x in proc.stderr.splitlines() if not x.startswith("[mbm ")]
+        assert len(lines) == 1 and field in lines[0], proc.stderr
+        assert proc.stdout == ""
+        assert not out.exists()

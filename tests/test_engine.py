@@ -1,0 +1,454 @@
+"""The batched engine against torch.optim.SGD, and its stopping rule on hand-made problems.
+
+- ``trajectory`` (SGD / heavy ball / Nesterov, a grid of (eta, beta) at once) equals
+  ``torch.optim.SGD(lr=eta, momentum=beta, nesterov=..., dampening=0)`` fed the same
+  mini-batches, with the loss ``((A_S w - b_S)^2).mean() / 2`` (gradient
+  ``A_S^T (A_S w - b_S) / B``) and gradients from autograd.
+- ``run_grid`` (eigenbasis, shared batch stream, dropping finished runs) reproduces the
+  relative loss of ``trajectory`` fed ``MiniBatches`` with the same seed.
+- On a 2 x 2 diagonal system with the whole batch (B = n without replacement is exact
+  gradient descent) iterations-to-eps, divergence, censoring and ``t_max`` are
+  compared with closed forms.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import relative_loss
+from minibatch_momentum.engine import (
+    CENSORED,
+    CONVERGED,
+    DIVERGED,
+    TIMEOUT,
+    StopRule,
+    run_grid,
+    trajectory,
+)
+from minibatch_momentum.problems import from_matrix, gaussian_system
+from minibatch_momentum.samplers import MiniBatches
+
+N, D, T = 12, 5, 40
+ETAS = np.array([0.02, 0.05, 0.1, 0.07])
+BETAS = np.array([0.9, 0.5, 0.3, 0.75])
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def random_system(seed=0):
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((N, D)) * np.array([1.5, 1.0, 0.7, 0.4, 0.2])
+    x_star = rng.standard_normal(D)
+    x0 = rng.standard_normal(D)
+    return A, x_star, x0
+
+
+def numpy_batches(n, B, steps, seed=1, runs=None):
+    """Distinct indices per step from numpy (independent of the package's sampler)."""
+    rng = np.random.default_rng(seed)
+    shape = (steps,) if runs is None else (steps, runs)
+    out = np.empty(shape + (B,), dtype=np.int64)
+    for i in np.ndindex(*shape):
+        out[i] = rng.permutation(n)[:B]
+    return torch.as_tensor(out)
+
+
+def torch_sgd_reference(A, x_star, x0, batches, etas, betas, nesterov):
+    """One parameter per run, one param group per (eta, beta); returns (T + 1, d, R)."""
+    A_t = torch.as_tensor(A, dtype=torch.float64)
+    b_t = A_t @ torch.as_tensor(x_star, dtype=torch.float64)
+    params = [torch.nn.Parameter(torch.as_tensor(x0, dtype=torch.float64).clone()) for _ in etas]
+    groups = [
+        {"params": [p], "lr": float(e), "momentum": float(m)}
+        for p, e, m in zip(params, etas, betas, strict=True)
+    ]
+    opt = torch.optim.SGD(
+        groups, lr=float(etas[0]), momentum=float(betas[0]), dampening=0, nesterov=nesterov
+    )
+    out = [torch.stack([p.detach().clone() for p in params], dim=1)]
+    for batch in batches:
+        opt.zero_grad()
+        loss = 0
+        for r, p in enumerate(params):
+            idx = batch if batch.ndim == 1 else batch[r]
+            loss = loss + ((A_t[idx] @ p - b_t[idx]) ** 2).mean() / 2
+        loss.backward()
+        opt.step()
+        out.append(torch.stack([p.detach().clone() for p in params], dim=1))
+    return torch.stack(out).numpy()
+
+
+def assert_close_traj(got, want, tol=1e-10):
+    got = np.asarray(got)
+    assert got.shape == want.shape
+    scale = max(1.0, float(np.abs(want).max()))
+    err = float(np.abs(got - want).max())
+    assert err <= tol * scale, f"max abs error {err:.3g} (scale {scale:.3g})"
+
+
+# --------------------------------------------------------------------------- vs torch.optim.SGD
+
+
+@pytest.mark.parametrize("B", [1, 3, N])
+def test_heavy_ball_equals_torch_sgd_momentum(B):
+    A, x_star, x0 = random_system()
+    batches = numpy_batches(N, B, T)
+    x, y = trajectory(A, x_star, x0, batches, ETAS, BETAS, "hb")
+    assert x.shape == (T + 1, D, len(ETAS)) and x.dtype == torch.float64
+    ref = torch_sgd_reference(A, x_star, x0, batches, ETAS, BETAS, nesterov=False)
+    assert_close_traj(x, ref)
+    assert torch.equal(x, y)  # no look-ahead for heavy ball
+    # the runs moved (a comparison of two constant sequences would prove nothing)
+    assert np.linalg.norm(ref[-1] - ref[0], axis=0).min() > 0.1
+
+
+@pytest.mark.parametrize("B", [1, 3, N])
+def test_nesterov_lookahead_equals_torch_sgd_nesterov(B):
+    A, x_star, x0 = random_system()
+    batches = numpy_batches(N, B, T)
+    x, y = trajectory(A, x_star, x0, batches, ETAS, BETAS, "nag")
+    ref = torch_sgd_reference(A, x_star, x0, batches, ETAS, BETAS, nesterov=True)
+    assert_close_traj(y, ref)
+    # and x is what the docstring says: y_t = x_t + beta (x_t - x_{t-1}), x_{-1} = x_0
+    beta = torch.as_tensor(BETAS)
+    torch.testing.assert_close(y[1:], x[1:] + beta * (x[1:] - x[:-1]), rtol=0, atol=1e-12)
+    torch.testing.assert_close(y[0], x[0], rtol=0, atol=0)
+    # x itself is *not* torch's parameter (else this test could not tell the two apart)
+    assert np.abs(x.numpy() - ref).max() > 1e-3
+
+
+@pytest.mark.parametrize("B", [1, 3, N])
+def test_sgd_equals_torch_sgd_without_momentum(B):
+    A, x_star, x0 = random_system()
+    batches = numpy_batches(N, B, T)
+    x, y = trajectory(A, x_star, x0, batches, ETAS, 0.0, "sgd")
+    ref = torch_sgd_reference(A, x_star, x0, batches, ETAS, np.zeros_like(ETAS), nesterov=False)
+    assert_close_traj(x, ref)
+    assert torch.equal(x, y)
+
+
+@pytest.mark.parametrize("method,nesterov", [("hb", False), ("nag", True)])
+def test_a_batch_per_run_equals_torch_sgd(method, nesterov):
+    A, x_star, x0 = random_system()
+    batches = numpy_batches(N, 3, T, runs=len(ETAS))  # (T, R, B)
+    x, y = trajectory(A, x_star, x0, batches, ETAS, BETAS, method)
+    ref = torch_sgd_reference(A, x_star, x0, batches, ETAS, BETAS, nesterov=nesterov)
+    assert_close_traj(y, ref)
+
+
+def test_runs_in_a_grid_do_not_interact():
+    A, x_star, x0 = random_system()
+    batches = numpy_batches(N, 3, T)
+    x, _ = trajectory(A, x_star, x0, batches, ETAS, BETAS, "hb")
+    for r in range(len(ETAS)):
+        xr, _ = trajectory(A, x_star, x0, batches, ETAS[r], BETAS[r], "hb")
+        torch.testing.assert_close(x[:, :, r], xr[:, :, 0], rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize(
+    "method,eta,beta,match",
+    [
+        ("hb", [0.1, 0.0], [0.5, 0.5], "eta"),
+        ("hb", [0.1, -1.0], [0.5, 0.5], "eta"),
+        ("hb", [0.1], [1.0], "beta"),
+        ("nag", [0.1], [-0.1], "beta"),
+        ("sgd", [0.1], [0.5], "sgd"),
+        ("adam", [0.1], [0.5], "method"),
+        ("hb", [0.1, 0.2], [0.5, 0.5, 0.5], "equal length|shape"),
+    ],
+)
+def test_bad_parameters_are_rejected(method, eta, beta, match):
+    A, x_star, x0 = random_system()
+    p = from_matrix(A, x_star)
+    batches = numpy_batches(N, 2, 3)
+    with pytest.raises(ValueError, match=match):
+        trajectory(A, x_star, x0, batches, np.array(eta), np.array(beta), method)
+    with pytest.raises(ValueError, match=match):
+        run_grid(p, method, 2, np.array(eta), np.array(beta), seed=0, device="cpu")
+
+
+# --------------------------------------------------------------------------- run_grid vs trajectory
+
+GRID_PROBLEM = dict(d=6, n=40, kappa=20.0, profile="geometric", seed=3)
+NO_STOP = StopRule(eps=1e-30, t_max=60, check_every=3, censor_factor=2.0)
+
+
+@pytest.mark.parametrize(
+    "method,B,replace",
+    [
+        ("hb", 1, False),
+        ("hb", 3, False),
+        ("hb", 40, False),
+        ("nag", 1, False),
+        ("nag", 3, False),
+        ("nag", 40, False),
+        ("sgd", 3, False),
+        ("sgd", 40, False),
+        ("hb", 3, True),
+        ("nag", 50, True),
+    ],
+)
+def test_run_grid_reproduces_trajectory_loss(method, B, replace):
+    p = gaussian_system(**GRID_PROBLEM)
+    L = p.eigvals[-1]
+    eta = np.array([0.1, 0.25, 0.5, 0.4]) / L
+    beta = np.zeros(4) if method == "sgd" else np.array([0.5, 0.8, 0.3, 0.0])
+    x0 = np.random.default_rng(4).standard_normal(p.d)
+    res = run_grid(
+        p, method, B, eta, beta, seed=17, stop=NO_STOP, replace=replace, device="cpu", x0=x0
+    )
+    batches = MiniBatches(p.n, B, seed=17, replace=replace).take(NO_STOP.t_max)
+    x, _ = trajectory(p.A, p.x_star, x0, batches, eta, beta, method)
+    want = relative_loss(p.A, p.x_star, x.numpy(), x0)  # (T + 1, R)
+    steps = np.arange(0, NO_STOP.t_max + 1, NO_STOP.check_every)
+    assert want[-1].min() < 0.5  # the runs made progress
+    for r in range(len(eta)):
+        t, loss = res.curves[r]
+        np.testing.assert_array_equal(t, steps)
+        np.testing.assert_allclose(loss, want[steps, r], rtol=1e-9, err_msg=f"run {r}")
+    assert list(res.status) == [TIMEOUT] * 4
+    np.testing.assert_array_equal(res.steps_run, NO_STOP.t_max)
+    np.testing.assert_allclose(res.final_loss, want[-1], rtol=1e-9)
+    assert np.all(np.isinf(res.iters_to_eps)) and np.all(res.diverged_at == -1)
+
+
+def test_run_grid_other_seed_other_batches():
+    p = gaussian_system(**GRID_PROBLEM)
+    a = run_grid(p, "hb", 3, 0.3, 0.5, seed=1, stop=NO_STOP, device="cpu").curves[0][1]
+    b = run_grid(p, "hb", 3, 0.3, 0.5, seed=1, stop=NO_STOP, device="cpu").curves[0][1]
+    c = run_grid(p, "hb", 3, 0.3, 0.5, seed=2, stop=NO_STOP, device="cpu").curves[0][1]
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a[1:], c[1:], rtol=1e-6)
+
+
+def test_grid_runs_equal_single_runs_when_some_finish_early():
+    # Runs that converge or diverge are dropped from the batched state; the others
+    # must carry on exactly as if they had run alone on the same batch stream.
+    p = gaussian_system(**GRID_PROBLEM)
+    L = p.eigvals[-1]
+    eta = np.array([0.05, 6.0, 0.6, 0.2, 1.2, 0.4]) / L
+    beta = np.array([0.5, 0.9, 0.8, 0.0, 0.6, 0.95])
+    stop = StopRule(eps=1e-3, t_max=400, check_every=5, censor_factor=100.0)
+    grid = run_grid(p, "hb", 4, eta, beta, seed=5, stop=stop, device="cpu")
+    assert {CONVERGED, DIVERGED} <= set(grid.status)
+    assert TIMEOUT in set(grid.status)
+    for r in range(eta.size):
+        one = run_grid(p, "hb", 4, eta[r], beta[r], seed=5, stop=stop, device="cpu")
+        assert grid.status[r] == one.status[0], r
+        assert grid.iters_to_eps[r] == one.iters_to_eps[0], r
+        assert grid.steps_run[r] == one.steps_run[0], r
+        assert grid.diverged_at[r] == one.diverged_at[0], r
+        np.testing.assert_array_equal(grid.curves[r][0], one.curves[0][0])
+        np.testing.assert_allclose(grid.curves[r][1], one.curves[0][1], rtol=1e-9)
+
+
+def test_float32_agrees_with_float64():
+    p = gaussian_system(**GRID_PROBLEM)
+    L = p.eigvals[-1]
+    eta, beta = np.array([0.2, 0.5]) / L, np.array([0.5, 0.7])
+    stop = StopRule(eps=1e-3, t_max=2000, check_every=1, censor_factor=100.0)
+    r64 = run_grid(p, "nag", 8, eta, beta, seed=0, stop=stop, device="cpu")
+    r32 = run_grid(p, "nag", 8, eta, beta, seed=0, stop=stop, device="cpu", dtype=torch.float32)
+    assert np.all(np.isfinite(r64.iters_to_eps))
+    np.testing.assert_allclose(r32.iters_to_eps, r64.iters_to_eps, rtol=0.02)
+
+
+def test_run_grid_rejects_starting_at_the_solution():
+    p = gaussian_system(**GRID_PROBLEM)
+    with pytest.raises(ValueError, match="minimizer"):
+        run_grid(p, "hb", 2, 0.1, 0.5, seed=0, device="cpu", x0=p.x_star)
+
+
+# --------------------------------------------------------------------------- stop rule
+
+
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        ({"eps": 0.0}, "eps"),
+        ({"eps": 1.0}, "eps"),
+        ({"eps": -1e-3}, "eps"),
+        ({"t_max": 0}, "t_max"),
+        ({"check_every": 0}, "check_every"),
+        ({"censor_factor": 1.0}, "censor_factor"),
+    ],
+)
+def test_stop_rule_rejects_bad_values(kw, match):
+    with pytest.raises(ValueError, match=match):
+        StopRule(**kw)
+
+
+def test_recorded_checks_are_bounded_and_include_both_ends():
+    s = StopRule(t_max=10**7, check_every=1, curve_points=400)
+    rc = s.recorded_checks()
+    assert rc[0] == 0 and rc[-1] == 10**7
+    assert np.all(np.diff(rc) > 0)
+    assert set(range(51)) <= set(rc.tolist())
+    assert len(rc) <= 451
+    small = StopRule(t_max=60, check_every=3).recorded_checks()
+    np.testing.assert_array_equal(small, np.arange(21))
+
+
+# --------------------------------------------------------------------------- 2 x 2 full batch
+
+LAM = (1.0, 0.02)  # H = diag(LAM): L = 1, mu = 0.02
+
+
+def two_by_two():
+    """Rows (sqrt(2 l1), 0) and (0, sqrt(2 l2)), n = 2, so H = A^T A / 2 = diag(l1, l2);
+    x* = (1/sqrt(l1), 1/sqrt(l2)) puts half the initial loss in each eigendirection."""
+    l1, l2 = LAM
+    A = np.diag([math.sqrt(2 * l1), math.sqrt(2 * l2)])
+    return from_matrix(A, np.array([1 / math.sqrt(l1), 1 / math.sqrt(l2)]))
+
+
+def closed_form_rel(method, eta, beta, steps):
+    """Relative loss of full-batch GD / HB / NAG on H = diag(LAM), e_0 = -x*, e_{-1} = e_0:
+    each eigendirection follows a 2x2 companion recursion (mean dynamics, no noise)."""
+    out = np.zeros(steps + 1)
+    for lam in LAM:
+        if method == "nag":
+            M = np.array([[(1 + beta) * (1 - eta * lam), -beta * (1 - eta * lam)], [1.0, 0.0]])
+        else:
+            M = np.array([[1 + beta - eta * lam, -beta], [1.0, 0.0]])
+        z = np.array([1.0, 1.0]) / math.sqrt(lam)  # (e_t, e_{t-1}) up to sign
+        for t in range(steps + 1):
+            with np.errstate(over="ignore", invalid="ignore"):
+                out[t] += lam * z[0] ** 2 / 2  # f0 = 1 (two shares of 1/2)
+                z = M @ z
+    return out
+
+
+def first_at_or_after(t, K):
+    return int(math.ceil(t / K) * K)
+
+
+def crossing(rel, eps):
+    """First step with rel <= eps, checked to lie well away from round-off ties."""
+    t = int(np.argmax(rel <= eps))
+    assert rel[t] <= eps and t > 0
+    assert abs(rel[t] / eps - 1) > 1e-6 and abs(rel[t - 1] / eps - 1) > 1e-6
+    return t
+
+
+def test_closed_form_helper_matches_plain_gd_formula():
+    # GD: rel(t) = (1 - eta l1)^(2t)/2 + (1 - eta l2)^(2t)/2, no companion matrix needed
+    t = np.arange(301)
+    for eta in (0.5, 1.0, 1.5):
+        want = 0.5 * (1 - eta * LAM[0]) ** (2 * t) + 0.5 * (1 - eta * LAM[1]) ** (2 * t)
+        np.testing.assert_allclose(closed_form_rel("sgd", eta, 0.0, 300), want, rtol=1e-11)
+
+
+@pytest.mark.parametrize(
+    "method,eta,beta",
+    [
+        ("sgd", [1.0, 0.5, 1.5, 0.7], [0.0] * 4),
+        ("hb", [1.0, 0.5, 1.2, 0.3], [0.5, 0.6, 0.3, 0.8]),
+        ("nag", [1.0, 0.5, 0.9, 0.3], [0.5, 0.6, 0.3, 0.8]),
+    ],
+)
+def test_full_batch_iters_to_eps_is_first_check_after_analytic_crossing(method, eta, beta):
+    p = two_by_two()
+    eps, K = 1e-3, 7
+    stop = StopRule(eps=eps, t_max=5000, check_every=K, censor_factor=50.0)
+    res = run_grid(p, method, 2, eta, beta, seed=0, stop=stop, device="cpu")
+    for r in range(len(eta)):
+        rel = closed_form_rel(method, eta[r], beta[r], 2000)
+        want = first_at_or_after(crossing(rel, eps), K)
+        assert res.status[r] == CONVERGED
+        assert res.iters_to_eps[r] == want, (r, res.iters_to_eps[r], want)
+        assert res.steps_run[r] == want and res.diverged_at[r] == -1
+        np.testing.assert_allclose(res.final_loss[r], rel[want], rtol=1e-10)
+        t, loss = res.curves[r]
+        assert t[0] == 0 and t[-1] == want and np.all(t % K == 0)
+        np.testing.assert_allclose(loss, rel[t], rtol=1e-10)
+
+
+def test_divergence_is_recorded_not_raised():
+    p = two_by_two()
+    eps, K, blowup = 1e-3, 5, 1e8
+    stop = StopRule(eps=eps, t_max=1000, check_every=K, censor_factor=50.0, blowup=blowup)
+    eta = [2.5, 1e300, 1.0]  # eta L = 2.5 > 2 diverges; 1e300 overflows to inf/nan at once
+    for dtype in (torch.float64, torch.float32):
+        res = run_grid(p, "sgd", 2, eta, [0, 0, 0], seed=0, stop=stop, device="cpu", dtype=dtype)
+        rel = closed_form_rel("sgd", 2.5, 0.0, 100)
+        blow = first_at_or_after(int(np.argmax(rel > blowup)), K)
+        assert list(res.status) == [DIVERGED, DIVERGED, CONVERGED]
+        assert res.diverged_at[0] == blow and res.diverged_at[1] == K
+        assert res.steps_run[0] == blow and res.steps_run[1] == K
+        assert np.isinf(res.iters_to_eps[:2]).all()
+        assert not (res.final_loss[0] <= blowup)  # > blowup, or nan
+        assert res.iters_to_eps[2] == first_at_or_after(
+            crossing(closed_form_rel("sgd", 1.0, 0.0, 500), eps), K
+        )
+        assert res.diverged_at[2] == -1
+
+
+def test_divergence_of_every_run_ends_the_grid():
+    p = gaussian_system(**GRID_PROBLEM)
+    stop = StopRule(eps=1e-4, t_max=10**6, check_every=10)
+    res = run_grid(p, "hb", 1, [50.0, 80.0], [0.9, 0.5], seed=0, stop=stop, device="cpu")
+    assert list(res.status) == [DIVERGED, DIVERGED]
+    assert (res.diverged_at > 0).all() and (res.diverged_at < 1000).all()
+
+
+def test_censoring_stops_slow_runs_at_a_multiple_of_the_first_converged_count():
+    p = two_by_two()
+    eps, K = 1e-3, 10
+    eta = [1.0, 0.05, 0.5]
+    fast = first_at_or_after(crossing(closed_form_rel("sgd", 1.0, 0.0, 1000), eps), K)
+    medium = first_at_or_after(crossing(closed_form_rel("sgd", 0.5, 0.0, 1000), eps), K)
+    slow = crossing(closed_form_rel("sgd", 0.05, 0.0, 5000), eps)
+    assert (fast, medium) == (160, 310)
+    for cf in (2.0, 2.5):
+        horizon = math.ceil(cf * fast)  # 320 (on the check grid), 400
+        assert medium <= horizon < slow
+        stop = StopRule(eps=eps, t_max=10**5, check_every=K, censor_factor=cf)
+        res = run_grid(p, "sgd", 2, eta, [0, 0, 0], seed=0, stop=stop, device="cpu")
+        assert list(res.status) == [CONVERGED, CENSORED, CONVERGED]
+        assert res.iters_to_eps[0] == fast and res.iters_to_eps[2] == medium
+        assert np.isinf(res.iters_to_eps[1])
+        assert res.steps_run[1] == horizon and res.diverged_at[1] == -1
+        rel = closed_form_rel("sgd", 0.05, 0.0, horizon)
+        np.testing.assert_allclose(res.final_loss[1], rel[horizon], rtol=1e-10)
+        assert res.curves[1][0][-1] == horizon
+
+
+def test_censoring_horizon_off_the_check_grid():
+    # censor_factor * T_first = 2.05 * 160 = 328 is not a multiple of check_every = 10.
+    # The engine stops the slow runs after exactly ceil(2.05 * 160) steps (its docstring:
+    # "taken censor_factor times as many steps as the grid's first converged run").
+    p = two_by_two()
+    stop = StopRule(eps=1e-3, t_max=10**5, check_every=10, censor_factor=2.05)
+    res = run_grid(p, "sgd", 2, [1.0, 0.05], [0, 0], seed=0, stop=stop, device="cpu")
+    assert list(res.status) == [CONVERGED, CENSORED]
+    assert res.iters_to_eps[0] == 160
+    assert res.steps_run[1] == math.ceil(2.05 * 160)
+
+
+def test_t_max_status():
+    p = two_by_two()
+    stop = StopRule(eps=1e-3, t_max=53, check_every=10, censor_factor=2.0)
+    res = run_grid(p, "sgd", 2, [0.05, 0.02], [0, 0], seed=0, stop=stop, device="cpu")
+    assert list(res.status) == [TIMEOUT, TIMEOUT]
+    np.testing.assert_array_equal(res.steps_run, [53, 53])
+    assert np.isinf(res.iters_to_eps).all() and (res.diverged_at == -1).all()
+    for r, eta in enumerate([0.05, 0.02]):
+        rel = closed_form_rel("sgd", eta, 0.0, 53)
+        np.testing.assert_allclose(res.final_loss[r], rel[53], rtol=1e-10)
+        t, loss = res.curves[r]
+        np.testing.assert_array_equal(t, [0, 10, 20, 30, 40, 50, 53])
+        np.testing.assert_allclose(loss, rel[t], rtol=1e-10)
+
+
+def test_censoring_capped_by_t_max_is_t_max_not_censored():
+    p = two_by_two()
+    stop = StopRule(eps=1e-3, t_max=200, check_every=10, censor_factor=2.0)  # 2 * 160 > 200
+    res = run_grid(p, "sgd", 2, [1.0, 0.05], [0, 0], seed=0, stop=stop, device="cpu")
+    assert list(res.status) == [CONVERGED, TIMEOUT]
+    assert res.steps_run[1] == 200

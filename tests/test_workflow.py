@@ -1,0 +1,332 @@
+"""The Snakemake workflow: config validation, dry run and lint of the repository, and a
+tiny end-to-end run in a temporary copy with the rerun behaviour of changed config."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from conftest import REPO_ROOT, subprocess_env
+
+SCHEMA = REPO_ROOT / "workflow" / "config" / "schema.yaml"
+QUICK = REPO_ROOT / "workflow" / "config" / "quick.yaml"
+FIGURES = ("tstar_vs_batch", "speedup_vs_batch", "loss_curves")
+
+TINY = {
+    "device": "cpu",
+    "problems": {
+        # named like quick.yaml's problem so that it replaces it (config files given with
+        # --configfile are merged into quick.yaml; see test_configfile_replaces_problems)
+        "gaussian": {
+            "family": "gaussian",
+            "d": 8,
+            "n": 256,
+            "kappa": 100,
+            "profile": "geometric",
+            "seed": 0,
+        },
+    },
+    "sweep": {
+        "methods": ["sgd", "hb"],
+        "samplers": ["without_replacement"],
+        "batch_sizes": [1, 4, 16],
+        "seeds": 2,
+        "dtype": "float64",
+        "grid": {
+            "eta_min": 0.01,
+            "eta_max": 2.0,
+            "num_eta": 4,
+            "one_minus_beta_min": 0.01,
+            "one_minus_beta_max": 0.5,
+            "num_beta": 3,
+        },
+        "stop": {"eps": 1e-4, "t_max": 20000, "check_every": 10, "censor_factor": 2.0},
+    },
+    "claims": {
+        "slope": 0.15,
+        "small_batch_ratio": [0.7, 1.5],
+        "knee_factor": 2.0,
+        "plateau_factor": 1.5,
+    },
+}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def snakemake(*args, cwd, timeout=300):
+    proc = subprocess.run(
+        ["snakemake", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=timeout,
+    )
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The 'Job stats' table of a (dry) run as {rule: count}; {} if nothing to do."""
+    if "Nothing to be done" in output:
+        return {}
+    m = re.search(r"Job stats:\n.*?\n-+\s+-+\n(.*?)\ntotal\s+\d+", output, re.S)
+    assert m, output[-3000:]
+    return {r: int(c) for r, c in (line.split() for line in m.group(1).strip().splitlines())}
+
+
+def copy_workflow(dst: Path) -> Path:
+    """Snakefile, workflow/, environment.yml and the package source, as in a fresh clone."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc")
+    shutil.copy2(REPO_ROOT / "Snakefile", dst / "Snakefile")
+    if (REPO_ROOT / "environment.yml").exists():
+        shutil.copy2(REPO_ROOT / "environment.yml", dst / "environment.yml")
+    shutil.copytree(REPO_ROOT / "workflow", dst / "workflow", ignore=ignore)
+    # a copy rather than a symlink: the jobs (and the rules' code inputs) see this
+    # snapshot of src/, not files someone may be editing in the checkout meanwhile
+    shutil.copytree(REPO_ROOT / "src", dst / "src", ignore=ignore)
+    return dst
+
+
+def write_config(path: Path, cfg: dict) -> Path:
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def quick_config() -> dict:
+    return yaml.safe_load(QUICK.read_text())
+
+
+# --------------------------------------------------------------------------- schema
+
+
+def test_quick_config_is_valid():
+    cfg = quick_config()
+    validate(cfg, str(SCHEMA))
+    validate(copy.deepcopy(TINY), str(SCHEMA))
+
+
+def _set(cfg, path, value):
+    *head, last = path.split(".")
+    for k in head:
+        cfg = cfg[k]
+    if value is KeyError:
+        del cfg[last]
+    else:
+        cfg[last] = value
+
+
+BAD_CONFIGS = [
+    ("sweep.batch_sizes", [1, -4, 16], "['sweep']['batch_sizes']"),
+    ("sweep.batch_sizes", [1, 0], "['sweep']['batch_sizes']"),
+    ("sweep.batch_sizes", [], "['sweep']['batch_sizes']"),
+    ("sweep.batch_sizes", [2.5], "['sweep']['batch_sizes']"),
+    ("sweep.stop.eps", 1.0, "['sweep']['stop']['eps']"),
+    ("sweep.stop.eps", 0, "['sweep']['stop']['eps']"),
+    ("sweep.methods", ["sgd", "adam"], "['sweep']['methods']"),
+    ("sweep.methods", [], "['sweep']['methods']"),
+    ("sweep.samplers", ["kaczmarz"], "['sweep']['samplers']"),
+    ("sweep.grid.num_eta", 0, "['sweep']['grid']['num_eta']"),
+    ("sweep.grid.num_beta", 0, "['sweep']['grid']['num_beta']"),
+    ("sweep.seeds", 0, "['sweep']['seeds']"),
+    ("sweep.stop.censor_factor", 1.0, "['sweep']['stop']['censor_factor']"),
+    ("problems.gaussian.kappa", 0.5, "['problems']['gaussian']['kappa']"),
+    ("problems.gaussian.d", KeyError, "'d' is a required property"),
+    ("problems.gaussian.family", "kernel", "['problems']['gaussian']['family']"),
+    ("claims.small_batch_ratio", [0.7], "['claims']['small_batch_ratio']"),
+    ("sweep.grid.etamin", 1.0, "etamin"),
+]
+
+
+@pytest.mark.parametrize("path,value,where", BAD_CONFIGS)
+def test_schema_rejects_bad_values_naming_the_field(path, value, where):
+    cfg = quick_config()
+    _set(cfg, path, value)
+    with pytest.raises(WorkflowError) as info:
+        validate(cfg, str(SCHEMA))
+    assert where in str(info.value), str(info.value)
+
+
+def test_schema_fills_defaults():
+    cfg = quick_config()
+    del cfg["sweep"]["stop"]["t_max"]
+    cfg["claims"] = {}
+    validate(cfg, str(SCHEMA))
+    assert cfg["sweep"]["stop"]["t_max"] == 100000
+    assert cfg["claims"]["slope"] == 0.15
+
+
+@pytest.fixture(scope="module")
+def bare_copy(tmp_path_factory):
+    return copy_workflow(tmp_path_factory.mktemp("wf_bad"))
+
+
+@pytest.mark.parametrize(
+    "override,field",
+    [
+        ({"sweep": {"batch_sizes": [1, -4]}}, "batch_sizes"),
+        ({"sweep": {"stop": {"eps": 1.5}}}, "eps"),
+        ({"sweep": {"methods": ["sgd", "adam"]}}, "methods"),
+    ],
+)
+def test_snakemake_refuses_a_bad_configfile_naming_the_field(bare_copy, override, field):
+    bad = write_config(bare_copy / f"bad_{field}.yaml", override)
+    code, out = snakemake("-n", "--configfile", bad.name, cwd=bare_copy)
+    assert code != 0
+    assert field in out and "Error validating config file" in out, out[-2000:]
+    assert not (bare_copy / "results").exists()
+
+
+def test_snakemake_refuses_a_bad_config_override(bare_copy):
+    code, out = snakemake("-n", "--config", "sweep={methods: [sgd, adam]}", cwd=bare_copy)
+    assert code != 0 and "'adam' is not one of" in out and "['sweep']['methods']" in out, out
+
+
+def test_configfile_replaces_problems(bare_copy):
+    cfg = copy.deepcopy(TINY)
+    cfg["problems"] = {"tiny": cfg["problems"].pop("gaussian")}
+    path = write_config(bare_copy / "named.yaml", cfg)
+    code, out = snakemake("-n", "--configfile", path.name, cwd=bare_copy)
+    assert code == 0, out[-2000:]
+    assert "results/problems/tiny.npz" in out
+    assert "results/problems/gaussian.npz" not in out  # quick.yaml's problem
+    assert job_counts(out)["problem"] == 1
+
+
+# --------------------------------------------------------------------------- the repository
+
+
+def test_dry_run_of_the_repository():
+    code, out = snakemake("-n", cwd=REPO_ROOT)
+    assert code == 0, out[-3000:]
+    assert "Building DAG of jobs" in out
+
+
+def test_lint_of_the_repository_is_clean():
+    code, out = snakemake("--lint", cwd=REPO_ROOT)
+    assert code == 0, out
+    assert "Lints for" not in out, out
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    wf = copy_workflow(tmp_path_factory.mktemp("wf_tiny"))
+    write_config(wf / "tiny.yaml", TINY)
+    code, out = snakemake("--cores", "2", "--configfile", "tiny.yaml", cwd=wf, timeout=600)
+    if code != 0:
+        logs = (
+            "\n".join(
+                f"--- {p.relative_to(wf)}\n{p.read_text()[-1500:]}"
+                for p in sorted((wf / "results" / "logs").rglob("*.log"))
+            )
+            if (wf / "results" / "logs").exists()
+            else ""
+        )
+        pytest.fail(f"snakemake failed ({code}):\n{out[-4000:]}\n{logs}")
+    return wf
+
+
+@pytest.mark.slow  # shares the ~30-40 s end-to-end run (module fixture)
+def test_end_to_end_outputs(tiny_run):
+    wf = tiny_run
+    report = json.loads((wf / "results" / "claims.json").read_text())
+    assert report["tolerances"]["slope"] == TINY["claims"]["slope"]
+    claims = report["claims"]
+    assert {c["id"] for c in claims} == {"C1", "C2", "C3"}
+    assert {c["method"] for c in claims} == {"hb"}
+    for c in claims:
+        assert c["verdict"] in {"PASS", "FAIL", "INCONCLUSIVE"}
+        assert c["checks"] and (wf / c["figure"]).is_file()
+    assert (wf / "results" / "claims.md").read_text().startswith("# Claims report")
+    for fig in FIGURES:
+        for ext in ("pdf", "png"):
+            f = wf / "figures" / "gaussian" / "without_replacement" / f"{fig}.{ext}"
+            assert f.is_file() and f.stat().st_size > 1000, f
+    runs = wf / "results" / "runs" / "gaussian" / "without_replacement"
+    shards = sorted(runs.rglob("*.parquet"))
+    assert len(shards) == 6
+    meta = json.loads(pq.read_schema(shards[0]).metadata[b"mbm"])
+    assert meta["spec"]["grid"] == TINY["sweep"]["grid"]
+    assert meta["spec"]["stop"]["eps"] == TINY["sweep"]["stop"]["eps"]
+    # no temporary files anywhere in the results
+    leftovers = [p for p in (wf / "results").rglob("*") if p.name.endswith(".tmp")]
+    assert leftovers == []
+
+
+@pytest.mark.slow  # shares the ~30-40 s end-to-end run (module fixture)
+def test_unchanged_config_has_nothing_to_do(tiny_run):
+    code, out = snakemake("-n", "--configfile", "tiny.yaml", cwd=tiny_run)
+    assert code == 0 and job_counts(out) == {}, out[-2000:]
+
+
+@pytest.mark.slow  # shares the ~30-40 s end-to-end run (module fixture)
+def test_changed_tolerance_reruns_only_the_claims(tiny_run):
+    cfg = copy.deepcopy(TINY)
+    cfg["claims"]["slope"] = 0.25
+    write_config(tiny_run / "tol.yaml", cfg)
+    code, out = snakemake("-n", "--configfile", "tol.yaml", cwd=tiny_run)
+    assert code == 0, out[-2000:]
+    assert job_counts(out) == {"claims": 1, "all": 1}
+
+
+@pytest.mark.slow  # shares the ~30-40 s end-to-end run (module fixture)
+def test_changed_grid_reruns_sweeps_and_downstream_but_not_the_problem(tiny_run):
+    cfg = copy.deepcopy(TINY)
+    cfg["sweep"]["grid"]["num_eta"] = 5
+    write_config(tiny_run / "grid.yaml", cfg)
+    code, out = snakemake("-n", "--configfile", "grid.yaml", cwd=tiny_run)
+    assert code == 0, out[-2000:]
+    jobs = job_counts(out)
+    assert "problem" not in jobs
+    assert jobs == {
+        "sweep": 6,
+        "summarize": 1,
+        "claims": 1,
+        "figure_loss_curves": 1,
+        "figure_speedup_vs_batch": 1,
+        "figure_tstar_vs_batch": 1,
+        "all": 1,
+    }
+
+
+@pytest.mark.slow  # shares the ~30-40 s end-to-end run (module fixture)
+def test_changed_problem_reruns_everything(tiny_run):
+    cfg = copy.deepcopy(TINY)
+    cfg["problems"]["gaussian"]["seed"] = 1
+    write_config(tiny_run / "prob.yaml", cfg)
+    code, out = snakemake("-n", "--configfile", "prob.yaml", cwd=tiny_run)
+    assert code == 0, out[-2000:]
+    jobs = job_counts(out)
+    assert jobs["problem"] == 1 and jobs["sweep"] == 6 and jobs["claims"] == 1
+
+
+@pytest.mark.slow  # shares the ~30-40 s end-to-end run (module fixture)
+def test_edited_plotting_code_reruns_only_the_figures(tiny_run):
+    # Snakemake compares checksums of small inputs, so the edit must change the content
+    plots = tiny_run / "src" / "minibatch_momentum" / "plots.py"
+    text = plots.read_text()
+    try:
+        plots.write_text(text + "\n# an edit\n")
+        code, out = snakemake("-n", "--configfile", "tiny.yaml", cwd=tiny_run)
+    finally:
+        plots.write_text(text)
+    assert code == 0, out[-2000:]
+    assert job_counts(out) == {
+        "figure_loss_curves": 1,
+        "figure_speedup_vs_batch": 1,
+        "figure_tstar_vs_batch": 1,
+        "all": 1,
+    }
