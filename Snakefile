@@ -28,6 +28,7 @@ wildcard_constraints:
 
 include: "workflow/rules/problems.smk"
 include: "workflow/rules/sweeps.smk"
+include: "workflow/rules/theory.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/figures.smk"
 

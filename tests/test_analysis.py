@@ -13,6 +13,7 @@ from minibatch_momentum.analysis import (
     fit_knee,
     gmean,
     loglog_slope,
+    rule_results,
     speedup,
     tune,
 )
@@ -79,6 +80,58 @@ def test_tune_picks_smallest_geometric_mean_over_seeds():
     assert per.to_dict() == {0: 20, 1: 500}
     per = tuned_runs[tuned_runs["batch_size"] == 16].set_index("seed")["iters_to_eps"]
     assert per.to_dict() == {0: 50, 1: 50}
+
+
+def test_tune_ignores_rule_rows():
+    # The rule's point is faster than every grid point and sits outside the grid: tuning
+    # must neither pick it nor let it widen the grid's edges or change its converged share.
+    rows = []
+    for seed in (0, 1):
+        for eta in (0.1, 0.2, 0.4):
+            for beta in (0.5, 0.7, 0.9):
+                rows.append(
+                    ("hb", 4, eta, beta, seed, 100 + 100 * abs(eta - 0.2) + 10 * abs(beta - 0.7))
+                )
+    grid = runs_frame(rows).assign(source="grid")
+    rule = runs_frame([("hb", 4, 0.8, 0.95, 0, 50.0), ("hb", 4, 0.8, 0.95, 1, INF)]).assign(
+        source="rule"
+    )
+    tuned, tuned_runs = tune(pd.concat([grid, rule], ignore_index=True))
+    alone, alone_runs = tune(grid)
+    pd.testing.assert_frame_equal(tuned, alone)
+    pd.testing.assert_frame_equal(tuned_runs, alone_runs)
+    assert (tuned["eta"] == 0.2).all() and (tuned["beta"] == 0.7).all()
+    assert not tuned["on_grid_edge"].any()
+    assert tuned["converged_share"].iloc[0] == 1.0
+    # a table without a source column is all grid (as before the rule ran in the sweeps)
+    pd.testing.assert_frame_equal(tune(grid.drop(columns="source"))[0], alone)
+
+
+def test_rule_results_summarize_the_rule_rows():
+    rows = [("hb", 4, 0.1, 0.9, s, 100.0) for s in (0, 1)]
+    grid = runs_frame(rows).assign(source="grid")
+    rule = runs_frame(
+        [
+            ("hb", 4, 0.3, 0.95, 0, 40.0),
+            ("hb", 4, 0.3, 0.95, 1, 90.0),
+            ("hb", 8, 0.5, 0.95, 0, 30.0),
+            ("hb", 8, 0.5, 0.95, 1, INF),
+        ]
+    ).assign(source="rule")
+    summary, per_seed = rule_results(pd.concat([grid, rule], ignore_index=True))
+    summary = summary.set_index("batch_size")
+    assert summary.loc[4, "T_gmean"] == pytest.approx(60.0)
+    assert (summary.loc[4, "eta"], summary.loc[4, "beta"]) == (0.3, 0.95)
+    assert (summary.loc[4, "T_min"], summary.loc[4, "T_max"], summary.loc[4, "n_seeds"]) == (
+        40,
+        90,
+        2,
+    )
+    assert summary.loc[8, "T_gmean"] == INF
+    assert len(per_seed) == 4 and set(per_seed["eta"]) == {0.3, 0.5}
+    empty, empty_runs = rule_results(grid)
+    assert empty.empty and empty_runs.empty
+    assert rule_results(grid.drop(columns="source"))[0].empty
 
 
 def test_tune_flags_a_tuned_point_on_the_grid_edge():

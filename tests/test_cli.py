@@ -271,3 +271,125 @@ def test_python_dash_m_exit_status_and_message(tmp_path, problem_file):
         assert len(lines) == 1 and field in lines[0], proc.stderr
         assert proc.stdout == ""
         assert not out.exists()
+
+
+# --------------------------------------------------------------------------- theory, montecarlo
+
+THEORY = {
+    "problem": "tiny",
+    "sampler": "without_replacement",
+    "methods": ["sgd", "hb", "nag"],
+    "batch_sizes": [1, 4, 16],
+    "eps": 1e-3,
+    "rule": {"form": "harmonic", "noise_line": {"sgd": "trace", "hb": "trace", "nag": "spectrum"}},
+    "heatmap": {"method": "hb", "batch_sizes": [], "num_eta": 5, "num_beta": 4},
+}
+T1 = {
+    "sampler": "without_replacement",
+    "eps": 1e-3,
+    "rule": THEORY["rule"],
+    "t1": {
+        "methods": ["hb", "nag"],
+        "batch_size": 4,
+        "runs": 50,
+        "max_steps": 80,
+        "confidence": 0.99,
+        "seed": 1,
+    },
+}
+
+
+def test_theory_command_writes_the_exact_tables(tmp_path, problem_file):
+    from minibatch_momentum import theory
+    from minibatch_momentum.exact import read_theory
+    from minibatch_momentum.rule import rule_for_spectrum
+
+    out = tmp_path / "theory"
+    argv = ["theory", "--problem", str(problem_file), "--spec", json.dumps(THEORY)]
+    assert main([*argv, "--out-dir", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "rate_maps.parquet",
+        "theory.json",
+        "tstar.parquet",
+    ]
+    th = read_theory(out)
+    p = load_problem(problem_file)
+    tstar = th["tstar"]
+    assert len(tstar) == 9 and set(tstar["method"]) == {"sgd", "hb", "nag"}
+    row = tstar[(tstar["method"] == "nag") & (tstar["batch_size"] == 4)].iloc[0]
+    opt = theory.optimal_parameters(p.eigvals, "nag", 4, n=p.n, replace=False)
+    assert row["rho"] == pytest.approx(opt.rho, rel=1e-12)
+    assert (row["rule_eta"], row["rule_beta"]) == rule_for_spectrum(
+        "nag", 4, p.eigvals, noise_line="spectrum", n=p.n, replace=False
+    )
+    info = th["info"]
+    assert info["knees"]["hb"] == pytest.approx(
+        theory.knee_batch(p.eigvals, "hb", n=p.n, replace=False)
+    )
+    assert info["spec"] == THEORY and "gaussian rows" in info["noise_model"]
+    # defaults fill the heatmap grid's unspecified fields; 3 targets on 3 sizes -> <= 3 panels
+    maps = th["rate_maps"]
+    assert set(maps["batch_size"]) == set(info["heatmap"]["batch_sizes"]) <= {1, 4, 16}
+    assert len(maps) == 5 * 4 * len(info["heatmap"]["batch_sizes"])
+    assert set(info["timing"]) == {"batch_scaling_s", "knees_s", "rate_maps_s"}
+
+
+def test_montecarlo_command_and_figure(tmp_path, problem_file):
+    out = tmp_path / "theory" / "exact_vs_mc.parquet"
+    argv = ["montecarlo", "--problem", str(problem_file), "--spec", json.dumps(T1)]
+    assert main([*argv, "--out", str(out)]) == 0
+    df = pq.read_table(out).to_pandas()
+    assert list(dict.fromkeys(df["method"])) == ["hb", "nag"]
+    assert (df["runs"] == 50).all() and (df["batch_size"] == 4).all()
+    assert df.groupby("method")["step"].max().max() <= 80
+    meta = read_metadata(out)
+    assert meta["spec"] == T1 and set(meta["configs"]) == {"hb", "nag"}
+    # the T1 figure reads the T1 table alone
+    fig = tmp_path / "fig.pdf"
+    figure = ["figure", "exact_vs_monte_carlo", "--out", str(fig)]
+    assert main(figure) == 2 and not fig.exists()  # no --montecarlo
+    assert main([*figure, "--montecarlo", str(out)]) == 0
+    assert fig.stat().st_size > 1000 and fig.with_suffix(".png").stat().st_size > 1000
+
+
+BAD_THEORY = [
+    ("methods", ["sgd", "adam"], "methods"),
+    ("batch_sizes", [1, 0], "batch_sizes"),
+    ("batch_sizes", KeyError, "batch_sizes"),
+    ("eps", 2.0, "eps"),
+    ("sampler", "kaczmarz", "sampler"),
+    ("rule.noise_line.hb", "eigen", "noise_line"),
+    ("heatmap.num_etas", 3, "heatmap"),
+]
+
+
+@pytest.mark.parametrize("path,value,field", BAD_THEORY)
+def test_bad_theory_spec_exits_2_naming_the_field(
+    tmp_path, capsys, problem_file, path, value, field
+):
+    out = tmp_path / "theory"
+    spec = json.dumps(nested(THEORY, path, value))
+    argv = ["theory", "--problem", str(problem_file), "--spec", spec, "--out-dir", str(out)]
+    code, lines = run_main(capsys, argv)
+    assert code == 2 and len(lines) == 1 and field in lines[0], lines
+    assert not out.exists()
+
+
+BAD_T1 = [
+    ("t1.runs", KeyError, "t1.runs"),
+    ("t1", KeyError, "t1"),
+    ("t1.batch_size", 10_000, "batch_size"),  # > n = 48 without replacement
+    ("sampler", "rows", "sampler"),
+]
+
+
+@pytest.mark.parametrize("path,value,field", BAD_T1)
+def test_bad_montecarlo_spec_exits_2_naming_the_field(
+    tmp_path, capsys, problem_file, path, value, field
+):
+    out = tmp_path / "mc.parquet"
+    spec = json.dumps(nested(T1, path, value))
+    argv = ["montecarlo", "--problem", str(problem_file), "--spec", spec, "--out", str(out)]
+    code, lines = run_main(capsys, argv)
+    assert code == 2 and len(lines) == 1 and field in lines[0], lines
+    assert not out.exists()

@@ -26,6 +26,7 @@ from minibatch_momentum.engine import (
     DIVERGED,
     TIMEOUT,
     StopRule,
+    monte_carlo,
     run_grid,
     trajectory,
 )
@@ -417,6 +418,64 @@ def test_censoring_stops_slow_runs_at_a_multiple_of_the_first_converged_count():
         rel = closed_form_rel("sgd", 0.05, 0.0, horizon)
         np.testing.assert_allclose(res.final_loss[1], rel[horizon], rtol=1e-10)
         assert res.curves[1][0][-1] == horizon
+
+
+def test_only_leaders_start_the_censoring_clock():
+    # The fast run (eta = 1, converged at 160) rides along as a non-leader: the clock starts
+    # at the medium run's 310, so the slow run is censored at 2 x 310 instead of 2 x 160.
+    p = two_by_two()
+    stop = StopRule(eps=1e-3, t_max=10**5, check_every=10, censor_factor=2.0)
+    eta = [1.0, 0.05, 0.5]
+    res = run_grid(
+        p,
+        "sgd",
+        2,
+        eta,
+        [0, 0, 0],
+        seed=0,
+        stop=stop,
+        device="cpu",
+        leaders=np.array([False, True, True]),
+    )
+    assert list(res.status) == [CONVERGED, CENSORED, CONVERGED]
+    assert list(res.iters_to_eps[[0, 2]]) == [160, 310]
+    assert res.steps_run[1] == 620
+    # a non-leader slower than the horizon is censored like any run
+    res = run_grid(
+        p,
+        "sgd",
+        2,
+        [1.0, 0.05],
+        [0, 0],
+        seed=0,
+        stop=stop,
+        device="cpu",
+        leaders=np.array([True, False]),
+    )
+    assert list(res.status) == [CONVERGED, CENSORED] and res.steps_run[1] == 320
+    with pytest.raises(ValueError, match="leaders"):
+        run_grid(p, "sgd", 2, [1.0, 0.05], [0, 0], seed=0, stop=stop, leaders=[True])
+
+
+def test_monte_carlo_is_the_mean_of_independent_runs():
+    """monte_carlo's runs are trajectory()'s runs fed a batch per (step, run) from one
+    stream, taken step by step."""
+    p = gaussian_system(d=6, n=40, kappa=20.0, seed=3)
+    runs, steps, B = 7, 25, 3
+    for method, eta, beta in [("hb", 0.3, 0.6), ("nag", 0.2, 0.7), ("sgd", 0.4, 0.0)]:
+        mc = monte_carlo(p, method, B, eta, beta, runs, steps, seed=5)
+        stream = MiniBatches(p.n, B, 5)
+        batches = torch.stack([stream.take(runs) for _ in range(steps)])  # (T, R, B)
+        ones = np.ones(runs)
+        x, _ = trajectory(p.A, p.x_star, np.zeros(p.d), batches, eta * ones, beta * ones, method)
+        x0 = np.zeros(p.d)
+        rel = relative_loss(p.A, p.x_star, x.numpy(), x0)  # (T + 1, R)
+        np.testing.assert_allclose(mc.mean, rel.mean(axis=1), rtol=1e-10)
+        np.testing.assert_allclose(mc.std, rel.std(axis=1, ddof=1), rtol=1e-8, atol=1e-14)
+        np.testing.assert_allclose(mc.stderr, mc.std / np.sqrt(runs))
+        assert mc.mean[0] == 1.0 and mc.runs == runs
+    with pytest.raises(ValueError, match="runs"):
+        monte_carlo(p, "hb", B, 0.3, 0.6, 1, steps)
 
 
 def test_censoring_horizon_off_the_check_grid():

@@ -172,3 +172,22 @@ def test_noise_scale_rule_equals_the_spectral_rule_on_exact_gaussian_moments():
     for B in (1, 10, 100, 1000, 10_000):
         got = rule.noise_scale_rule("hb", B, exact, loss, eta_full, beta_full)
         assert got == pytest.approx(rule.momentum_rule("hb", B, L, mu, tr), rel=1e-12)
+
+
+# ------------------------------------------------------------------------------------
+# For a problem given by its eigenvalues (what the sweeps and the theory job call)
+# ------------------------------------------------------------------------------------
+
+
+def test_rule_for_spectrum_is_the_rule_on_the_spectral_summary():
+    lam = np.concatenate([[0.0, 1e-17], spectrum(30, 1e3)])  # null directions left out
+    L, mu, tr = summary(lam[2:])
+    assert rule.spectral_summary(lam) == pytest.approx((L, mu, tr), rel=1e-15)
+    for method in ("sgd", "hb", "nag"):
+        for B in (1, 7, 300):
+            got = rule.rule_for_spectrum(method, B, lam, n=500, replace=False)
+            assert got == rule.momentum_rule(method, B, L, mu, tr, n=500, replace=False)
+            got = rule.rule_for_spectrum(method, B, lam, noise_line="spectrum", form="min")
+            assert got == rule.momentum_rule(method, B, L, mu, tr, eigvals=lam[2:], form="min")
+    with pytest.raises(ValueError, match="noise_line"):
+        rule.rule_for_spectrum("hb", 4, lam, noise_line="eigen")

@@ -14,7 +14,16 @@ import minibatch_momentum
 from minibatch_momentum.engine import StopRule, run_grid
 from minibatch_momentum.io import atomic_path, write_json
 from minibatch_momentum.problems import gaussian_system
-from minibatch_momentum.sweep import Grid, ShardSpec, read_metadata, run_shard, write_parquet
+from minibatch_momentum.rule import rule_for_spectrum
+from minibatch_momentum.sweep import (
+    Grid,
+    RuleSpec,
+    ShardSpec,
+    read_metadata,
+    run_shard,
+    shard_points,
+    write_parquet,
+)
 
 SPEC = {
     "problem": "tiny",
@@ -90,6 +99,10 @@ def test_spec_dict_round_trip():
         ({"grid": {"eta_min": 2.0, "eta_max": 1.0}}, "eta_min"),
         ({"grid": {"etamin": 1.0}}, "grid"),
         ({"batchsize": 4}, "batchsize"),
+        ({"rule": {"noise_line": "eigen"}}, "rule.noise_line"),
+        ({"rule": {"form": "max"}}, "rule.form"),
+        ({"rule": {"noiseline": "trace"}}, "rule"),
+        ({"rule": "trace"}, "rule"),
     ],
 )
 def test_spec_errors_name_the_field(change, field):
@@ -220,3 +233,60 @@ def test_a_failed_parquet_write_leaves_no_file(tmp_path):
 def test_spec_missing_required_field_is_a_value_error_naming_it(field):
     with pytest.raises(ValueError, match=field):
         ShardSpec.from_dict({k: v for k, v in SPEC.items() if k != field})
+
+
+# --------------------------------------------------------------------------- rule rows
+
+
+def test_rule_spec_round_trip():
+    spec = ShardSpec.from_dict({**SPEC, "rule": {"noise_line": "spectrum"}})
+    assert spec.rule == RuleSpec(noise_line="spectrum", form="harmonic")
+    assert ShardSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+    assert ShardSpec.from_dict(SPEC).rule is None
+
+
+@pytest.mark.parametrize("method,line", [("hb", "trace"), ("nag", "spectrum"), ("sgd", "trace")])
+def test_shard_with_the_rule_adds_one_rule_row_per_seed_sharing_the_batches(
+    problem, shard, method, line
+):
+    spec = ShardSpec.from_dict(
+        {**SPEC, "method": method, "rule": {"noise_line": line, "form": "harmonic"}}
+    )
+    df = run_shard(problem, spec, device="cpu")
+    grid_eta, grid_beta = spec.grid.points(method, problem.eigvals[-1])
+    assert set(df["source"]) == {"grid", "rule"}
+    rule = df[df["source"] == "rule"]
+    assert len(rule) == len(spec.seeds) and list(rule["seed"]) == list(spec.seeds)
+    # the rule's point comes from the spectrum alone, the same for every seed
+    eta, beta = rule_for_spectrum(
+        method, 4, problem.eigvals, noise_line=line, n=problem.n, replace=False
+    )
+    assert np.all(rule["eta"] == eta) and np.all(rule["beta"] == beta)
+    eta_all, beta_all, source = shard_points(problem, spec)
+    assert list(source) == ["grid"] * grid_eta.size + ["rule"]
+    for seed in spec.seeds:
+        part = df[df["seed"] == seed].reset_index(drop=True)
+        # one run_grid call: the rule's run sees the grid's mini-batches (and only grid
+        # runs start the censoring clock)
+        res = run_grid(
+            problem,
+            method,
+            4,
+            eta_all,
+            beta_all,
+            seed=seed,
+            stop=spec.stop,
+            device="cpu",
+            leaders=source == "grid",
+        )
+        np.testing.assert_array_equal(part["iters_to_eps"], res.iters_to_eps)
+        # the grid's rows are exactly those of a shard without the rule
+        alone = run_grid(
+            problem, method, 4, grid_eta, grid_beta, seed=seed, stop=spec.stop, device="cpu"
+        )
+        grid = part[part["source"] == "grid"]
+        np.testing.assert_array_equal(grid["iters_to_eps"], alone.iters_to_eps)
+        np.testing.assert_array_equal(grid["status"], alone.status)
+    if method == "hb":
+        _, plain = shard
+        assert (plain["source"] == "grid").all()

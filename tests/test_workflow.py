@@ -20,7 +20,17 @@ from conftest import REPO_ROOT, subprocess_env
 
 SCHEMA = REPO_ROOT / "workflow" / "config" / "schema.yaml"
 QUICK = REPO_ROOT / "workflow" / "config" / "quick.yaml"
-FIGURES = ("tstar_vs_batch", "speedup_vs_batch", "loss_curves")
+FIGURES = (
+    "tstar_vs_batch",
+    "speedup_vs_batch",
+    "loss_curves",
+    "theory_vs_empirical",
+    "rule_vs_grid",
+    "rate_heatmap",
+    "exact_vs_monte_carlo",
+)
+FIGURE_RULES = {f"figure_{f}": 1 for f in FIGURES}
+SUMMARY_FIGURE_RULES = {f"figure_{f}": 1 for f in FIGURES if f != "exact_vs_monte_carlo"}
 
 TINY = {
     "device": "cpu",
@@ -52,11 +62,34 @@ TINY = {
         },
         "stop": {"eps": 1e-4, "t_max": 20000, "check_every": 10, "censor_factor": 2.0},
     },
+    "rule": {"form": "harmonic", "noise_line": {"sgd": "trace", "hb": "trace", "nag": "spectrum"}},
+    "theory": {
+        "heatmap": {
+            "method": "hb",
+            "batch_sizes": [],
+            "eta_min": 0.01,
+            "eta_max": 2.0,
+            "num_eta": 6,
+            "one_minus_beta_min": 0.01,
+            "one_minus_beta_max": 1.0,
+            "num_beta": 5,
+        },
+        "t1": {
+            "methods": ["hb"],
+            "batch_size": 4,
+            "runs": 60,
+            "max_steps": 150,
+            "confidence": 0.99,
+            "seed": 0,
+        },
+    },
     "claims": {
         "slope": 0.15,
         "small_batch_ratio": [0.7, 1.5],
         "knee_factor": 2.0,
         "plateau_factor": 1.5,
+        "rule_factor": 1.5,
+        "t1_min_inside": 0.8,
     },
 }
 
@@ -203,6 +236,17 @@ def test_configfile_replaces_problems(bare_copy):
     assert job_counts(out)["problem"] == 1
 
 
+def test_t1_can_be_turned_off(bare_copy):
+    cfg = copy.deepcopy(TINY)
+    cfg["theory"]["t1"]["methods"] = []
+    path = write_config(bare_copy / "no_t1.yaml", cfg)
+    code, out = snakemake("-n", "--configfile", path.name, cwd=bare_copy)
+    assert code == 0, out[-2000:]
+    jobs = job_counts(out)
+    assert "montecarlo" not in jobs and "figure_exact_vs_monte_carlo" not in jobs
+    assert jobs["theory"] == 1 and jobs["claims"] == 1
+
+
 # --------------------------------------------------------------------------- the repository
 
 
@@ -245,8 +289,10 @@ def test_end_to_end_outputs(tiny_run):
     report = json.loads((wf / "results" / "claims.json").read_text())
     assert report["tolerances"]["slope"] == TINY["claims"]["slope"]
     claims = report["claims"]
-    assert {c["id"] for c in claims} == {"C1", "C2", "C3"}
+    assert {c["id"] for c in claims} == {"C1", "C2", "C3", "C4", "T1"}
     assert {c["method"] for c in claims} == {"hb"}
+    c1 = next(c for c in claims if c["id"] == "C1")
+    assert "exact_theory_slope" in c1["checks"][0]
     for c in claims:
         assert c["verdict"] in {"PASS", "FAIL", "INCONCLUSIVE"}
         assert c["checks"] and (wf / c["figure"]).is_file()
@@ -261,6 +307,16 @@ def test_end_to_end_outputs(tiny_run):
     meta = json.loads(pq.read_schema(shards[0]).metadata[b"mbm"])
     assert meta["spec"]["grid"] == TINY["sweep"]["grid"]
     assert meta["spec"]["stop"]["eps"] == TINY["sweep"]["stop"]["eps"]
+    assert meta["spec"]["rule"]["noise_line"] == "trace"
+    # each shard also ran the rule's point, one row per seed
+    for shard in shards:
+        source = pq.read_table(shard, columns=["source"]).column("source").to_pylist()
+        assert source.count("rule") == TINY["sweep"]["seeds"]
+    theory = wf / "results" / "theory" / "gaussian" / "without_replacement"
+    names = {p.name for p in theory.iterdir()}
+    assert names == {"tstar.parquet", "rate_maps.parquet", "theory.json", "exact_vs_mc.parquet"}
+    summary = wf / "results" / "summaries" / "gaussian" / "without_replacement"
+    assert (summary / "rule.parquet").is_file() and (summary / "rule_runs.parquet").is_file()
     # no temporary files anywhere in the results
     leftovers = [p for p in (wf / "results").rglob("*") if p.name.endswith(".tmp")]
     assert leftovers == []
@@ -291,15 +347,35 @@ def test_changed_grid_reruns_sweeps_and_downstream_but_not_the_problem(tiny_run)
     assert code == 0, out[-2000:]
     jobs = job_counts(out)
     assert "problem" not in jobs
-    assert jobs == {
-        "sweep": 6,
-        "summarize": 1,
+    # the theory needs the problem only: it stays, and so does the T1 figure
+    assert jobs == {"sweep": 6, "summarize": 1, "claims": 1, **SUMMARY_FIGURE_RULES, "all": 1}
+
+
+@pytest.mark.slow  # shares the ~30-40 s end-to-end run (module fixture)
+def test_changed_t1_config_reruns_only_the_monte_carlo_and_what_reads_it(tiny_run):
+    cfg = copy.deepcopy(TINY)
+    cfg["theory"]["t1"]["runs"] = 80
+    write_config(tiny_run / "t1.yaml", cfg)
+    code, out = snakemake("-n", "--configfile", "t1.yaml", cwd=tiny_run)
+    assert code == 0, out[-2000:]
+    assert job_counts(out) == {
+        "montecarlo": 1,
+        "figure_exact_vs_monte_carlo": 1,
         "claims": 1,
-        "figure_loss_curves": 1,
-        "figure_speedup_vs_batch": 1,
-        "figure_tstar_vs_batch": 1,
         "all": 1,
     }
+
+
+@pytest.mark.slow  # shares the ~30-40 s end-to-end run (module fixture)
+def test_changed_heatmap_reruns_the_theory_not_the_sweeps(tiny_run):
+    cfg = copy.deepcopy(TINY)
+    cfg["theory"]["heatmap"]["num_eta"] = 7
+    write_config(tiny_run / "heat.yaml", cfg)
+    code, out = snakemake("-n", "--configfile", "heat.yaml", cwd=tiny_run)
+    assert code == 0, out[-2000:]
+    jobs = job_counts(out)
+    assert jobs["theory"] == 1 and jobs["claims"] == 1 and jobs["figure_rate_heatmap"] == 1
+    assert "sweep" not in jobs and "summarize" not in jobs and "montecarlo" not in jobs
 
 
 @pytest.mark.slow  # shares the ~30-40 s end-to-end run (module fixture)
@@ -324,9 +400,4 @@ def test_edited_plotting_code_reruns_only_the_figures(tiny_run):
     finally:
         plots.write_text(text)
     assert code == 0, out[-2000:]
-    assert job_counts(out) == {
-        "figure_loss_curves": 1,
-        "figure_speedup_vs_batch": 1,
-        "figure_tstar_vs_batch": 1,
-        "all": 1,
-    }
+    assert job_counts(out) == {**FIGURE_RULES, "all": 1}

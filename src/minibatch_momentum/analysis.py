@@ -26,15 +26,24 @@ def gmean(x) -> float:
     return float(np.exp(np.mean(np.log(x))))
 
 
+def grid_rows(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs of the (eta, beta) grid: rows whose ``source`` is ``"grid"`` (all rows of
+    a table without a ``source`` column)."""
+    return runs if "source" not in runs else runs[runs["source"] == "grid"]
+
+
 def tune(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Pick, per (problem, method, sampler, batch size), the grid point with the smallest
     geometric mean of iterations-to-eps over seeds.
 
-    Ties go to the smaller step size, then the smaller momentum (the first in sort
-    order). Returns ``(tuned, tuned_runs)``: one row per key with the tuned ``eta``,
-    ``beta`` and ``T_gmean``, ``T_min``, ``T_max`` over seeds; and one row per key and
-    seed with that seed's ``iters_to_eps`` at the tuned point.
+    Only grid runs compete: rows with a ``source`` other than ``"grid"`` (the momentum
+    rule's point, judged against this choice) are ignored. Ties go to the smaller step
+    size, then the smaller momentum (the first in sort order). Returns ``(tuned,
+    tuned_runs)``: one row per key with the tuned ``eta``, ``beta`` and ``T_gmean``,
+    ``T_min``, ``T_max`` over seeds; and one row per key and seed with that seed's
+    ``iters_to_eps`` at the tuned point.
     """
+    runs = grid_rows(runs)
     score = (
         runs.groupby(KEYS + ["eta", "beta"], sort=True)["iters_to_eps"]
         .agg(gmean)
@@ -56,6 +65,32 @@ def tune(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     tuned = best.join(spread, on=KEYS).join(converged, on=KEYS)
     tuned["on_grid_edge"] = _on_edge(runs, tuned)
     return tuned, tuned_runs
+
+
+def rule_results(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The momentum rule's runs (``source == "rule"``), shaped like :func:`tune`'s output.
+
+    Returns ``(rule, rule_runs)``: one row per key with the rule's ``eta``, ``beta`` and
+    ``T_gmean``, ``T_min``, ``T_max`` over seeds; and one row per key and seed. Both are
+    empty when the runs hold no rule rows.
+    """
+    cols = KEYS + ["eta", "beta", "seed", "iters_to_eps"]
+    if "source" not in runs:
+        rule_runs = pd.DataFrame(columns=cols)
+    else:
+        rule_runs = runs.loc[runs["source"] == "rule", cols].sort_values(
+            KEYS + ["seed"], ignore_index=True
+        )
+    g = rule_runs.groupby(KEYS, sort=True)
+    rule = g.agg(
+        eta=("eta", "first"),
+        beta=("beta", "first"),
+        T_gmean=("iters_to_eps", gmean),
+        T_min=("iters_to_eps", "min"),
+        T_max=("iters_to_eps", "max"),
+        n_seeds=("iters_to_eps", "size"),
+    ).reset_index()
+    return rule, rule_runs
 
 
 def _on_edge(runs: pd.DataFrame, tuned: pd.DataFrame) -> np.ndarray:

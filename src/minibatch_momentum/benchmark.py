@@ -12,6 +12,9 @@ runs it times are also checked to end at the engine's loss.
     mbm benchmark --design      # DESIGN.md section 6's 4096 x 512 float32 reference
     mbm benchmark --quick       # smaller, a smoke test (seconds)
 
+Every mode then times the exact theory: the tuned ``T*(B)`` of SGD, heavy ball and
+Nesterov for 12 batch sizes at d = 1000 (Gaussian closed form, a few seconds).
+
 The default sweep is the shape the pipeline actually runs (d = 64, n = 16384, float64,
 64 configurations per shard); the ``--design`` sweep has large rows, where both sides
 are bound by arithmetic and the ratio is smaller. Both are printed in the README.
@@ -160,5 +163,22 @@ def run(spec: BenchmarkSpec = BenchmarkSpec(), out=print) -> dict:
     }
 
 
+def exact_theory(d: int = 1000, kappa: float = 1e4, out=print) -> dict:
+    """Time the exact tuned ``T*(B)`` (Gaussian closed form, rate-optimal ``(eta, beta)``
+    per batch size) for 12 batch sizes ``1 .. 2048`` at ``d`` eigenvalues, per method."""
+    from .theory import benchmark_batch_scaling
+
+    res = benchmark_batch_scaling(d=d, kappa=kappa)
+    seconds = {m: s for m, (_, s) in res.items()}
+    total = sum(seconds.values())
+    parts = ", ".join(f"{m} {s:.2f}s" for m, s in seconds.items())
+    out(
+        f"exact T*(B), Gaussian closed form, d={d}, kappa={kappa:g}, 12 batch sizes "
+        f"(1..2048): {parts}; total {total:.2f}s"
+    )
+    return {"seconds": seconds, "total_s": total}
+
+
 def main(args) -> None:
     run(QUICK if args.quick else DESIGN if args.design else BenchmarkSpec())
+    exact_theory()

@@ -25,6 +25,10 @@ STATEMENTS = {
     "between B*_SGD and B_sat, and is about 1 below B*_SGD.",
     "C3": "Saturation at a natural point: T_momentum(B) flattens near B_sat, at the "
     "deterministic accelerated iteration count.",
+    "C4": "Simple momentum choice works: the momentum rule's (eta, beta), computed from the "
+    "problem's spectrum alone, reaches eps within a factor of the grid-searched best at every B.",
+    "T1": "The exact mean-square theory is exact: the exact E f(x_t) curve (finite-sample "
+    "operator of this A) lies inside the Monte Carlo confidence band of the engine's mean.",
 }
 
 
@@ -36,6 +40,8 @@ class Tolerances:
     small_batch_ratio: tuple[float, float] = (0.7, 1.5)
     knee_factor: float = 2.0
     plateau_factor: float = 1.5
+    rule_factor: float = 1.5
+    t1_min_inside: float = 0.8
 
     @classmethod
     def from_dict(cls, d: dict | None) -> Tolerances:
@@ -71,18 +77,28 @@ def _curve(tuned: pd.DataFrame, method: str) -> tuple[np.ndarray, np.ndarray]:
     return t["batch_size"].to_numpy(float), t["T_gmean"].to_numpy(float)
 
 
+def _exact_curve(exact: pd.DataFrame | None, method: str, col: str = "T_rate"):
+    """``(B, T)`` of the exact-theory table for ``method`` (empty arrays without one)."""
+    if exact is None or method not in set(exact["method"]):
+        return np.array([]), np.array([])
+    t = exact[exact["method"] == method].sort_values("batch_size")
+    return t["batch_size"].to_numpy(float), t[col].to_numpy(float)
+
+
 def _closed_form_sgd(B, meta) -> np.ndarray:
     # T_SGD(B) ~ (kappa_bar / B + kappa) log(1/eps): only the shape matters for a slope.
     return meta["kappa_bar"] / np.asarray(B, float) + meta["kappa"]
 
 
-def claim_c1(tuned, meta, method, tol: Tolerances) -> dict:
+def claim_c1(tuned, meta, method, tol: Tolerances, exact=None) -> dict:
     lo, hi = meta["B_sgd"], meta["B_sat"] / 3
     B, T = _curve(tuned, method)
     mom = loglog_slope(B, T, lo, hi)
     Bs, Ts = _curve(tuned, "sgd")
     sgd = loglog_slope(Bs, Ts, lo, hi)
     cf = loglog_slope(Bs, _closed_form_sgd(Bs, meta), lo, hi)
+    ex_mom = loglog_slope(*_exact_curve(exact, method), lo, hi)["slope"]
+    ex_sgd = loglog_slope(*_exact_curve(exact, "sgd"), lo, hi)["slope"]
     return {
         "checks": [
             _check(
@@ -93,6 +109,7 @@ def claim_c1(tuned, meta, method, tol: Tolerances) -> dict:
                 _within(mom["slope"], -1.0, tol.slope),
                 stderr=mom["stderr"],
                 batch_sizes=mom["batch_sizes"],
+                exact_theory_slope=ex_mom,
             ),
             _check(
                 "slope of log T_sgd vs log B on the same window",
@@ -104,13 +121,22 @@ def claim_c1(tuned, meta, method, tol: Tolerances) -> dict:
                 batch_sizes=sgd["batch_sizes"],
                 closed_form_slope=cf["slope"],
                 closed_form="(kappa_bar/B + kappa), the SGD count's shape, over the same B",
+                exact_theory_slope=ex_sgd,
             ),
         ],
         "figure": "tstar_vs_batch",
     }
 
 
-def claim_c2(tuned_runs, meta, method, tol: Tolerances) -> dict:
+def _exact_ratio(exact, method):
+    """``(B, T_sgd / T_method)`` of the exact-theory table at the batch sizes of both."""
+    Bs, Ts = _exact_curve(exact, "sgd")
+    Bm, Tm = _exact_curve(exact, method)
+    common, i, j = np.intersect1d(Bs, Bm, return_indices=True)
+    return common, Ts[i] / Tm[j]
+
+
+def claim_c2(tuned_runs, meta, method, tol: Tolerances, exact=None) -> dict:
     sp = speedup(tuned_runs, "sgd", method)
     lo, hi = meta["B_sgd"], meta["B_sat"] / 3
     B, r = sp["batch_size"].to_numpy(float), sp["ratio"].to_numpy(float)
@@ -122,6 +148,10 @@ def claim_c2(tuned_runs, meta, method, tol: Tolerances) -> dict:
     else:
         rmin, rmax = float(small["ratio"].min()), float(small["ratio"].max())
         small_ok = bool(lo_r <= rmin and rmax <= hi_r)
+    eB, er = _exact_ratio(exact, method)
+    ex_slope = loglog_slope(eB, er, lo, hi)["slope"]
+    ex_small = er[eB <= meta["B_sgd"] / 2]
+    ex_small = [float(ex_small.min()), float(ex_small.max())] if ex_small.size else []
     return {
         "checks": [
             _check(
@@ -132,6 +162,7 @@ def claim_c2(tuned_runs, meta, method, tol: Tolerances) -> dict:
                 _within(s["slope"], 1.0, tol.slope),
                 stderr=s["stderr"],
                 batch_sizes=s["batch_sizes"],
+                exact_theory_slope=ex_slope,
             ),
             _check(
                 f"T_sgd/T_{method} for B <= B*_SGD/2 = {meta['B_sgd'] / 2:.3g} (min, max)",
@@ -140,15 +171,21 @@ def claim_c2(tuned_runs, meta, method, tol: Tolerances) -> dict:
                 f"within [{lo_r}, {hi_r}]",
                 small_ok,
                 batch_sizes=small["batch_size"].tolist(),
+                exact_theory_min_max=ex_small,
             ),
         ],
         "figure": "speedup_vs_batch",
     }
 
 
-def claim_c3(tuned, meta, method, deterministic_T: float, tol: Tolerances) -> dict:
+def claim_c3(
+    tuned, meta, method, deterministic_T: float, tol: Tolerances, exact=None, knees=None
+) -> dict:
     B, T = _curve(tuned, method)
     knee = fit_knee(B, T)
+    eB, eT = _exact_curve(exact, method)
+    ex_fit = fit_knee(eB, eT) if eB.size else {"knee": np.nan, "plateau": np.nan}
+    ex_knee = (knees or {}).get(method, np.nan)
     k, f = knee["knee"], tol.knee_factor
     knee_ok = None if not np.isfinite(k) else bool(meta["B_sat"] / f <= k <= meta["B_sat"] * f)
     p, g = knee["plateau"], tol.plateau_factor
@@ -166,6 +203,9 @@ def claim_c3(tuned, meta, method, deterministic_T: float, tol: Tolerances) -> di
                 f"within a factor {f}",
                 knee_ok,
                 fitted_slope=knee["slope"],
+                exact_theory_knee=ex_knee,
+                exact_theory_knee_definition="T*(B) = 2 x the noise-free optimum's count",
+                knee_fitted_to_exact_curve=ex_fit["knee"],
             ),
             _check(
                 f"fitted plateau of T_{method}(B) vs exact full-batch {method} count "
@@ -174,10 +214,111 @@ def claim_c3(tuned, meta, method, deterministic_T: float, tol: Tolerances) -> di
                 deterministic_T,
                 f"within a factor {g}",
                 plateau_ok,
+                plateau_fitted_to_exact_curve=ex_fit["plateau"],
+                exact_theory_T_at_largest_B=float(eT[-1]) if eT.size else np.nan,
             ),
         ],
         "figure": "tstar_vs_batch",
     }
+
+
+def claim_c4(tuned, rule, meta, method, tol: Tolerances, exact=None, variant=None) -> dict:
+    """The rule's empirical ``T`` over the grid-best ``T`` (geometric means over seeds) at
+    every batch size both have; a batch size where the grid-best never converged cannot
+    be judged and is listed instead."""
+    g = tuned[tuned["method"] == method].set_index("batch_size")["T_gmean"]
+    r = (
+        rule[rule["method"] == method].set_index("batch_size")["T_gmean"]
+        if rule is not None and not rule.empty
+        else pd.Series(dtype=float)
+    )
+    Bs = sorted(set(g.index) & set(r.index))
+    ratio = np.array([r[b] / g[b] if np.isfinite(g[b]) else np.nan for b in Bs], float)
+    judged = np.isfinite(np.array([g[b] for b in Bs], float))
+    f = tol.rule_factor
+    worst = float(np.max(ratio[judged])) if judged.any() else float("nan")
+    ok = None if not judged.any() else bool(worst <= f)
+    eB, eT = _exact_curve(exact, method)
+    _, eR = _exact_curve(exact, method, "rule_T_rate")
+    ex_ratio = {int(b): float(x / y) for b, x, y in zip(eB, eR, eT, strict=True) if b in Bs}
+    ex_worst = max(ex_ratio.values()) if ex_ratio else float("nan")
+    return {
+        "checks": [
+            _check(
+                f"max over B of T_rule/T_grid-best for {method} (geometric means over seeds)",
+                worst,
+                ex_worst,
+                f"<= {f} at every B",
+                ok,
+                batch_sizes=[int(b) for b in Bs],
+                ratios=ratio.tolist(),
+                failing_batch_sizes=[int(b) for b, x in zip(Bs, ratio, strict=True) if x > f],
+                unjudged_batch_sizes=[int(b) for b, j in zip(Bs, judged, strict=True) if not j],
+                exact_theory_ratios=[ex_ratio.get(int(b), float("nan")) for b in Bs],
+                predicted_is="exact-theory max of T_rule/T* (asymptotic counts, Gaussian rows)",
+                rule_variant=variant or {},
+            ),
+        ],
+        "figure": "rule_vs_grid",
+    }
+
+
+def claim_t1(mc: pd.DataFrame, method: str, tol: Tolerances) -> dict:
+    """Share of the steps ``t >= 1`` at which the exact curve lies inside the Monte Carlo
+    band (see :data:`T1_CRITERION`)."""
+    d = mc[(mc["method"] == method) & (mc["step"] >= 1)].sort_values("step")
+    if d.empty:
+        return {"checks": [_check("T1 data", np.nan, np.nan, "", None)], "figure": FIG_T1}
+
+    def inside(col):
+        return float(np.mean((d[col] >= d["lower"]) & (d[col] <= d["upper"])))
+
+    conf = float(d["confidence"].iloc[0])
+    z = ((d["mc_mean"] - d["exact"]) / d["mc_stderr"]).to_numpy()
+    frac = inside("exact")
+    k = int(np.argmax(np.abs(z)))
+    return {
+        "checks": [
+            _check(
+                f"share of steps 1..{int(d['step'].max())} where the exact E f(x_t)/f(x_0) "
+                f"lies inside the {100 * conf:g}% band of the Monte Carlo mean",
+                frac,
+                conf,
+                f">= {tol.t1_min_inside}",
+                bool(frac >= tol.t1_min_inside),
+                batch_size=int(d["batch_size"].iloc[0]),
+                eta=float(d["eta"].iloc[0]),
+                beta=float(d["beta"].iloc[0]),
+                runs=int(d["runs"].iloc[0]),
+                max_abs_z=float(np.abs(z[k])),
+                at_step=int(d["step"].iloc[k]),
+                median_abs_z=float(np.median(np.abs(z))),
+                gaussian_rows_curve_share_inside=inside("gaussian"),
+                max_rel_diff_gaussian_vs_exact=float(
+                    np.max(np.abs(d["gaussian"] / d["exact"] - 1))
+                ),
+                noise_free_curve_share_inside=inside("noise_free"),
+            ),
+        ],
+        "figure": FIG_T1,
+    }
+
+
+FIG_T1 = "exact_vs_monte_carlo"
+# How T1 is judged, for the report. The tolerance is below the band's nominal coverage
+# because the per-run loss is heavy-tailed late in a run (at the quick profile's HB point,
+# the largest of 4000 runs was 45x the mean at t = 1200): with a few hundred runs the
+# normal-theory band under-covers in long, correlated stretches. In a development
+# calibration (30 independent Monte Carlo batches of 400 runs, quick problem, HB rule point
+# at B = 64) the exact curve was inside the 99% band at >= 95% of the steps in 24/30
+# batches, >= 90% in 27/30 and >= 80% in 29/30 (Nesterov's rule point: 30/30 at every
+# threshold), while a noise operator off by 5% either way was inside at < 80% of the
+# steps in 30/30 batches for both methods.
+T1_CRITERION = (
+    "T1 passes when the exact curve lies inside the Monte Carlo mean's two-sided band "
+    "(mean +/- z stderr at the configured confidence) at no fewer than the tolerated share "
+    "of the steps t >= 1."
+)
 
 
 def build_claims(
@@ -188,23 +329,55 @@ def build_claims(
     tol: Tolerances,
     source: str,
     methods=("hb", "nag"),
+    *,
+    rule: pd.DataFrame | None = None,
+    exact: pd.DataFrame | None = None,
+    knees: dict | None = None,
+    montecarlo: pd.DataFrame | None = None,
+    rule_variants: dict | None = None,
 ) -> list[dict]:
-    """All claims C1-C3 for each momentum method present in ``tuned``."""
+    """Claims C1-C3 (and C4 where ``rule`` has rows) for each momentum method present in
+    ``tuned``, then T1 for each method in ``montecarlo``. ``exact`` (the exact-theory
+    table) and ``knees`` add the theory's predictions to the details."""
     problem = str(tuned["problem"].iloc[0])
     sampler = str(tuned["sampler"].iloc[0])
+    has_rule = rule is not None and not rule.empty
     out = []
     for method in methods:
         if method not in set(tuned["method"]):
             continue
-        for cid, c in [
-            ("C1", claim_c1(tuned, meta, method, tol)),
-            ("C2", claim_c2(tuned_runs, meta, method, tol)),
-            ("C3", claim_c3(tuned, meta, method, deterministic.get(method, np.nan), tol)),
-        ]:
+        claims = [
+            ("C1", claim_c1(tuned, meta, method, tol, exact)),
+            ("C2", claim_c2(tuned_runs, meta, method, tol, exact)),
+            (
+                "C3",
+                claim_c3(tuned, meta, method, deterministic.get(method, np.nan), tol, exact, knees),
+            ),
+        ]
+        if has_rule and method in set(rule["method"]):
+            variant = (rule_variants or {}).get(method)
+            claims.append(("C4", claim_c4(tuned, rule, meta, method, tol, exact, variant)))
+        for cid, c in claims:
             out.append(
                 {
                     "id": cid,
                     "statement": STATEMENTS[cid],
+                    "method": method,
+                    "problem": problem,
+                    "sampler": sampler,
+                    "verdict": _verdict(c["checks"]),
+                    "checks": c["checks"],
+                    "figure": f"figures/{problem}/{sampler}/{c['figure']}.pdf",
+                    "source": source,
+                }
+            )
+    if montecarlo is not None:
+        for method in dict.fromkeys(montecarlo["method"]):
+            c = claim_t1(montecarlo, method, tol)
+            out.append(
+                {
+                    "id": "T1",
+                    "statement": STATEMENTS["T1"],
                     "method": method,
                     "problem": problem,
                     "sampler": sampler,
@@ -227,7 +400,18 @@ def _fmt(x) -> str:
     return str(x)
 
 
-def to_markdown(claims: list[dict], meta: dict) -> str:
+def _variants_text(rule_variants: dict | None) -> str:
+    if not rule_variants:
+        return ""
+    parts = [
+        f"{m}: {v['noise_line']} noise line ({v.get('form', 'harmonic')} blend)"
+        for m, v in sorted(rule_variants.items())
+        if v
+    ]
+    return "; ".join(parts)
+
+
+def to_markdown(claims: list[dict], meta: dict, rule_variants: dict | None = None) -> str:
     """The human-readable report: a summary line per claim, then every check."""
     lines = [
         "# Claims report",
@@ -239,6 +423,42 @@ def to_markdown(claims: list[dict], meta: dict) -> str:
         f"tr H / L = {meta['stable_rank']:.3g}, B*_SGD = {meta['B_sgd']:.3g}, "
         f"B_sat = {meta['B_sat']:.3g}.",
         "",
+        "Exact theory: the `exact theory` entries in the details (slopes, knees, the rule's "
+        "predicted ratios) come from the Gaussian-rows closed form of the exact mean-square "
+        "recursion with this problem's eigenvalues, n and sampler: exact for Gaussian rows, "
+        "an approximation for this finite matrix (for T1 the finite-sample operator of this "
+        "A is used, which is exact). The exact counts T* = log(1/eps)/log(1/rho*) use the "
+        "exact mean-square rate rho* at the rate-optimal constant (eta, beta); nothing is "
+        "fitted to the sweeps.",
+        "",
+    ]
+    variants = _variants_text(rule_variants)
+    if any(c["id"] == "C4" for c in claims):
+        lines += [
+            "C4: the momentum rule (`minibatch_momentum.rule`, constants calibrated on the "
+            "exact operator over reference spectra, never on this grid) is run inside every "
+            "sweep shard on the same mini-batches as the grid, from the problem's spectrum "
+            f"alone. Variant per method: {variants or 'n/a'}. Nesterov uses the eigenvalues "
+            "because its noise line depends on how the trace is spread (with L and tr H alone "
+            "the rule's worst case on the calibration set is 24x the optimum, against 1.5x "
+            "with the spectrum); heavy ball needs only L, mu and tr H. A rule run that has not "
+            "converged once it has taken censor_factor x the seed's fastest grid run is "
+            "recorded as inf (ratio inf).",
+            "",
+        ]
+    if any(c["id"] == "T1" for c in claims):
+        lines += [
+            f"T1 criterion: {T1_CRITERION} The tolerance sits below the band's nominal "
+            "coverage because the per-run loss is heavy-tailed late in a run, so a few "
+            "hundred runs give a normal-theory band that under-covers in long correlated "
+            "stretches (development calibration, 30 independent batches of 400 runs at the "
+            "heavy-ball point: >= 80% of steps inside in 29/30, >= 95% in 24/30; a noise "
+            "operator off by 5% fell below 80% in 30/30). The Gaussian-rows curve and the "
+            "noise-free curve are reported beside it; the latter is a negative control that "
+            "must fall outside.",
+            "",
+        ]
+    lines += [
         "| claim | method | verdict | check | measured | predicted | tolerance | figure |",
         "|---|---|---|---|---|---|---|---|",
     ]

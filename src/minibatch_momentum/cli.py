@@ -4,8 +4,11 @@ writes files; the work happens in the library.
     mbm problem   --spec JSON --out results/problems/NAME.npz
     mbm sweep     --problem P.npz --spec JSON --out SHARD.parquet
     mbm summarize --problem P.npz --runs SHARD... --out-dir results/summaries/NAME
-    mbm claims    --summary DIR --tolerances JSON --json OUT.json --markdown OUT.md
-    mbm figure    NAME --summary DIR --out figures/NAME.pdf
+    mbm theory    --problem P.npz --spec JSON --out-dir results/theory/NAME/SAMPLER
+    mbm montecarlo --problem P.npz --spec JSON --out results/theory/NAME/SAMPLER/exact_vs_mc.parquet
+    mbm claims    --summary DIR --theory DIR [--montecarlo T1.parquet] --tolerances JSON
+                  --json OUT.json --markdown OUT.md
+    mbm figure    NAME [--summary DIR] [--theory DIR] [--montecarlo T1.parquet] --out FIG.pdf
     mbm benchmark
 
 Bad input ends the command with a one-line message naming the offending field and
@@ -75,20 +78,225 @@ def cmd_summarize(args) -> None:
     _log(f"summarized {len(runs)} runs from {len(meta)} shards -> {args.out_dir}")
 
 
+def _sampler(spec: dict) -> bool:
+    """``replace`` for the spec's sampler (errors name the field)."""
+    from .sweep import SAMPLERS
+
+    sampler = spec.get("sampler", "without_replacement")
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler: must be one of {list(SAMPLERS)}, got {sampler!r}")
+    return sampler == "with_replacement"
+
+
+def _rule_specs(spec: dict) -> dict:
+    """``{method: {"noise_line": ..., "form": ...}}`` from the spec's ``rule`` entry."""
+    from .sweep import RuleSpec
+
+    rule = spec.get("rule") or {}
+    lines = rule.get("noise_line", {})
+    out = {}
+    for method, line in lines.items():
+        try:
+            out[method] = RuleSpec(noise_line=line, form=rule.get("form", "harmonic")).__dict__
+        except TypeError as exc:
+            raise ValueError(f"rule: {exc}") from None
+    return out
+
+
+def _check_theory_spec(spec: dict) -> None:
+    """Field-naming errors for the theory spec (the workflow's schema checks the same)."""
+    from .exact import HEATMAP_DEFAULTS
+    from .theory import METHODS
+
+    methods = spec["methods"]
+    if not (isinstance(methods, list) and methods and set(methods) <= set(METHODS)):
+        raise ValueError(f"methods: must be a non-empty list out of {list(METHODS)}")
+    sizes = spec["batch_sizes"]
+    if not (isinstance(sizes, list) and sizes and all(_positive_int(b) for b in sizes)):
+        raise ValueError("batch_sizes: must be a non-empty list of integers >= 1")
+    if not (isinstance(spec["eps"], int | float) and 0 < spec["eps"] < 1):
+        raise ValueError("eps: must lie in (0, 1)")
+    unknown = sorted(set(spec.get("heatmap") or {}) - set(HEATMAP_DEFAULTS))
+    if unknown:
+        raise ValueError(f"heatmap: unknown field(s) {unknown}")
+
+
+def _positive_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 1
+
+
+def cmd_theory(args) -> None:
+    from pathlib import Path
+
+    from . import exact
+    from .io import write_json
+    from .problems import load_problem
+    from .sweep import write_parquet
+
+    spec = _json_arg(args.spec)
+    for key in ("methods", "batch_sizes", "eps"):
+        if key not in spec:
+            raise KeyError(key)
+    _check_theory_spec(spec)
+    replace = _sampler(spec)
+    problem = load_problem(args.problem)
+    meta = problem.spectral_summary()
+    n, lam = problem.n, problem.eigvals
+    out = Path(args.out_dir)
+    timing = {}
+
+    t0 = time.perf_counter()
+    table = exact.batch_scaling_table(
+        lam,
+        exact.initial_weights(problem),
+        spec["methods"],
+        spec["batch_sizes"],
+        spec["eps"],
+        n=n,
+        replace=replace,
+        rule=_rule_specs(spec),
+    )
+    timing["batch_scaling_s"] = time.perf_counter() - t0
+    _log(f"exact T*(B) for {len(table)} (method, B) in {timing['batch_scaling_s']:.1f}s")
+
+    t0 = time.perf_counter()
+    knees = exact.knees(lam, spec["methods"], n=n, replace=replace)
+    timing["knees_s"] = time.perf_counter() - t0
+    _log(f"exact knees {knees} in {timing['knees_s']:.1f}s")
+
+    hm = {**exact.HEATMAP_DEFAULTS, **(spec.get("heatmap") or {})}
+    method = hm.pop("method")
+    chosen = hm.pop("batch_sizes") or None
+    heat_B = exact.heatmap_batches(spec["batch_sizes"], meta["B_sgd"], meta["B_sat"], chosen)
+    t0 = time.perf_counter()
+    maps = exact.rate_map_table(lam, method, heat_B, n=n, replace=replace, **hm)
+    timing["rate_maps_s"] = time.perf_counter() - t0
+    _log(f"rate maps ({method}, B = {heat_B}, {len(maps)} points) in {timing['rate_maps_s']:.1f}s")
+
+    info = {
+        "spec": spec,
+        "problem": meta,
+        "noise_model": "gaussian rows (closed form with this problem's eigenvalues, n, c_B)",
+        "knees": knees,
+        "heatmap": {"method": method, "batch_sizes": heat_B},
+        "timing": timing,
+    }
+    write_parquet(table, out / "tstar.parquet", {"theory": info})
+    write_parquet(maps, out / "rate_maps.parquet", {"theory": info})
+    write_json(info, out / "theory.json")
+    _log(f"-> {out}")
+
+
+def cmd_montecarlo(args) -> None:
+    import pandas as pd
+    import torch
+
+    from . import exact, theory
+    from .problems import load_problem
+    from .rule import rule_for_spectrum
+    from .sweep import write_parquet
+
+    torch.set_num_threads(1)
+    spec = _json_arg(args.spec)
+    for key in ("eps", "t1"):
+        if key not in spec:
+            raise KeyError(key)
+    t1 = spec["t1"]
+    for key in ("methods", "batch_size", "runs", "max_steps", "confidence"):
+        if key not in t1:
+            raise KeyError(f"t1.{key}")
+    replace = _sampler(spec)
+    rules = _rule_specs(spec)
+    problem = load_problem(args.problem)
+    B = int(t1["batch_size"])
+    frames, info = [], {}
+    for method in t1["methods"]:
+        if method not in rules:
+            raise ValueError(f"rule: no rule variant for t1 method {method!r}")
+        eta, beta = rule_for_spectrum(
+            method, B, problem.eigvals, n=problem.n, replace=replace, **rules[method]
+        )
+        # The horizon: until the exact (Gaussian-rows) E f reaches eps, at most max_steps.
+        T = theory.gaussian_iterations(
+            problem.eigvals,
+            exact.initial_weights(problem),
+            method,
+            B,
+            eta,
+            beta,
+            spec["eps"],
+            t_max=int(t1["max_steps"]),
+            n=problem.n,
+            replace=replace,
+        )
+        steps = int(min(T, t1["max_steps"]))
+        t0 = time.perf_counter()
+        frames.append(
+            exact.exact_vs_monte_carlo(
+                problem,
+                method,
+                B,
+                eta,
+                beta,
+                runs=int(t1["runs"]),
+                steps=steps,
+                seed=int(t1.get("seed", 0)),
+                replace=replace,
+                confidence=float(t1["confidence"]),
+            )
+        )
+        info[method] = {
+            "eta": eta,
+            "beta": beta,
+            "steps": steps,
+            "seconds": time.perf_counter() - t0,
+        }
+        _log(
+            f"T1 {method} B={B}: {steps} steps, {t1['runs']} runs in {info[method]['seconds']:.1f}s"
+        )
+    df = pd.concat(frames, ignore_index=True)
+    write_parquet(df, args.out, {"spec": spec, "configs": info})
+    _log(f"-> {args.out}")
+
+
 def cmd_claims(args) -> None:
+    import pandas as pd
+
     from .claims import Tolerances, build_claims, to_markdown
+    from .exact import read_theory
     from .io import write_json, write_text
     from .summary import read_summary
 
     tol = Tolerances.from_dict(_json_arg(args.tolerances) if args.tolerances else None)
+    theory_dirs = args.theory or [None] * len(args.summary)
+    if len(theory_dirs) != len(args.summary):
+        raise ValueError("--theory: give one folder per --summary folder, in the same order")
+    mc_files = args.montecarlo or [None] * len(args.summary)
+    if len(mc_files) != len(args.summary):
+        raise ValueError("--montecarlo: give one file per --summary folder, in the same order")
     claims, md = [], []
-    for d in args.summary:
+    for d, t, m in zip(args.summary, theory_dirs, mc_files, strict=True):
         s = read_summary(d)
         meta = s["summary"]["problem"]
         det = {k: float(v) for k, v in s["summary"]["deterministic_T"].items()}
-        c = build_claims(s["tuned"], s["tuned_runs"], meta, det, tol, source=str(d))
+        th = read_theory(t) if t is not None else {}
+        if m is not None:
+            th["montecarlo"] = pd.read_parquet(m)
+        c = build_claims(
+            s["tuned"],
+            s["tuned_runs"],
+            meta,
+            det,
+            tol,
+            source=str(d),
+            rule=s.get("rule"),
+            exact=th.get("tstar"),
+            knees=th.get("info", {}).get("knees"),
+            montecarlo=th.get("montecarlo"),
+            rule_variants=s["summary"].get("rule"),
+        )
         claims += c
-        md.append(to_markdown(c, meta))
+        md.append(to_markdown(c, meta, rule_variants=s["summary"].get("rule")))
     write_json({"tolerances": tol.__dict__, "claims": claims}, args.json)
     write_text("\n".join(md), args.markdown)
     for c in claims:
@@ -105,9 +313,32 @@ def cmd_figure(args) -> None:
     from . import plots
     from .summary import read_summary
 
+    if args.name == "exact_vs_monte_carlo":
+        import pandas as pd
+
+        if args.montecarlo is None:
+            raise ValueError("--montecarlo: figure exact_vs_monte_carlo needs the T1 table")
+        plots.exact_vs_monte_carlo(pd.read_parquet(args.montecarlo), args.out)
+        _log(f"figure {args.name} -> {args.out}")
+        return
+    if args.name in THEORY_FIGURES:
+        from .exact import read_theory
+
+        if args.theory is None:
+            raise ValueError(f"--theory: figure {args.name} needs the theory folder")
+        th = read_theory(args.theory)
+    if args.summary is None:
+        raise ValueError(f"--summary: figure {args.name} needs the summary folder")
     s = read_summary(args.summary)
     meta, eps = s["summary"]["problem"], s["summary"]["eps"]
-    if args.name == "tstar_vs_batch":
+    if args.name == "theory_vs_empirical":
+        plots.theory_vs_empirical(s["tuned"], th["tstar"], th["info"]["knees"], meta, eps, args.out)
+    elif args.name == "rule_vs_grid":
+        plots.rule_vs_grid(s["tuned"], s["rule"], th["tstar"], meta, eps, args.factor, args.out)
+    elif args.name == "rate_heatmap":
+        method = th["info"]["heatmap"]["method"]
+        plots.rate_heatmap(th["rate_maps"], s["tuned"], th["tstar"], meta, args.out, method)
+    elif args.name == "tstar_vs_batch":
         plots.tstar_vs_batch(s["tuned"], meta, eps, args.out)
     elif args.name == "speedup_vs_batch":
         plots.speedup_vs_batch(s["tuned_runs"], meta, args.out)
@@ -118,7 +349,8 @@ def cmd_figure(args) -> None:
     _log(f"figure {args.name} -> {args.out}")
 
 
-FIGURES = ("tstar_vs_batch", "speedup_vs_batch", "loss_curves")
+THEORY_FIGURES = ("theory_vs_empirical", "rule_vs_grid", "rate_heatmap", "exact_vs_monte_carlo")
+FIGURES = ("tstar_vs_batch", "speedup_vs_batch", "loss_curves", *THEORY_FIGURES)
 
 
 def cmd_benchmark(args) -> None:
@@ -150,8 +382,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out-dir", required=True)
     s.set_defaults(func=cmd_summarize)
 
+    s = sub.add_parser("theory", help="exact T*(B), knees, the rule's exact T(B), rate maps")
+    s.add_argument("--problem", required=True)
+    s.add_argument("--spec", required=True, help="theory spec as JSON (see cmd_theory)")
+    s.add_argument("--out-dir", required=True)
+    s.set_defaults(func=cmd_theory)
+
+    s = sub.add_parser("montecarlo", help="T1: exact E f(x_t) beside a Monte Carlo of the engine")
+    s.add_argument("--problem", required=True)
+    s.add_argument("--spec", required=True, help="T1 spec as JSON (see cmd_montecarlo)")
+    s.add_argument("--out", required=True, help="output .parquet")
+    s.set_defaults(func=cmd_montecarlo)
+
     s = sub.add_parser("claims", help="judge the claims; write JSON and Markdown")
     s.add_argument("--summary", required=True, nargs="+", help="summary folder(s)")
+    s.add_argument(
+        "--theory", nargs="+", default=None, help="theory folder(s), one per summary folder"
+    )
+    s.add_argument(
+        "--montecarlo", nargs="+", default=None, help="T1 table(s), one per summary folder"
+    )
     s.add_argument("--tolerances", default=None, help="tolerances as JSON")
     s.add_argument("--json", required=True)
     s.add_argument("--markdown", required=True)
@@ -159,11 +409,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("figure", help="render one figure (PDF, and PNG beside it)")
     s.add_argument("name", choices=FIGURES)
-    s.add_argument("--summary", required=True)
+    s.add_argument("--summary", default=None, help="summary folder (all but exact_vs_monte_carlo)")
+    s.add_argument("--theory", default=None, help="theory folder (figures with exact theory)")
+    s.add_argument("--montecarlo", default=None, help="T1 table (exact_vs_monte_carlo)")
+    s.add_argument(
+        "--factor", type=float, default=1.5, help="rule_vs_grid: the C4 tolerance to draw"
+    )
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_figure)
 
-    s = sub.add_parser("benchmark", help="engine vs a per-run torch.optim.SGD loop")
+    s = sub.add_parser(
+        "benchmark", help="engine vs a per-run torch.optim.SGD loop; exact T*(B) timing"
+    )
     size = s.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="a small smoke-test sweep (seconds)")
     size.add_argument("--design", action="store_true", help="DESIGN.md's 4096x512 fp32 sweep")

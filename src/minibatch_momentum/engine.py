@@ -94,7 +94,9 @@ def _step(A, E, V, idx, neg_eta_over_B, beta, gamma, gram=False):
         else:
             V.addmm_(As.T, (As @ Y).mul_(neg_eta_over_B))
     else:
-        As = A[idx]  # (R, B, d)
+        R, B = idx.shape
+        # index_select on the flat indices is ~2x faster than A[idx] for the gather.
+        As = A.index_select(0, idx.reshape(-1)).view(R, B, -1)  # (R, B, d)
         G = torch.bmm(As.transpose(1, 2), torch.bmm(As, Y.T.unsqueeze(2))).squeeze(2).T
         V.addcmul_(G, neg_eta_over_B)
     E.add_(V)
@@ -206,11 +208,20 @@ def run_grid(
     device: str | torch.device | None = "auto",
     dtype: torch.dtype = torch.float64,
     x0: np.ndarray | None = None,
+    leaders: np.ndarray | None = None,
 ) -> GridResult:
-    """Run the ``R`` configurations ``(eta[r], beta[r])`` together from ``x0`` (default 0)."""
+    """Run the ``R`` configurations ``(eta[r], beta[r])`` together from ``x0`` (default 0).
+
+    ``leaders`` (boolean ``(R,)``, default all) marks the runs whose first convergence
+    starts the censoring clock. Extra runs riding along with a grid (the momentum rule's
+    point) are not leaders, so they never change which grid runs get censored.
+    """
     eta = np.atleast_1d(np.asarray(eta, dtype=float))
     beta = np.atleast_1d(np.asarray(beta, dtype=float))
     _check_params(method, eta, beta)
+    lead = np.ones(eta.size, bool) if leaders is None else np.asarray(leaders, bool)
+    if lead.shape != eta.shape:
+        raise ValueError("leaders must be a boolean array with one entry per run")
     dev = resolve_device(device)
     R = eta.size
     V_eig = problem.eigvecs
@@ -259,7 +270,7 @@ def run_grid(
         bad = ~np.isfinite(rel) | (rel > stop.blowup)
         good = ~bad & (rel <= stop.eps)
         done = bad | good
-        if good.any() and not np.isfinite(iters).any():
+        if (good & lead[active]).any() and not np.isfinite(iters[lead]).any():
             horizon = min(stop.t_max, int(np.ceil(stop.censor_factor * t)))
         if t >= horizon:
             done[:] = True
@@ -296,3 +307,64 @@ def run_grid(
         final_loss=final,
         curves=curves,
     )
+
+
+@dataclass(frozen=True)
+class MonteCarlo:
+    """Mean and standard deviation over ``runs`` independent runs of ``f(x_t) / f(x_0)``,
+    ``t = 0 .. steps`` (arrays of ``steps + 1``)."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    runs: int
+
+    @property
+    def stderr(self) -> np.ndarray:
+        """Standard error of the mean at each step."""
+        return self.std / np.sqrt(self.runs)
+
+
+def monte_carlo(
+    problem: Problem,
+    method: str,
+    batch_size: int,
+    eta: float,
+    beta: float,
+    runs: int,
+    steps: int,
+    seed: int = 0,
+    replace: bool = False,
+    x0: np.ndarray | None = None,
+) -> MonteCarlo:
+    """``runs`` independent runs of one ``(eta, beta)``, each with its own mini-batches.
+
+    Unlike :func:`run_grid` (one shared batch per step, common random numbers), every
+    (step, run) draws its own batch, so the runs are i.i.d. and their mean estimates the
+    expected loss ``E f(x_t)`` that :mod:`~minibatch_momentum.theory` computes exactly.
+    Consecutive batches of one ``MiniBatches`` stream are independent, so step ``t``
+    takes the next ``runs`` of them. Float64 on the CPU, in the eigenbasis of ``H``.
+    """
+    if runs < 2 or steps < 1:
+        raise ValueError("monte_carlo needs runs >= 2 and steps >= 1")
+    _check_params(method, np.atleast_1d(float(eta)), np.atleast_1d(float(beta)))
+    V_eig = problem.eigvecs
+    A = torch.as_tensor(problem.A @ V_eig, dtype=torch.float64)
+    lam = torch.as_tensor(problem.eigvals, dtype=torch.float64)
+    x0 = np.zeros(problem.d) if x0 is None else np.asarray(x0, float)
+    e0 = torch.as_tensor(V_eig.T @ (x0 - problem.x_star), dtype=torch.float64)
+    f0 = 0.5 * float((lam * e0 * e0).sum())
+    if not f0 > 0:
+        raise ValueError("x0 is already a minimizer: the relative loss is undefined")
+    E = e0[:, None].repeat(1, runs).contiguous()
+    V = torch.zeros_like(E)
+    eta_t = torch.full((runs,), -float(eta) / batch_size, dtype=torch.float64)
+    beta_t = torch.full((runs,), float(beta), dtype=torch.float64)
+    gamma = _gamma(method, beta_t)
+    stream = MiniBatches(problem.n, batch_size, seed, replace=replace)
+    rel = np.empty((steps + 1, runs))
+    rel[0] = 1.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(1, steps + 1):
+            _step(A, E, V, stream.take(runs), eta_t, beta_t, gamma)
+            rel[t] = ((0.5 / f0) * (lam @ (E * E))).numpy()
+    return MonteCarlo(mean=rel.mean(axis=1), std=rel.std(axis=1, ddof=1), runs=runs)

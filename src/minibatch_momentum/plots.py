@@ -169,3 +169,288 @@ def _align(c: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     losses = np.vstack([np.asarray(v[:n], float) for v in c["curve_loss"]])
     keep = steps > 0
     return steps[keep], losses[:, keep]
+
+
+# --------------------------------------------------------------------------------------
+# Exact theory beside the sweeps
+# --------------------------------------------------------------------------------------
+
+
+def _exact(exact: pd.DataFrame, method: str) -> pd.DataFrame:
+    return exact[exact["method"] == method].sort_values("batch_size")
+
+
+def theory_vs_empirical(
+    tuned: pd.DataFrame, exact: pd.DataFrame, knees: dict, meta: dict, eps: float, path
+) -> None:
+    """Exact tuned ``T*(B)`` (lines) over the grid-tuned sweep results (markers; bars span
+    the seeds), for every method.
+
+    The lines are the Gaussian-rows theory: ``T* = log(1/eps) / log(1/rho*)`` with
+    ``rho*`` the exact mean-square rate at the rate-optimal constant ``(eta, beta)``,
+    computed from the problem's eigenvalues, ``n`` and sampler (exact for Gaussian rows,
+    an approximation for this finite matrix; nothing fitted). Coloured dotted verticals:
+    the exact breakpoints (``T*`` twice the noise-free count); grey dashed: the
+    closed-form ``B*_SGD`` and ``B_sat``.
+    """
+    _style()
+    fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.6))
+    for method, st in METHOD_STYLE.items():
+        e = _exact(exact, method)
+        if not e.empty:
+            ax.plot(e["batch_size"], e["T_rate"], color=st["color"], lw=1.1, label=st["label"])
+        t = tuned[tuned["method"] == method].sort_values("batch_size")
+        if not t.empty:
+            T = t["T_gmean"].to_numpy(float)
+            yerr = np.clip(np.vstack([T - t["T_min"], t["T_max"] - T]), 0, None)
+            ax.errorbar(
+                t["batch_size"],
+                T,
+                yerr=yerr,
+                color=st["color"],
+                marker=st["marker"],
+                ms=3.5,
+                ls="none",
+                capsize=1.5,
+                mfc="white",
+                mew=0.9,
+            )
+        k = (knees or {}).get(method)
+        if k is not None and np.isfinite(float(k)):
+            ax.axvline(float(k), color=st["color"], ls=":", lw=0.9, zorder=0)
+    ax.plot([], [], color="0.3", lw=1.1, label="exact theory")
+    ax.plot([], [], color="0.3", marker="o", mfc="white", ls="none", ms=3.5, label="sweep (tuned)")
+    ax.plot([], [], color="0.3", ls=":", lw=0.9, label="exact knee")
+    _breakpoints(ax, meta)
+    _log2_x(ax)
+    ax.set_yscale("log")
+    ax.set_ylabel(rf"iterations to $\varepsilon={eps:g}$")
+    ax.legend(fontsize=6, loc="lower left", ncol=2)
+    sns.despine(fig)
+    save(fig, path)
+
+
+def rule_vs_grid(
+    tuned: pd.DataFrame,
+    rule: pd.DataFrame,
+    exact: pd.DataFrame,
+    meta: dict,
+    eps: float,
+    factor: float,
+    path,
+    methods=("hb", "nag"),
+) -> None:
+    """The momentum rule against the grid-searched best, per momentum method.
+
+    Top: iterations to ``eps`` of the grid-best point (filled markers), of the rule's
+    point run in the same shards on the same mini-batches (open markers), and the exact
+    count of the rule's point (dashed: first ``t`` with ``E f(x_t) <= eps f(x_0)``,
+    Gaussian-rows theory). Bottom: ``T_rule / T_grid-best`` from the sweeps (markers)
+    and the exact asymptotic ratio ``T_rule / T*`` (dashed), with the claim's tolerance.
+    Geometric means over seeds.
+    """
+    _style()
+    fig, (ax, bx) = plt.subplots(
+        2, 1, figsize=(COLUMN_WIDTH, 3.6), sharex=True, gridspec_kw={"height_ratios": [3, 2]}
+    )
+    for method in methods:
+        st = METHOD_STYLE[method]
+        g = tuned[tuned["method"] == method].set_index("batch_size").sort_index()
+        r = (
+            rule[rule["method"] == method].set_index("batch_size").sort_index()
+            if not rule.empty
+            else pd.DataFrame()
+        )
+        e = _exact(exact, method).set_index("batch_size")
+        if g.empty:
+            continue
+        kw = {"color": st["color"], "marker": st["marker"], "ms": 3.5}
+        ax.plot(g.index, g["T_gmean"], lw=1.0, label=f"{st['label']}: grid-best", **kw)
+        if not r.empty:
+            ax.plot(
+                r.index,
+                r["T_gmean"],
+                ls="none",
+                mfc="white",
+                mew=0.9,
+                label=f"{st['label']}: rule",
+                **kw,
+            )
+            common = g.index.intersection(r.index)
+            bx.plot(
+                common,
+                r.loc[common, "T_gmean"] / g.loc[common, "T_gmean"],
+                lw=1.0,
+                mfc="white",
+                mew=0.9,
+                **kw,
+            )
+        if not e.empty and e["rule_T_curve"].notna().any():
+            ax.plot(e.index, e["rule_T_curve"], color=st["color"], ls="--", lw=0.9)
+            bx.plot(e.index, e["rule_T_rate"] / e["T_rate"], color=st["color"], ls="--", lw=0.9)
+    ax.plot([], [], color="0.3", ls="--", lw=0.9, label="rule, exact theory")
+    bx.axhline(factor, color="0.35", lw=0.8, ls="-.")
+    bx.text(
+        1.0,
+        factor,
+        f" {factor:g}x",
+        transform=bx.get_yaxis_transform(),
+        fontsize=6,
+        va="center",
+        ha="left",
+        color="0.35",
+    )
+    bx.axhline(1.0, color="0.6", lw=0.6)
+    _breakpoints(ax, meta)
+    ax.set_yscale("log")
+    ax.set_ylabel(rf"iterations to $\varepsilon={eps:g}$")
+    ax.legend(fontsize=6, loc="upper right", bbox_to_anchor=(1.0, 0.9))
+    _log2_x(bx)
+    bx.set_ylabel(r"$T_{\rm rule}/T_{\rm grid\,best}$")
+    lo, hi = bx.get_ylim()
+    bx.set_ylim(min(lo, 0.8), max(hi, factor * 1.15))
+    sns.despine(fig)
+    save(fig, path)
+
+
+def rate_heatmap(
+    maps: pd.DataFrame,
+    tuned: pd.DataFrame,
+    exact: pd.DataFrame,
+    meta: dict,
+    path,
+    method: str = "hb",
+) -> None:
+    """Exact asymptotic rate over ``(eta L, 1 - beta)`` at a few batch sizes (one panel
+    each): colour is ``log10(1 - rho)`` of the second moments (Gaussian-rows theory; grey
+    where ``rho >= 1``, i.e. the mean square diverges). Marked: the momentum rule's point
+    (x), the grid-searched best of the sweep (o) and the exact optimum (+).
+    """
+    _style()
+    sizes = sorted(set(maps["batch_size"]))
+    fig, axes = plt.subplots(
+        1,
+        len(sizes),
+        figsize=(2 * COLUMN_WIDTH, 2.1),
+        sharey=True,
+        squeeze=False,
+        constrained_layout=True,
+    )
+    L = float(meta["L"])
+    gap = np.log10(np.clip(1.0 - maps["rho"].to_numpy(float), 1e-300, None))
+    vmin = float(np.nanmin(np.where(maps["rho"] < 1, gap, np.nan)))
+    vmax = float(np.nanmax(np.where(maps["rho"] < 1, gap, np.nan)))
+    mesh = None
+    for ax, B in zip(axes[0], sizes, strict=True):
+        m = maps[maps["batch_size"] == B]
+        x = np.unique(m["eta"].to_numpy(float) * L)
+        y = np.unique(1.0 - m["beta"].to_numpy(float))
+        piv = m.assign(x=m["eta"] * L, y=1.0 - m["beta"]).pivot_table(
+            index="y", columns="x", values="rho"
+        )
+        rho = piv.reindex(index=y, columns=x).to_numpy(float)
+        Z = np.ma.masked_where(~(rho < 1), np.log10(np.clip(1 - rho, 1e-300, None)))
+        ax.set_facecolor("0.82")
+        mesh = ax.pcolormesh(x, y, Z, cmap="viridis", vmin=vmin, vmax=vmax, shading="nearest")
+        e = exact[(exact["method"] == method) & (exact["batch_size"] == B)]
+        if not e.empty:
+            ax.plot(e["rule_eta"] * L, 1 - e["rule_beta"], "x", color="white", ms=6, mew=1.6)
+            ax.plot(
+                e["rule_eta"] * L,
+                1 - e["rule_beta"],
+                "x",
+                color="black",
+                ms=5,
+                mew=0.9,
+                label="rule",
+            )
+            ax.plot(
+                e["eta"] * L,
+                1 - e["beta"],
+                "+",
+                color="#d6604d",
+                ms=7,
+                mew=1.2,
+                label="exact optimum",
+            )
+        t = tuned[(tuned["method"] == method) & (tuned["batch_size"] == B)]
+        if not t.empty:
+            ax.plot(
+                t["eta"] * L,
+                1 - t["beta"],
+                "o",
+                mfc="none",
+                mec="white",
+                ms=6,
+                mew=1.2,
+                label="grid-best",
+            )
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(f"$B = {B}$", fontsize=8)
+        ax.set_xlabel(r"$\eta L$")
+    axes[0][0].set_ylabel(r"$1-\beta$")
+    axes[0][0].legend(fontsize=6, loc="lower left", facecolor="0.9", frameon=True)
+    if mesh is not None:
+        cb = fig.colorbar(mesh, ax=axes[0].tolist(), shrink=0.9, pad=0.01)
+        cb.set_label(r"$\log_{10}(1-\rho)$", fontsize=7)
+        cb.ax.tick_params(labelsize=6)
+    save(fig, path)
+
+
+def exact_vs_monte_carlo(mc: pd.DataFrame, path) -> None:
+    """Exact ``E f(x_t) / f(x_0)`` (dashed black, finite-sample operator of this ``A``)
+    over the mean of independent runs of the engine (solid) and its confidence band
+    (shaded), one colour per method at the momentum rule's point; dotted: the same
+    ``(eta, beta)`` without gradient noise (full batch), for scale. Bottom: the Monte
+    Carlo mean and band relative to the exact curve (0 = exact).
+    """
+    _style()
+    fig, (ax, bx) = plt.subplots(
+        2, 1, figsize=(COLUMN_WIDTH, 3.4), sharex=True, gridspec_kw={"height_ratios": [3, 2]}
+    )
+    for method in dict.fromkeys(mc["method"]):
+        st = METHOD_STYLE[method]
+        d = mc[mc["method"] == method].sort_values("step")
+        t = d["step"].to_numpy(float)
+        exact, mean = d["exact"].to_numpy(float), d["mc_mean"].to_numpy(float)
+        lower, upper = d["lower"].to_numpy(float), d["upper"].to_numpy(float)
+        B, runs = int(d["batch_size"].iloc[0]), int(d["runs"].iloc[0])
+        conf = float(d["confidence"].iloc[0])
+        ax.fill_between(
+            t, np.clip(lower, mean * 1e-3, None), upper, color=st["color"], alpha=0.3, lw=0
+        )
+        ax.plot(
+            t, mean, color=st["color"], lw=0.9, label=f"{st['label']}, $B={B}$: mean of {runs} runs"
+        )
+        ax.plot(t, exact, color="black", ls="--", lw=0.8)
+        ax.plot(t, d["noise_free"], color=st["color"], ls=":", lw=0.8)
+        bx.fill_between(
+            t,
+            lower / exact - 1,
+            upper / exact - 1,
+            color=st["color"],
+            alpha=0.3,
+            lw=0,
+        )
+        bx.plot(t, mean / exact - 1, color=st["color"], lw=0.7)
+    ax.plot([], [], color="black", ls="--", lw=0.8, label="exact (finite-sample operator)")
+    ax.plot([], [], color="0.4", ls=":", lw=0.8, label="without gradient noise")
+    ax.set_yscale("log")
+    ax.set_ylabel(r"$\mathbb{E} f(x_t)/f(x_0)$")
+    ax.legend(fontsize=5.5, loc="upper right")
+    bx.axhline(0.0, color="black", ls="--", lw=0.8)
+    bx.text(
+        0.99,
+        0.97,
+        f"shaded: {100 * conf:g}% band of the mean",
+        transform=bx.transAxes,
+        ha="right",
+        va="top",
+        fontsize=6,
+        color="0.35",
+    )
+    bx.set_xlabel("iteration $t$")
+    bx.set_ylabel("Monte Carlo / exact $-$ 1", fontsize=7)
+    sns.despine(fig)
+    save(fig, path)

@@ -215,6 +215,51 @@ def momentum_rule(
     return float(eff * damping), float(1.0 - damping)
 
 
+NOISE_LINES = ("trace", "spectrum")
+
+
+def spectral_summary(eigvals) -> tuple[float, float, float]:
+    """``(L, mu, tr H)`` from the eigenvalues of ``H`` (null directions left out, as in
+    :mod:`~minibatch_momentum.theory`)."""
+    lam = np.asarray(eigvals, float)
+    lam = lam[lam > 1e-12 * lam.max()]
+    return float(lam.max()), float(lam.min()), float(lam.sum())
+
+
+def rule_for_spectrum(
+    method: str,
+    batch_size: float,
+    eigvals: np.ndarray,
+    *,
+    noise_line: str = "trace",
+    n: int | None = None,
+    replace: bool = True,
+    form: str = "harmonic",
+) -> tuple[float, float]:
+    """:func:`momentum_rule` for a problem given by its eigenvalues.
+
+    ``noise_line="trace"`` hands the rule ``L``, ``mu`` and ``tr H`` only (the
+    spectral-summary rule); ``"spectrum"`` hands it the eigenvalues as well (the sharper
+    noise line, which matters for Nesterov). Nothing else about the problem is used.
+    """
+    if noise_line not in NOISE_LINES:
+        raise ValueError(f"noise_line must be one of {NOISE_LINES}, got {noise_line!r}")
+    lam = np.asarray(eigvals, float)
+    lam = lam[lam > 1e-12 * lam.max()]
+    L, mu, trace = spectral_summary(lam)
+    return momentum_rule(
+        method,
+        batch_size,
+        L,
+        mu,
+        trace,
+        n=n,
+        replace=replace,
+        eigvals=lam if noise_line == "spectrum" else None,
+        form=form,
+    )
+
+
 def saturation_batch(
     method: str, L: float, mu: float, trace: float, constants: RuleConstants | None = None
 ) -> float:

@@ -1,10 +1,11 @@
 """Collect a problem's sweep shards into the tables the claims and figures read.
 
 A summary folder holds ``tuned.parquet`` (tuned point and T*(B) per method and batch
-size), ``tuned_runs.parquet`` (T at the tuned point per seed), ``curves.parquet``
-(loss curves at the tuned points) and ``summary.json`` (the problem's spectral
-quantities, the stopping rule, and the exact full-batch counts the plateau is
-compared with).
+size, over the grid's runs only), ``tuned_runs.parquet`` (T at the tuned point per
+seed), ``rule.parquet`` and ``rule_runs.parquet`` (the same for the momentum rule's
+point, run beside the grid), ``curves.parquet`` (loss curves at the tuned points) and
+``summary.json`` (the problem's spectral quantities, the stopping rule, and the exact
+full-batch counts the plateau is compared with).
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from .analysis import KEYS, deterministic_iters, tune
+from .analysis import KEYS, deterministic_iters, grid_rows, rule_results, tune
 from .io import read_json, write_json
 from .problems import Problem
 from .sweep import Grid, read_metadata, write_parquet
+
+TABLES = ("tuned", "tuned_runs", "rule", "rule_runs", "curves")
 
 
 def load_runs(paths) -> tuple[pd.DataFrame, list[dict]]:
@@ -39,8 +42,12 @@ def summarize(problem: Problem, runs: pd.DataFrame, shard_meta: list[dict]) -> d
         raise ValueError(f"shards of one summary must share eps, got {sorted(eps)}")
     stop = specs[0]["stop"]
     grid = Grid(**specs[0]["grid"])
-    tuned, tuned_runs = tune(runs.drop(columns=["curve_step", "curve_loss"]))
-    curves = runs.merge(tuned[KEYS + ["eta", "beta"]], on=KEYS + ["eta", "beta"])[
+    if "source" not in runs:
+        runs = runs.assign(source="grid")
+    light = runs.drop(columns=["curve_step", "curve_loss"])
+    tuned, tuned_runs = tune(light)
+    rule, rule_runs = rule_results(light)
+    curves = grid_rows(runs).merge(tuned[KEYS + ["eta", "beta"]], on=KEYS + ["eta", "beta"])[
         KEYS + ["eta", "beta", "seed", "curve_step", "curve_loss"]
     ]
     e0 = problem.eigvecs.T @ (0.0 - problem.x_star)
@@ -54,6 +61,8 @@ def summarize(problem: Problem, runs: pd.DataFrame, shard_meta: list[dict]) -> d
     return {
         "tuned": tuned,
         "tuned_runs": tuned_runs,
+        "rule": rule,
+        "rule_runs": rule_runs,
         "curves": curves,
         "summary": {
             "problem": meta,
@@ -61,6 +70,7 @@ def summarize(problem: Problem, runs: pd.DataFrame, shard_meta: list[dict]) -> d
             "stop": stop,
             "grid": specs[0]["grid"],
             "deterministic_T": deterministic,
+            "rule": {s["method"]: s.get("rule") for s in specs},
             "shards": len(specs),
         },
     }
@@ -69,13 +79,19 @@ def summarize(problem: Problem, runs: pd.DataFrame, shard_meta: list[dict]) -> d
 def write_summary(result: dict, out_dir: str | os.PathLike) -> None:
     out_dir = Path(out_dir)
     meta = {"summary": result["summary"]}
-    for name in ("tuned", "tuned_runs", "curves"):
+    for name in TABLES:
         write_parquet(result[name], out_dir / f"{name}.parquet", meta)
     write_json(result["summary"], out_dir / "summary.json")
 
 
 def read_summary(out_dir: str | os.PathLike) -> dict:
     out_dir = Path(out_dir)
-    out = {n: pd.read_parquet(out_dir / f"{n}.parquet") for n in ("tuned", "tuned_runs", "curves")}
+    # rule tables are absent from summaries written before the rule ran in the sweeps
+    out = {
+        n: pd.read_parquet(out_dir / f"{n}.parquet")
+        if (out_dir / f"{n}.parquet").exists() or n not in ("rule", "rule_runs")
+        else pd.DataFrame()
+        for n in TABLES
+    }
     out["summary"] = read_json(out_dir / "summary.json")
     return out

@@ -61,6 +61,22 @@ class Grid:
 
 
 @dataclass(frozen=True)
+class RuleSpec:
+    """Which variant of the momentum rule (:mod:`~minibatch_momentum.rule`) a shard runs
+    beside its grid: ``noise_line`` ``"trace"`` (``L``, ``mu``, ``tr H`` only) or
+    ``"spectrum"`` (the eigenvalues too), and the blend ``form``."""
+
+    noise_line: str = "trace"
+    form: str = "harmonic"
+
+    def __post_init__(self):
+        from .rule import BLENDS, NOISE_LINES
+
+        _require(self.noise_line in NOISE_LINES, "rule.noise_line", f"one of {list(NOISE_LINES)}")
+        _require(self.form in BLENDS, "rule.form", f"one of {list(BLENDS)}")
+
+
+@dataclass(frozen=True)
 class ShardSpec:
     """Everything that determines a shard's numbers (and nothing that does not)."""
 
@@ -72,6 +88,7 @@ class ShardSpec:
     grid: Grid = field(default_factory=Grid)
     stop: StopRule = field(default_factory=StopRule)
     dtype: str = "float64"
+    rule: RuleSpec | None = None
 
     def __post_init__(self):
         _require(self.method in METHODS, "method", f"one of {list(METHODS)}")
@@ -101,9 +118,17 @@ class ShardSpec:
             raise ValueError(f"stop: {exc}") from None
         except ValueError as exc:
             raise ValueError(f"stop: {exc}") from None
+        rule = d.pop("rule", None)
+        if rule is not None:
+            if not isinstance(rule, dict):
+                raise ValueError("rule: must be null or an object")
+            try:
+                rule = RuleSpec(**rule)
+            except TypeError as exc:
+                raise ValueError(f"rule: {exc}") from None
         seeds = d.pop("seeds", (0, 1, 2))
         seeds = tuple(range(seeds)) if isinstance(seeds, int) else tuple(int(s) for s in seeds)
-        return cls(grid=grid, stop=stop, seeds=seeds, **d)
+        return cls(grid=grid, stop=stop, seeds=seeds, rule=rule, **d)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -118,17 +143,46 @@ def _require(ok: bool, name: str, what: str) -> None:
         raise ValueError(f"{name}: must be {what}")
 
 
+def shard_points(problem: Problem, spec: ShardSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(eta, beta, source)`` of a shard's runs: the grid, then the rule's point if the
+    spec asks for it. The rule sees the problem's spectrum only (never any run)."""
+    from .rule import rule_for_spectrum
+
+    L = float(problem.eigvals[-1])
+    eta, beta = spec.grid.points(spec.method, L)
+    source = np.full(eta.size, "grid", dtype=object)
+    if spec.rule is not None:
+        r_eta, r_beta = rule_for_spectrum(
+            spec.method,
+            spec.batch_size,
+            problem.eigvals,
+            noise_line=spec.rule.noise_line,
+            n=problem.n,
+            replace=spec.sampler == "with_replacement",
+            form=spec.rule.form,
+        )
+        eta, beta = np.append(eta, r_eta), np.append(beta, r_beta)
+        source = np.append(source, "rule")
+    return eta, beta, source.astype(str)
+
+
 def run_shard(
     problem: Problem,
     spec: ShardSpec,
     device: str = "auto",
     progress=None,
 ) -> pd.DataFrame:
-    """Run every seed of a shard; one row per (seed, eta, beta) run."""
+    """Run every seed of a shard; one row per (seed, eta, beta) run.
+
+    The ``source`` column says where a run's ``(eta, beta)`` came from: ``"grid"``, or
+    ``"rule"`` for the momentum rule's point (when ``spec.rule`` is set). The rule's run
+    shares each seed's mini-batches with the grid, and only grid runs start the censoring
+    clock, so the grid's results are the same with or without it.
+    """
     import torch
 
-    L = float(problem.eigvals[-1])
-    eta, beta = spec.grid.points(spec.method, L)
+    eta, beta, source = shard_points(problem, spec)
+    grid = source == "grid"
     dev = resolve_device(device)
     frames = []
     for seed in spec.seeds:
@@ -144,6 +198,7 @@ def run_shard(
             replace=spec.sampler == "with_replacement",
             device=dev,
             dtype=getattr(torch, spec.dtype),
+            leaders=grid,
         )
         seconds = time.perf_counter() - t0
         frames.append(
@@ -156,6 +211,7 @@ def run_shard(
                     "seed": seed,
                     "eta": eta,
                     "beta": beta,
+                    "source": source,
                     "iters_to_eps": res.iters_to_eps,
                     "status": res.status,
                     "steps_run": res.steps_run,
@@ -167,10 +223,11 @@ def run_shard(
             )
         )
         if progress:
-            best = np.min(res.iters_to_eps)
+            best = np.min(res.iters_to_eps[grid])
+            ruled = f", rule T={res.iters_to_eps[~grid][0]:g}" if (~grid).any() else ""
             progress(
                 f"{spec.problem} {spec.method} B={spec.batch_size} seed={seed}: "
-                f"best T={best:g}, {int(res.steps_run.sum())} run-steps in {seconds:.1f}s"
+                f"best T={best:g}{ruled}, {int(res.steps_run.sum())} run-steps in {seconds:.1f}s"
             )
     return pd.concat(frames, ignore_index=True)
 

@@ -362,6 +362,13 @@ class _GaussianRecursion:
         p += self.kick * (lam * lam * x + lam * tau)
         self.q, self.s, self.p = self.a * self.p + self.b * self.q, self.p, p
 
+    def keep(self, mask: np.ndarray) -> None:
+        """Drop the configurations where ``mask`` is False."""
+        for name in ("aa", "ab2", "bb", "a", "b", "p", "q", "s"):
+            setattr(self, name, getattr(self, name)[:, mask])
+        self.kick = np.broadcast_to(self.kick, mask.shape)[mask]
+        self.w = tuple(np.broadcast_to(w, mask.shape)[mask] for w in self.w)
+
     def loss(self) -> np.ndarray:
         return 0.5 * self.lam @ self.p
 
@@ -448,6 +455,56 @@ def gaussian_iterations(
             if not v < 1e200:
                 return np.inf
     return np.inf
+
+
+def gaussian_iterations_many(
+    eigvals: np.ndarray,
+    weights: np.ndarray,
+    method: str,
+    batch_sizes,
+    eta,
+    beta,
+    eps: float,
+    *,
+    measure: str = "loss",
+    t_max: int = 10**6,
+    n: int | None = None,
+    replace: bool = True,
+) -> np.ndarray:
+    """:func:`gaussian_iterations` for many ``(B, eta, beta)`` at once (broadcast arrays).
+
+    The configurations step together, ``O(d R)`` per step, and each leaves the batch
+    when it gets to ``eps`` or blows up; the results equal one-at-a-time calls.
+    """
+    if measure not in ("loss", "dist"):
+        raise ValueError(f"measure must be 'loss' or 'dist', got {measure!r}")
+    Bs, eta, beta = (
+        np.asarray(v, float)
+        for v in np.broadcast_arrays(
+            np.atleast_1d(np.asarray(batch_sizes, float)),
+            np.atleast_1d(np.asarray(eta, float)),
+            np.atleast_1d(np.asarray(beta, float)),
+        )
+    )
+    c = np.array([noise_factor(B, n, replace) for B in Bs])
+    rec = _GaussianRecursion(eigvals, weights, method, c, eta, beta)
+    value = rec.loss if measure == "loss" else rec.dist
+    target = eps * value()
+    out = np.full(Bs.size, np.inf)
+    ids = np.arange(Bs.size)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(1, t_max + 1):
+            rec.step()
+            v = value()
+            hit = v <= target
+            out[ids[hit]] = t
+            done = hit | ~(v < 1e200)
+            if done.any():
+                if done.all():
+                    break
+                rec.keep(~done)
+                ids, target = ids[~done], target[~done]
+    return out
 
 
 def gaussian_operator(

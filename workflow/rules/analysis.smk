@@ -18,12 +18,18 @@ rule summarize:
 rule claims:
     input:
         summaries=summaries(),
-        code=code("analysis", "claims", "summary"),
+        theory=theory_files(),
+        montecarlo=theory_files("exact_vs_mc.parquet") if T1_ON else [],
+        code=code("analysis", "claims", "summary", "exact", "theory", "rule", "problems"),
     output:
         json="results/claims.json",
         markdown="results/claims.md",
     params:
         tolerances=json.dumps(config["claims"], sort_keys=True),
+        theory=theory_dirs(),
+        montecarlo=lambda wildcards, input: (
+            f"--montecarlo {' '.join(input.montecarlo)}" if input.montecarlo else ""
+        ),
     log:
         "results/logs/claims.log",
     benchmark:
@@ -31,5 +37,6 @@ rule claims:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum claims --summary {input.summaries} --tolerances {params.tolerances:q}"
+        "python -m minibatch_momentum claims --summary {input.summaries} --theory {params.theory}"
+        " {params.montecarlo} --tolerances {params.tolerances:q}"
         " --json {output.json} --markdown {output.markdown} 2> {log}"

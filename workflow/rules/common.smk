@@ -15,7 +15,17 @@ PROBLEMS = list(config["problems"])
 METHODS = config["sweep"]["methods"]
 SAMPLERS = config["sweep"]["samplers"]
 BATCH_SIZES = config["sweep"]["batch_sizes"]
-FIGURES = ["tstar_vs_batch", "speedup_vs_batch", "loss_curves"]
+# Claim T1's Monte Carlo (theory.t1.methods empty: off; its exact curve costs O(n d^2) per
+# step, too much for the largest problems).
+T1_ON = bool(config["theory"]["t1"]["methods"])
+FIGURES = [
+    "tstar_vs_batch",
+    "speedup_vs_batch",
+    "loss_curves",
+    "theory_vs_empirical",
+    "rule_vs_grid",
+    "rate_heatmap",
+] + (["exact_vs_monte_carlo"] if T1_ON else [])
 
 
 def code(*modules):
@@ -38,8 +48,62 @@ def shard_spec(wildcards):
         "dtype": s.get("dtype", "float64"),
         "grid": s["grid"],
         "stop": s["stop"],
+        "rule": rule_variant(wildcards.method),
     }
     return json.dumps(spec, sort_keys=True)
+
+
+def rule_variant(method):
+    """The momentum rule's variant for one method, as the sweep shards take it."""
+    return {"noise_line": config["rule"]["noise_line"][method], "form": config["rule"]["form"]}
+
+
+def theory_spec(wildcards):
+    spec = {
+        "problem": wildcards.problem,
+        "sampler": wildcards.sampler,
+        "methods": METHODS,
+        "batch_sizes": BATCH_SIZES,
+        "eps": config["sweep"]["stop"]["eps"],
+        "rule": config["rule"],
+        "heatmap": config["theory"]["heatmap"],
+    }
+    return json.dumps(spec, sort_keys=True)
+
+
+def t1_spec(wildcards):
+    spec = {
+        "problem": wildcards.problem,
+        "sampler": wildcards.sampler,
+        "eps": config["sweep"]["stop"]["eps"],
+        "rule": config["rule"],
+        "t1": config["theory"]["t1"],
+    }
+    return json.dumps(spec, sort_keys=True)
+
+
+def theory_dirs():
+    return expand("results/theory/{problem}/{sampler}", problem=PROBLEMS, sampler=SAMPLERS)
+
+
+def theory_files(which=("tstar.parquet", "rate_maps.parquet", "theory.json")):
+    """Files named ``which`` of every (problem, sampler)'s theory folder."""
+    return expand(
+        "results/theory/{problem}/{sampler}/{name}",
+        problem=PROBLEMS,
+        sampler=SAMPLERS,
+        name=which,
+    )
+
+
+def theory_inputs(wildcards):
+    """The theory job's files for the job's (problem, sampler)."""
+    return expand(
+        "results/theory/{problem}/{sampler}/{name}",
+        problem=wildcards.problem,
+        sampler=wildcards.sampler,
+        name=("tstar.parquet", "rate_maps.parquet", "theory.json"),
+    )
 
 
 def shards(wildcards):

@@ -10,6 +10,8 @@ rule figure_tstar_vs_batch:
         png="figures/{problem}/{sampler}/tstar_vs_batch.png",
     log:
         "results/logs/figures/{problem}/{sampler}/tstar_vs_batch.log",
+    benchmark:
+        "results/benchmarks/figures/{problem}/{sampler}/tstar_vs_batch.tsv"
     conda:
         CONDA_ENV
     shell:
@@ -25,6 +27,8 @@ rule figure_speedup_vs_batch:
         png="figures/{problem}/{sampler}/speedup_vs_batch.png",
     log:
         "results/logs/figures/{problem}/{sampler}/speedup_vs_batch.log",
+    benchmark:
+        "results/benchmarks/figures/{problem}/{sampler}/speedup_vs_batch.tsv"
     conda:
         CONDA_ENV
     shell:
@@ -40,7 +44,91 @@ rule figure_loss_curves:
         png="figures/{problem}/{sampler}/loss_curves.png",
     log:
         "results/logs/figures/{problem}/{sampler}/loss_curves.log",
+    benchmark:
+        "results/benchmarks/figures/{problem}/{sampler}/loss_curves.tsv"
     conda:
         CONDA_ENV
     shell:
         "python -m minibatch_momentum figure loss_curves --summary {input.summary} --out {output.pdf} 2> {log}"
+
+
+# Figures with the exact theory (Gaussian-rows closed form; the T1 figure uses the
+# finite-sample operator of the problem's own matrix).
+
+
+rule figure_theory_vs_empirical:
+    input:
+        summary="results/summaries/{problem}/{sampler}",
+        theory=theory_inputs,
+        code=code("plots", "analysis", "summary", "exact", "theory", "rule", "problems"),
+    output:
+        pdf="figures/{problem}/{sampler}/theory_vs_empirical.pdf",
+        png="figures/{problem}/{sampler}/theory_vs_empirical.png",
+    log:
+        "results/logs/figures/{problem}/{sampler}/theory_vs_empirical.log",
+    benchmark:
+        "results/benchmarks/figures/{problem}/{sampler}/theory_vs_empirical.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m minibatch_momentum figure theory_vs_empirical --summary {input.summary}"
+        " --theory results/theory/{wildcards.problem}/{wildcards.sampler} --out {output.pdf} 2> {log}"
+
+
+rule figure_rule_vs_grid:
+    input:
+        summary="results/summaries/{problem}/{sampler}",
+        theory=theory_inputs,
+        code=code("plots", "analysis", "summary", "exact", "theory", "rule", "problems"),
+    output:
+        pdf="figures/{problem}/{sampler}/rule_vs_grid.pdf",
+        png="figures/{problem}/{sampler}/rule_vs_grid.png",
+    params:
+        factor=config["claims"]["rule_factor"],
+    log:
+        "results/logs/figures/{problem}/{sampler}/rule_vs_grid.log",
+    benchmark:
+        "results/benchmarks/figures/{problem}/{sampler}/rule_vs_grid.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m minibatch_momentum figure rule_vs_grid --summary {input.summary}"
+        " --theory results/theory/{wildcards.problem}/{wildcards.sampler}"
+        " --factor {params.factor} --out {output.pdf} 2> {log}"
+
+
+rule figure_rate_heatmap:
+    input:
+        summary="results/summaries/{problem}/{sampler}",
+        theory=theory_inputs,
+        code=code("plots", "analysis", "summary", "exact", "theory", "rule", "problems"),
+    output:
+        pdf="figures/{problem}/{sampler}/rate_heatmap.pdf",
+        png="figures/{problem}/{sampler}/rate_heatmap.png",
+    log:
+        "results/logs/figures/{problem}/{sampler}/rate_heatmap.log",
+    benchmark:
+        "results/benchmarks/figures/{problem}/{sampler}/rate_heatmap.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m minibatch_momentum figure rate_heatmap --summary {input.summary}"
+        " --theory results/theory/{wildcards.problem}/{wildcards.sampler} --out {output.pdf} 2> {log}"
+
+
+rule figure_exact_vs_monte_carlo:
+    input:
+        montecarlo="results/theory/{problem}/{sampler}/exact_vs_mc.parquet",
+        code=code("plots"),
+    output:
+        pdf="figures/{problem}/{sampler}/exact_vs_monte_carlo.pdf",
+        png="figures/{problem}/{sampler}/exact_vs_monte_carlo.png",
+    log:
+        "results/logs/figures/{problem}/{sampler}/exact_vs_monte_carlo.log",
+    benchmark:
+        "results/benchmarks/figures/{problem}/{sampler}/exact_vs_monte_carlo.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m minibatch_momentum figure exact_vs_monte_carlo --montecarlo {input.montecarlo}"
+        " --out {output.pdf} 2> {log}"

@@ -1,7 +1,7 @@
 rule sweep:
     input:
         problem="results/problems/{problem}.npz",
-        code=code("problems", "samplers", "engine", "sweep"),
+        code=code("problems", "samplers", "engine", "sweep", "rule", "theory"),
     output:
         "results/runs/{problem}/{sampler}/{method}/B{batch}.parquet",
     params:

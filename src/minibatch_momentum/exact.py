@@ -1,0 +1,292 @@
+r"""The exact-theory tables the workflow sets beside the sweeps (claims C1-C4 and T1).
+
+Everything here comes from :mod:`~minibatch_momentum.theory` (no fitting, no sweep
+result): for a problem and a sampler,
+
+- :func:`batch_scaling_table`: per method and batch size, the rate-optimal constant
+  ``(eta, beta)``, its exact rate ``rho`` and two exact iteration counts, and the same
+  for the momentum rule's ``(eta, beta)``;
+- :func:`knees`: the exact breakpoints (``B*_SGD`` for SGD, ``B_sat`` for momentum);
+- :func:`rate_map`: ``rho`` over an ``(eta, beta)`` grid at one batch size;
+- :func:`exact_vs_monte_carlo`: the exact finite-sample curve ``E f(x_t) / f(x_0)``
+  beside a Monte Carlo of the engine (claim T1).
+
+*Which theory.* The batch-scaling tables, knees and rate maps use the Gaussian-rows
+closed form with the problem's eigenvalues, ``n`` and the sampler's ``c_B``: exact when
+the rows are Gaussian, an approximation for a finite matrix (for the ``gaussian``
+family, whose rows are close to ``N(0, H)``, the two agree to about 1%; see the T1
+data, which has both). :func:`exact_vs_monte_carlo` uses the finite-sample operator of
+the problem's own ``A`` (:func:`~minibatch_momentum.theory.dense_curve`), exact for
+this matrix and sampler.
+
+*Two iteration counts.* ``T_rate = log(1/eps) / log(1/rho)`` is the asymptotic count;
+``T_curve`` is the first ``t`` with ``E f(x_t) <= eps f(x_0)`` on the exact expected-loss
+curve from ``x_0 = 0``, the count that corresponds to what a sweep measures (each run's
+first ``t`` with ``f(x_t) <= eps f(x_0)``; a typical run gets there a little before the
+mean does). The figures and claims use ``T_curve``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from . import theory
+from .problems import Problem
+from .rule import rule_for_spectrum
+
+# The curve counts step until eps; this many steps is more than any batch size of the
+# profiles needs (SGD at B = 1 on the quick problem: ~1e5).
+T_MAX = 2_000_000
+
+
+# The rate maps' defaults (the quick profile's values): method, batch sizes (empty: the
+# sweep's sizes nearest B*_SGD, B_sat/4, 4 B_sat), and the (eta L, 1 - beta) log grid.
+HEATMAP_DEFAULTS = {
+    "method": "hb",
+    "batch_sizes": [],
+    "eta_min": 1e-3,
+    "eta_max": 4.0,
+    "num_eta": 36,
+    "one_minus_beta_min": 1e-3,
+    "one_minus_beta_max": 1.0,
+    "num_beta": 30,
+}
+
+
+def initial_weights(problem: Problem, x0: np.ndarray | None = None) -> np.ndarray:
+    """Squared initial error in the eigenbasis, ``(V^T (x_0 - x*))^2`` (``x_0 = 0``)."""
+    x0 = np.zeros(problem.d) if x0 is None else np.asarray(x0, float)
+    return (problem.eigvecs.T @ (x0 - problem.x_star)) ** 2
+
+
+def batch_scaling_table(
+    eigvals: np.ndarray,
+    weights: np.ndarray,
+    methods,
+    batch_sizes,
+    eps: float,
+    *,
+    n: int | None = None,
+    replace: bool = True,
+    rule: dict[str, dict] | None = None,
+    t_max: int = T_MAX,
+) -> pd.DataFrame:
+    """Exact ``T*(B)`` and the rule's exact ``T(B)`` (Gaussian-rows closed form).
+
+    Parameters
+    ----------
+    eigvals, weights : eigenvalues of ``H`` and the squared initial error in its eigenbasis.
+    methods, batch_sizes : what to tabulate.
+    eps : target relative loss.
+    n, replace : the sampler (sets ``c_B``, see :func:`~minibatch_momentum.theory.noise_factor`).
+    rule : per method, the rule variant ``{"noise_line": ..., "form": ...}``; a method
+        without an entry gets no rule columns (NaN).
+    t_max : cap on the curve counts (``inf`` beyond).
+
+    Returns
+    -------
+    One row per (method, batch size): ``eta``, ``beta``, ``rho``, ``T_rate``, ``T_curve``
+    at the rate-optimal point, and ``rule_eta``, ``rule_beta``, ``rule_rho``,
+    ``rule_T_rate``, ``rule_T_curve`` at the rule's.
+    """
+    rule = rule or {}
+    Bs = np.asarray(batch_sizes, float)
+    frames = []
+    for method in methods:
+        bs = theory.batch_scaling(eigvals, method, Bs, eps=eps, n=n, replace=replace)
+        df = pd.DataFrame(
+            {
+                "method": method,
+                "batch_size": Bs.astype(int),
+                "eta": bs.eta,
+                "beta": bs.beta,
+                "rho": bs.rho,
+                "T_rate": bs.iterations,
+                "T_curve": theory.gaussian_iterations_many(
+                    eigvals,
+                    weights,
+                    method,
+                    Bs,
+                    bs.eta,
+                    bs.beta,
+                    eps,
+                    t_max=t_max,
+                    n=n,
+                    replace=replace,
+                ),
+            }
+        )
+        spec = rule.get(method)
+        if spec is None:
+            for col in ("rule_eta", "rule_beta", "rule_rho", "rule_T_rate", "rule_T_curve"):
+                df[col] = np.nan
+        else:
+            pts = np.array(
+                [rule_for_spectrum(method, B, eigvals, n=n, replace=replace, **spec) for B in Bs]
+            )
+            rho = np.array(
+                [
+                    theory.gaussian_rate(eigvals, method, B, e, b, n=n, replace=replace)
+                    for B, (e, b) in zip(Bs, pts, strict=True)
+                ]
+            )
+            df["rule_eta"], df["rule_beta"], df["rule_rho"] = pts[:, 0], pts[:, 1], rho
+            df["rule_T_rate"] = theory.iterations_from_rate(rho, eps)
+            df["rule_T_curve"] = theory.gaussian_iterations_many(
+                eigvals,
+                weights,
+                method,
+                Bs,
+                pts[:, 0],
+                pts[:, 1],
+                eps,
+                t_max=t_max,
+                n=n,
+                replace=replace,
+            )
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True)
+
+
+def knees(eigvals: np.ndarray, methods, *, n: int | None = None, replace: bool = True) -> dict:
+    """Exact breakpoints per method: the batch size where the tuned ``T*`` is twice the
+    noise-free optimum's (:func:`~minibatch_momentum.theory.knee_batch`)."""
+    return {m: theory.knee_batch(eigvals, m, n=n, replace=replace) for m in methods}
+
+
+def heatmap_batches(batch_sizes, b_sgd: float, b_sat: float, targets=None) -> list[int]:
+    """The batch sizes of the rate maps: the sweep's sizes nearest (in log) to
+    ``B*_SGD``, ``B_sat / 4`` and ``4 B_sat`` (or to ``targets``), without repeats."""
+    avail = np.asarray(sorted(batch_sizes), float)
+    targets = [b_sgd, b_sat / 4, 4 * b_sat] if targets is None else targets
+    picks = [int(avail[np.argmin(np.abs(np.log(avail) - np.log(t)))]) for t in targets]
+    return sorted(set(picks))
+
+
+def rate_map(
+    eigvals: np.ndarray,
+    method: str,
+    batch_size: float,
+    eta: np.ndarray,
+    beta: np.ndarray,
+    *,
+    n: int | None = None,
+    replace: bool = True,
+) -> np.ndarray:
+    """Exact Gaussian-rows ``rho`` at each ``(eta[k], beta[k])`` (``>= 1``: diverges)."""
+    return np.array(
+        [
+            theory.gaussian_rate(eigvals, method, batch_size, e, b, n=n, replace=replace)
+            for e, b in zip(np.ravel(eta), np.ravel(beta), strict=True)
+        ]
+    )
+
+
+def rate_map_table(
+    eigvals: np.ndarray,
+    method: str,
+    batch_sizes,
+    *,
+    eta_min: float,
+    eta_max: float,
+    num_eta: int,
+    one_minus_beta_min: float,
+    one_minus_beta_max: float,
+    num_beta: int,
+    n: int | None = None,
+    replace: bool = True,
+) -> pd.DataFrame:
+    """:func:`rate_map` over a log grid of ``eta L`` and ``1 - beta`` at each batch size;
+    one row per point with ``batch_size``, ``eta``, ``beta``, ``rho``."""
+    L = float(np.max(eigvals))
+    e = np.geomspace(eta_min, eta_max, num_eta) / L
+    omb = np.geomspace(one_minus_beta_min, one_minus_beta_max, num_beta)
+    E, OMB = np.meshgrid(e, omb, indexing="ij")
+    frames = [
+        pd.DataFrame(
+            {
+                "method": method,
+                "batch_size": int(B),
+                "eta": E.ravel(),
+                "beta": 1.0 - OMB.ravel(),
+                "rho": rate_map(eigvals, method, B, E, 1.0 - OMB, n=n, replace=replace),
+            }
+        )
+        for B in batch_sizes
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def exact_vs_monte_carlo(
+    problem: Problem,
+    method: str,
+    batch_size: int,
+    eta: float,
+    beta: float,
+    *,
+    runs: int,
+    steps: int,
+    seed: int = 0,
+    replace: bool = False,
+    confidence: float = 0.99,
+) -> pd.DataFrame:
+    """The exact ``E f(x_t) / f(x_0)`` beside the mean of ``runs`` independent runs.
+
+    Columns per step ``t = 0 .. steps``: ``exact`` (finite-sample operator of this ``A``,
+    :func:`~minibatch_momentum.theory.dense_curve`), ``gaussian`` (the Gaussian-rows
+    closed form with the same spectrum), ``noise_free`` (the full-gradient curve with
+    the same ``(eta, beta)``, a negative control), ``mc_mean``, ``mc_stderr`` and the
+    two-sided ``confidence`` band ``lower``/``upper`` = mean -/+ z stderr.
+    """
+    exact = theory.dense_curve(
+        problem.A, problem.x_star, method, batch_size, eta, beta, steps, replace=replace
+    ).loss
+    w = initial_weights(problem)
+    gauss = theory.gaussian_curve(
+        problem.eigvals, w, method, batch_size, eta, beta, steps, n=problem.n, replace=replace
+    ).loss
+    free = theory.gaussian_curve(
+        problem.eigvals, w, method, problem.n, eta, beta, steps, n=problem.n, replace=False
+    ).loss
+    from .engine import monte_carlo  # torch: only the Monte Carlo job needs it
+
+    mc = monte_carlo(
+        problem, method, batch_size, eta, beta, runs, steps, seed=seed, replace=replace
+    )
+    z = float(norm.ppf(0.5 + confidence / 2))
+    se = mc.stderr
+    return pd.DataFrame(
+        {
+            "method": method,
+            "batch_size": int(batch_size),
+            "eta": float(eta),
+            "beta": float(beta),
+            "runs": int(runs),
+            "confidence": float(confidence),
+            "step": np.arange(steps + 1),
+            "exact": exact / exact[0],
+            "gaussian": gauss / gauss[0],
+            "noise_free": free / free[0],
+            "mc_mean": mc.mean,
+            "mc_stderr": se,
+            "lower": mc.mean - z * se,
+            "upper": mc.mean + z * se,
+        }
+    )
+
+
+def read_theory(out_dir) -> dict:
+    """The theory job's tables in ``out_dir``: ``tstar``, ``rate_maps`` and ``info``
+    (``theory.json``). (The T1 table, ``exact_vs_mc.parquet``, is read on its own.)"""
+    from pathlib import Path
+
+    from .io import read_json
+
+    out_dir = Path(out_dir)
+    return {
+        "tstar": pd.read_parquet(out_dir / "tstar.parquet"),
+        "rate_maps": pd.read_parquet(out_dir / "rate_maps.parquet"),
+        "info": read_json(out_dir / "theory.json"),
+    }

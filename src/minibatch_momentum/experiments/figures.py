@@ -1,0 +1,215 @@
+"""One function per seed-system figure; each writes a PDF and the PNG beside it.
+
+- :func:`large_batch_figure` (S1, S4): test accuracy against epochs at the tuned learning
+  rate, and the tuning curves (final test accuracy against the learning rate).
+- :func:`label_noise_figure` (S2): steps-to-target against ``1 - beta`` per learning
+  rate with the crossover fits, and ``1 - beta*`` against ``eta`` with the fitted power
+  law, its confidence band and the 2/3 reference.
+
+Figures are a paper column wide (3.4 in) and are written atomically.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from ..io import atomic_path  # noqa: E402
+from .label_noise import PREDICTED_EXPONENT  # noqa: E402
+from .large_batch import METHOD_LABELS  # noqa: E402
+
+__all__ = ["large_batch_figure", "label_noise_figure", "COLUMN_WIDTH"]
+
+COLUMN_WIDTH = 3.4
+METHOD_COLORS = {"msgd": "#4d4d4d", "sngm": "#1b75bc", "rsgdm": "#d6604d"}
+METHOD_MARKERS = {"msgd": "o", "sngm": "s", "rsgdm": "^"}
+
+
+def _style() -> None:
+    sns.set_theme(context="paper", style="ticks", font_scale=0.9)
+    plt.rcParams.update({"figure.dpi": 100, "savefig.bbox": "tight", "legend.frameon": False})
+
+
+def _save(fig, path: str | os.PathLike) -> None:
+    """Write ``path`` (PDF) and the PNG beside it, each atomically."""
+    path = Path(path).with_suffix(".pdf")
+    for target, kw in [(path, {}), (path.with_suffix(".png"), {"dpi": 200})]:
+        with atomic_path(target) as tmp:
+            fig.savefig(tmp, format=target.suffix[1:], **kw)
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------------- S1 / S4
+
+
+def large_batch_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLike) -> None:
+    """S1/S4: (a) test accuracy vs epoch at each method's tuned learning rate, seed mean
+    with a +-1 sd band, at the large batch (solid) and the smallest batch (dashed);
+    the legend gives the tuned final accuracy. (b) final test accuracy vs learning rate
+    at the large batch (seed mean +-1 sd), the tuned rate circled."""
+    _style()
+    B_large = analysis["large_batch"]
+    B_small = min(analysis["batch_sizes"])
+    tuned = {(t["batch_size"], t["method"]): t for t in analysis["tuned"]}
+    methods = [m for m in METHOD_LABELS if any(k[1] == m for k in tuned)]
+    fig, (ax, bx) = plt.subplots(
+        2, 1, figsize=(COLUMN_WIDTH, 4.6), gridspec_kw={"height_ratios": [1.25, 1.0]}
+    )
+    finals = []
+    for method in methods:
+        color = METHOD_COLORS[method]
+        for B, ls in [(B_large, "-"), (B_small, "--")] if B_small != B_large else [(B_large, "-")]:
+            t = tuned.get((B, method))
+            if t is None:
+                continue
+            runs = df[
+                (df["batch_size"] == B)
+                & (df["method"] == method)
+                & (df["lr_index"] == t["lr_index"])
+            ]
+            acc = runs.assign(test_acc=runs["test_acc"].fillna(0.0))
+            curve = acc.groupby("epoch")["test_acc"].agg(["mean", "std"]).reset_index()
+            ep = curve["epoch"].to_numpy()
+            m = curve["mean"].to_numpy()
+            sd = np.nan_to_num(curve["std"].to_numpy())
+            finals.append(t["test_acc_mean"])
+            sd_txt = (
+                f" $\\pm$ {100 * t['test_acc_std']:.1f}" if np.isfinite(t["test_acc_std"]) else ""
+            )
+            label = f"{METHOD_LABELS[method]} B={B}: {100 * t['test_acc_mean']:.1f}{sd_txt}%"
+            ax.plot(ep, m, ls=ls, color=color, lw=1.2 if ls == "-" else 0.9, label=label)
+            if ls == "-":
+                ax.fill_between(ep, m - sd, m + sd, color=color, alpha=0.15, lw=0)
+    lo = max(0.0, (min(finals) if finals else 0.9) - 0.08)
+    ax.set_ylim(lo, 1.0)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test accuracy")
+    ax.set_title(
+        f"(a) tuned runs (B = {B_large} solid, B = {B_small} dashed)", fontsize=8, loc="left"
+    )
+    ax.legend(fontsize=6, loc="lower right")
+
+    curves = pd.DataFrame(analysis["lr_curves"])
+    for method in methods:
+        c = curves[(curves["batch_size"] == B_large) & (curves["method"] == method)].sort_values(
+            "lr"
+        )
+        if c.empty:
+            continue
+        color = METHOD_COLORS[method]
+        bx.errorbar(
+            c["lr"],
+            c["test_acc_mean"],
+            yerr=np.nan_to_num(c["test_acc_std"].to_numpy()),
+            color=color,
+            marker=METHOD_MARKERS[method],
+            ms=3,
+            lw=1.0,
+            capsize=1.5,
+            label=METHOD_LABELS[method],
+        )
+        t = tuned.get((B_large, method))
+        if t is not None:
+            bx.plot(t["lr"], t["test_acc_mean"], "o", ms=8, mfc="none", mec=color, mew=1.0)
+    bx.set_xscale("log")
+    bx.set_ylim(0.0, 1.02)
+    bx.set_xlabel(r"learning rate $\eta$ (same grid for every method)")
+    bx.set_ylabel("final test accuracy")
+    bx.set_title(f"(b) tuning at B = {B_large} (circled: best validation)", fontsize=8, loc="left")
+    bx.legend(fontsize=6, loc="lower center", ncol=3)
+    sns.despine(fig)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+# --------------------------------------------------------------------------- S2
+
+
+def label_noise_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLike) -> None:
+    """S2: (a) seed-median steps to the flatness target against ``1 - beta``, one colour per
+    ``eta``, with the crossover fits and ``1 - beta*`` marked; (b) ``1 - beta*`` against
+    ``eta`` (bars: 95% from each crossover fit), the least-squares power law with its
+    confidence band, and the 2/3 reference."""
+    _style()
+    per = analysis["per_eta"]
+    grid = np.asarray(analysis["one_minus_beta_grid"])
+    colors = sns.color_palette("viridis", len(per))
+    fig, (ax, bx) = plt.subplots(
+        2, 1, figsize=(COLUMN_WIDTH, 5.0), gridspec_kw={"height_ratios": [1.1, 1.0]}
+    )
+    fine = np.geomspace(grid.min(), grid.max(), 200)
+    for p, color in zip(per, colors, strict=True):
+        med = np.asarray(p["median_steps"], dtype=float)
+        ok = np.isfinite(med)
+        ax.plot(grid[ok], med[ok], "o", ms=2.5, color=color, label=f"$\\eta$ = {p['eta']:.2g}")
+        if np.isfinite(p["gamma_c"]):
+            T = p["T0"] * (1 + (fine / p["gamma_c"]) ** p["s"])
+            keep = T <= np.nanmax(med[ok]) * 1.5 if ok.any() else slice(None)
+            ax.plot(fine[keep], T[keep], "-", lw=0.8, color=color, alpha=0.9 if p["ok"] else 0.3)
+            ax.plot(p["gamma_c"], 2 * p["T0"], "D", ms=4, mfc="white", mec=color, mew=1.0)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(r"$1-\beta$")
+    ax.set_ylabel("steps to flatness target")
+    ax.set_title(r"(a) time to tr$\,H \leq$ target; diamonds: $1-\beta^*$", fontsize=8, loc="left")
+    ax.legend(fontsize=5.5, ncol=2, loc="upper left")
+
+    ok = [p for p in per if p["ok"]]
+    e = analysis["exponent"]
+    if ok:
+        eta = np.array([p["eta"] for p in ok])
+        gc = np.array([p["gamma_c"] for p in ok])
+        se = np.nan_to_num(np.array([p["log_gamma_c_se"] for p in ok]))
+        yerr = np.vstack([gc - gc * np.exp(-1.96 * se), gc * np.exp(1.96 * se) - gc])
+        bx.errorbar(eta, gc, yerr=yerr, fmt="o", ms=3.5, color="#1b75bc", capsize=1.5, zorder=3)
+        x = np.log(eta)
+        xs = np.linspace(x.min() - 0.2, x.max() + 0.2, 100)
+        if len(ok) >= 3 and np.isfinite(e["exponent"]):
+            y = np.log(gc)
+            fit = e["intercept"] + e["exponent"] * xs
+            resid = y - (e["intercept"] + e["exponent"] * x)
+            n = len(x)
+            s = math.sqrt(float(np.sum(resid**2)) / (n - 2))
+            sxx = float(np.sum((x - x.mean()) ** 2))
+            tq = float(stats.t.ppf(0.5 + e.get("level", 0.95) / 2, n - 2))
+            band = tq * s * np.sqrt(1.0 / n + (xs - x.mean()) ** 2 / sxx)
+            lo_ci, hi_ci = e["ci"]
+            bx.plot(
+                np.exp(xs),
+                np.exp(fit),
+                color="#1b75bc",
+                lw=1.2,
+                label=f"fit: exponent {e['exponent']:.3f} [{lo_ci:.3f}, {hi_ci:.3f}]",
+            )
+            bx.fill_between(
+                np.exp(xs),
+                np.exp(fit - band),
+                np.exp(fit + band),
+                color="#1b75bc",
+                alpha=0.15,
+                lw=0,
+            )
+        ref = np.log(gc).mean() + PREDICTED_EXPONENT * (xs - x.mean())
+        bx.plot(np.exp(xs), np.exp(ref), "--", color="0.4", lw=0.9, label="slope 2/3 (theory)")
+    else:
+        bx.text(0.5, 0.5, "no crossover located", transform=bx.transAxes, ha="center")
+    bx.set_xscale("log")
+    bx.set_yscale("log")
+    bx.set_xlabel(r"learning rate $\eta$")
+    bx.set_ylabel(r"$1-\beta^*$")
+    bx.set_title(r"(b) optimal momentum against $\eta$", fontsize=8, loc="left")
+    if bx.get_legend_handles_labels()[0]:
+        bx.legend(fontsize=6, loc="upper left")
+    sns.despine(fig)
+    fig.tight_layout()
+    _save(fig, path)

@@ -1,0 +1,47 @@
+# The exact mean-square theory beside the sweeps: it needs only the problem file, so it
+# runs while the sweeps do. BLAS gets one thread per job (multi-threaded BLAS stalls
+# when the other core is busy, DESIGN.md section 6).
+
+
+rule theory:
+    input:
+        problem="results/problems/{problem}.npz",
+        code=code("problems", "theory", "rule", "exact", "engine", "samplers", "sweep"),
+    output:
+        tstar="results/theory/{problem}/{sampler}/tstar.parquet",
+        maps="results/theory/{problem}/{sampler}/rate_maps.parquet",
+        info="results/theory/{problem}/{sampler}/theory.json",
+    params:
+        spec=theory_spec,
+    threads: 1
+    log:
+        "results/logs/theory/{problem}/{sampler}.log",
+    benchmark:
+        "results/benchmarks/theory/{problem}/{sampler}.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
+        " python -m minibatch_momentum theory --problem {input.problem} --spec {params.spec:q}"
+        " --out-dir results/theory/{wildcards.problem}/{wildcards.sampler} 2> {log}"
+
+
+rule montecarlo:
+    input:
+        problem="results/problems/{problem}.npz",
+        code=code("problems", "theory", "rule", "exact", "engine", "samplers", "sweep"),
+    output:
+        "results/theory/{problem}/{sampler}/exact_vs_mc.parquet",
+    params:
+        spec=t1_spec,
+    threads: 1
+    log:
+        "results/logs/montecarlo/{problem}/{sampler}.log",
+    benchmark:
+        "results/benchmarks/montecarlo/{problem}/{sampler}.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
+        " python -m minibatch_momentum montecarlo --problem {input.problem} --spec {params.spec:q}"
+        " --out {output} 2> {log}"
