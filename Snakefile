@@ -31,6 +31,18 @@ include: "workflow/rules/sweeps.smk"
 include: "workflow/rules/theory.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/paper.smk"
+
+
+report: "workflow/report/workflow.rst"
+
+
+# Cheap jobs run on the submitting node when a cluster executor is used.
+localrules:
+    all,
+    claims,
+    paper_inputs,
+    paper,
 
 
 rule all:
@@ -38,4 +50,5 @@ rule all:
         "results/claims.json",
         "results/claims.md",
         all_figures(),
+        "results/paper/main.pdf",
     default_target: True

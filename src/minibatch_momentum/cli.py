@@ -9,6 +9,8 @@ writes files; the work happens in the library.
     mbm claims    --summary DIR --theory DIR [--montecarlo T1.parquet] --tolerances JSON
                   --json OUT.json --markdown OUT.md
     mbm figure    NAME [--summary DIR] [--theory DIR] [--montecarlo T1.parquet] --out FIG.pdf
+    mbm paper-inputs --claims CLAIMS.json --summary DIR --benchmarks DIR --out-dir paper/generated
+    mbm paper-pdf paper/main.tex --out results/paper/main.pdf
     mbm benchmark
 
 Bad input ends the command with a one-line message naming the offending field and
@@ -353,6 +355,20 @@ THEORY_FIGURES = ("theory_vs_empirical", "rule_vs_grid", "rate_heatmap", "exact_
 FIGURES = ("tstar_vs_batch", "speedup_vs_batch", "loss_curves", *THEORY_FIGURES)
 
 
+def cmd_paper_inputs(args) -> None:
+    from .paper import paper_inputs
+
+    nums = paper_inputs(args.claims, args.summary, args.benchmarks, args.out_dir)
+    _log(f"{len(nums)} numbers and the claims and timing tables -> {args.out_dir}")
+
+
+def cmd_paper_pdf(args) -> None:
+    from .paper import build_pdf
+
+    build_pdf(args.tex, args.out, progress=_log)
+    _log(f"-> {args.out}")
+
+
 def cmd_benchmark(args) -> None:
     from .benchmark import main as bench
 
@@ -417,6 +433,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_figure)
+
+    s = sub.add_parser("paper-inputs", help="the paper's generated numbers and tables")
+    s.add_argument("--claims", required=True, help="results/claims.json")
+    s.add_argument("--summary", required=True, help="the headline problem's summary folder")
+    s.add_argument("--benchmarks", required=True, help="folder of Snakemake benchmark files")
+    s.add_argument("--out-dir", required=True)
+    s.set_defaults(func=cmd_paper_inputs)
+
+    s = sub.add_parser("paper-pdf", help="build the paper with latexmk")
+    s.add_argument("tex", help="paper/main.tex")
+    s.add_argument("--out", required=True, help="where the PDF goes")
+    s.set_defaults(func=cmd_paper_pdf)
 
     s = sub.add_parser(
         "benchmark", help="engine vs a per-run torch.optim.SGD loop; exact T*(B) timing"

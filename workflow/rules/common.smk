@@ -15,6 +15,8 @@ PROBLEMS = list(config["problems"])
 METHODS = config["sweep"]["methods"]
 SAMPLERS = config["sweep"]["samplers"]
 BATCH_SIZES = config["sweep"]["batch_sizes"]
+# The paper reports on the first problem and sampler of the config.
+HEADLINE = f"{PROBLEMS[0]}/{SAMPLERS[0]}"
 # Claim T1's Monte Carlo (theory.t1.methods empty: off; its exact curve costs O(n d^2) per
 # step, too much for the largest problems).
 T1_ON = bool(config["theory"]["t1"]["methods"])

@@ -6,7 +6,12 @@ rule figure_tstar_vs_batch:
         summary="results/summaries/{problem}/{sampler}",
         code=code("plots", "analysis", "summary"),
     output:
-        pdf="figures/{problem}/{sampler}/tstar_vs_batch.pdf",
+        pdf=report(
+            "figures/{problem}/{sampler}/tstar_vs_batch.pdf",
+            caption="../report/tstar_vs_batch.rst",
+            category="Batch scaling",
+            subcategory="{problem} / {sampler}",
+        ),
         png="figures/{problem}/{sampler}/tstar_vs_batch.png",
     log:
         "results/logs/figures/{problem}/{sampler}/tstar_vs_batch.log",
@@ -23,7 +28,12 @@ rule figure_speedup_vs_batch:
         summary="results/summaries/{problem}/{sampler}",
         code=code("plots", "analysis", "summary"),
     output:
-        pdf="figures/{problem}/{sampler}/speedup_vs_batch.pdf",
+        pdf=report(
+            "figures/{problem}/{sampler}/speedup_vs_batch.pdf",
+            caption="../report/speedup_vs_batch.rst",
+            category="Batch scaling",
+            subcategory="{problem} / {sampler}",
+        ),
         png="figures/{problem}/{sampler}/speedup_vs_batch.png",
     log:
         "results/logs/figures/{problem}/{sampler}/speedup_vs_batch.log",
@@ -40,7 +50,12 @@ rule figure_loss_curves:
         summary="results/summaries/{problem}/{sampler}",
         code=code("plots", "analysis", "summary"),
     output:
-        pdf="figures/{problem}/{sampler}/loss_curves.pdf",
+        pdf=report(
+            "figures/{problem}/{sampler}/loss_curves.pdf",
+            caption="../report/loss_curves.rst",
+            category="Batch scaling",
+            subcategory="{problem} / {sampler}",
+        ),
         png="figures/{problem}/{sampler}/loss_curves.png",
     log:
         "results/logs/figures/{problem}/{sampler}/loss_curves.log",
@@ -62,7 +77,12 @@ rule figure_theory_vs_empirical:
         theory=theory_inputs,
         code=code("plots", "analysis", "summary", "exact", "theory", "rule", "problems"),
     output:
-        pdf="figures/{problem}/{sampler}/theory_vs_empirical.pdf",
+        pdf=report(
+            "figures/{problem}/{sampler}/theory_vs_empirical.pdf",
+            caption="../report/theory_vs_empirical.rst",
+            category="Exact theory",
+            subcategory="{problem} / {sampler}",
+        ),
         png="figures/{problem}/{sampler}/theory_vs_empirical.png",
     log:
         "results/logs/figures/{problem}/{sampler}/theory_vs_empirical.log",
@@ -81,7 +101,12 @@ rule figure_rule_vs_grid:
         theory=theory_inputs,
         code=code("plots", "analysis", "summary", "exact", "theory", "rule", "problems"),
     output:
-        pdf="figures/{problem}/{sampler}/rule_vs_grid.pdf",
+        pdf=report(
+            "figures/{problem}/{sampler}/rule_vs_grid.pdf",
+            caption="../report/rule_vs_grid.rst",
+            category="Momentum rule",
+            subcategory="{problem} / {sampler}",
+        ),
         png="figures/{problem}/{sampler}/rule_vs_grid.png",
     params:
         factor=config["claims"]["rule_factor"],
@@ -103,7 +128,12 @@ rule figure_rate_heatmap:
         theory=theory_inputs,
         code=code("plots", "analysis", "summary", "exact", "theory", "rule", "problems"),
     output:
-        pdf="figures/{problem}/{sampler}/rate_heatmap.pdf",
+        pdf=report(
+            "figures/{problem}/{sampler}/rate_heatmap.pdf",
+            caption="../report/rate_heatmap.rst",
+            category="Exact theory",
+            subcategory="{problem} / {sampler}",
+        ),
         png="figures/{problem}/{sampler}/rate_heatmap.png",
     log:
         "results/logs/figures/{problem}/{sampler}/rate_heatmap.log",
@@ -121,7 +151,12 @@ rule figure_exact_vs_monte_carlo:
         montecarlo="results/theory/{problem}/{sampler}/exact_vs_mc.parquet",
         code=code("plots"),
     output:
-        pdf="figures/{problem}/{sampler}/exact_vs_monte_carlo.pdf",
+        pdf=report(
+            "figures/{problem}/{sampler}/exact_vs_monte_carlo.pdf",
+            caption="../report/exact_vs_monte_carlo.rst",
+            category="Exact theory",
+            subcategory="{problem} / {sampler}",
+        ),
         png="figures/{problem}/{sampler}/exact_vs_monte_carlo.png",
     log:
         "results/logs/figures/{problem}/{sampler}/exact_vs_monte_carlo.log",
