@@ -31,6 +31,7 @@ include: "workflow/rules/sweeps.smk"
 include: "workflow/rules/theory.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/seeds.smk"
 include: "workflow/rules/paper.smk"
 
 
@@ -50,5 +51,6 @@ rule all:
         "results/claims.json",
         "results/claims.md",
         all_figures(),
+        seed_figures(),
         "results/paper/main.pdf",
     default_target: True

@@ -11,7 +11,7 @@ if ! command -v latexmk >/dev/null || ! command -v pdflatex >/dev/null; then
         [ "$(id -u)" -eq 0 ] || sudo="sudo"
         $sudo apt-get update -qq
         $sudo apt-get install -y -qq --no-install-recommends latexmk texlive-latex-recommended \
-            texlive-latex-extra texlive-fonts-recommended >/dev/null
+            texlive-latex-extra texlive-fonts-recommended lmodern >/dev/null
     else
         echo "setup.sh: no apt-get; install TeX Live with latexmk (macOS: MacTeX) for the paper." >&2
     fi

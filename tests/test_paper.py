@@ -43,9 +43,7 @@ def inputs(tmp_path):
     meta = {"n": 1024, "d": 16, "kappa": 100.0, "stable_rank": 4.5, "B_sgd": 4.5, "B_sat": 45.0}
     grid = {"num_eta": 5, "num_beta": 4, "eta_min": 1e-3, "eta_max": 4.0,
             "one_minus_beta_min": 1e-3, "one_minus_beta_max": 0.5}  # fmt: skip
-    (summary / "summary.json").write_text(
-        json.dumps({"problem": meta, "grid": grid, "eps": 1e-4})
-    )
+    (summary / "summary.json").write_text(json.dumps({"problem": meta, "grid": grid, "eps": 1e-4}))
     rows = [
         {"method": m, "batch_size": b, "T_gmean": 1000.0 / b + k, "n_seeds": 3}
         for k, m in enumerate(("sgd", "hb", "nag"))

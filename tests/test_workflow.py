@@ -31,6 +31,16 @@ FIGURES = (
 )
 FIGURE_RULES = {f"figure_{f}": 1 for f in FIGURES}
 SUMMARY_FIGURE_RULES = {f"figure_{f}": 1 for f in FIGURES if f != "exact_vs_monte_carlo"}
+SEED_FIGURES = (
+    "large_batch",
+    "label_noise_momentum",
+    "small_lr_equivalence",
+    "batch_threshold",
+    "baselines_vs_batch",
+)
+# The tiny runs stop before the paper (and so before `all`, which needs its PDF): the
+# paper's text is written for the quick profile's numbers (tests/test_paper.py covers it).
+NO_PAPER = ("--omit-from", "paper_inputs")
 
 TINY = {
     "device": "cpu",
@@ -91,15 +101,58 @@ TINY = {
         "rule_factor": 1.5,
         "t1_min_inside": 0.8,
     },
+    "seeds": {  # every seed system, at toy sizes
+        "systems": ["large_batch", "label_noise", "small_lr", "threshold", "baselines"],
+        "large_batch": {
+            "preset": "quick",
+            "overrides": {
+                "hidden": 8,
+                "batch_sizes": [32, 128],
+                "epochs": 1.0,
+                "num_lr": 2,
+                "lr_min": 0.01,
+                "lr_max": 0.1,
+                "seeds": 2,
+                "num_evals": 2,
+            },
+        },
+        "label_noise": {"preset": "quick", "overrides": {"num_eta": 3, "num_beta": 8, "seeds": 2}},
+        "small_lr": {"methods": ["hb"], "max_batch_factor": 0.5, "tolerance": 1.25, "min_pairs": 1},
+        "threshold": {
+            "preset": "quick",
+            "overrides": {
+                "kappa_min": 30.0,
+                "kappa_max": 300.0,
+                "num_kappa": 3,
+                "stable_rank": 4.0,
+            },
+        },
+        "baselines": {
+            "seeds": 2,
+            "parity_factor": 1.5,
+            "small_batch_factor": 0.5,
+            "sngm": {
+                "batch_sizes": [16],
+                "eta_min": 1e-3,
+                "eta_max": 0.1,
+                "num_eta": 3,
+                "num_beta": 2,
+            },
+            "asgd": {"batch_sizes": [1, 16], "num_eta": 3, "num_kappa": 2, "xi": [1.0, 10.0]},
+            "mass": {"batch_sizes": [1, 16], "num_eta": 3, "num_beta": 2, "eta2_ratio": [0.0, 0.5]},
+        },
+    },
 }
+BASELINE_SHARDS = 5  # sngm B=16, asgd and mass B=1 and 16
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-def snakemake(*args, cwd, timeout=300):
+def snakemake(*args, cwd, timeout=300, paper=False):
+    extra = () if paper or "--lint" in args else NO_PAPER
     proc = subprocess.run(
-        ["snakemake", *args],
+        ["snakemake", *args, *extra],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -125,6 +178,9 @@ def copy_workflow(dst: Path) -> Path:
     if (REPO_ROOT / "environment.yml").exists():
         shutil.copy2(REPO_ROOT / "environment.yml", dst / "environment.yml")
     shutil.copytree(REPO_ROOT / "workflow", dst / "workflow", ignore=ignore)
+    # the paper's source (the pipeline builds it); not its generated or built files
+    paper_ignore = shutil.ignore_patterns("generated", "build", "*.pdf", "*.aux", "*.log", "*.fls")
+    shutil.copytree(REPO_ROOT / "paper", dst / "paper", ignore=paper_ignore)
     # a copy rather than a symlink: the jobs (and the rules' code inputs) see this
     # snapshot of src/, not files someone may be editing in the checkout meanwhile
     shutil.copytree(REPO_ROOT / "src", dst / "src", ignore=ignore)
@@ -251,7 +307,7 @@ def test_t1_can_be_turned_off(bare_copy):
 
 
 def test_dry_run_of_the_repository():
-    code, out = snakemake("-n", cwd=REPO_ROOT)
+    code, out = snakemake("-n", cwd=REPO_ROOT, paper=True)
     assert code == 0, out[-3000:]
     assert "Building DAG of jobs" in out
 
@@ -289,8 +345,10 @@ def test_end_to_end_outputs(tiny_run):
     report = json.loads((wf / "results" / "claims.json").read_text())
     assert report["tolerances"]["slope"] == TINY["claims"]["slope"]
     claims = report["claims"]
-    assert {c["id"] for c in claims} == {"C1", "C2", "C3", "C4", "T1"}
-    assert {c["method"] for c in claims} == {"hb"}
+    seeds = {"S1", "S2", "S3", "S4", "S5", "S6"}
+    assert {c["id"] for c in claims} == {"C1", "C2", "C3", "C4", "T1", *seeds}
+    assert {c["method"] for c in claims if c["id"] not in seeds} == {"hb"}
+    assert [c["id"] for c in claims if c["id"] in seeds] == sorted(seeds)  # after C1-T1
     c1 = next(c for c in claims if c["id"] == "C1")
     assert "exact_theory_slope" in c1["checks"][0]
     for c in claims:
@@ -317,6 +375,17 @@ def test_end_to_end_outputs(tiny_run):
     assert names == {"tstar.parquet", "rate_maps.parquet", "theory.json", "exact_vs_mc.parquet"}
     summary = wf / "results" / "summaries" / "gaussian" / "without_replacement"
     assert (summary / "rule.parquet").is_file() and (summary / "rule_runs.parquet").is_file()
+    # the seed systems: data, claims files and figures
+    for name in ("large_batch", "label_noise", "small_lr", "threshold", "baselines"):
+        assert (wf / "results" / "seeds" / f"{name}.parquet").is_file()
+        assert (wf / "results" / "seeds" / f"{name}.claims.json").is_file()
+    for fig in SEED_FIGURES:
+        for ext in ("pdf", "png"):
+            f = wf / "figures" / "seeds" / f"{fig}.{ext}"
+            assert f.is_file() and f.stat().st_size > 1000, f
+    shards = sorted((wf / "results" / "seeds" / "baselines").rglob("*.parquet"))
+    assert len(shards) == BASELINE_SHARDS
+    assert "# Seed systems" in (wf / "results" / "claims.md").read_text()
     # no temporary files anywhere in the results
     leftovers = [p for p in (wf / "results").rglob("*") if p.name.endswith(".tmp")]
     assert leftovers == []
@@ -335,7 +404,7 @@ def test_changed_tolerance_reruns_only_the_claims(tiny_run):
     write_config(tiny_run / "tol.yaml", cfg)
     code, out = snakemake("-n", "--configfile", "tol.yaml", cwd=tiny_run)
     assert code == 0, out[-2000:]
-    assert job_counts(out) == {"claims": 1, "all": 1}
+    assert job_counts(out) == {"claims": 1}
 
 
 @pytest.mark.slow  # shares the ~30-40 s end-to-end run (module fixture)
@@ -347,8 +416,18 @@ def test_changed_grid_reruns_sweeps_and_downstream_but_not_the_problem(tiny_run)
     assert code == 0, out[-2000:]
     jobs = job_counts(out)
     assert "problem" not in jobs
-    # the theory needs the problem only: it stays, and so does the T1 figure
-    assert jobs == {"sweep": 6, "summarize": 1, "claims": 1, **SUMMARY_FIGURE_RULES, "all": 1}
+    # the theory needs the problem only: it stays, and so does the T1 figure; of the seed
+    # systems, S3 reads the shards and S6 the summary (its own shards stay)
+    assert jobs == {
+        "sweep": 6,
+        "summarize": 1,
+        "claims": 1,
+        **SUMMARY_FIGURE_RULES,
+        "seed_small_lr": 1,
+        "figure_seed_small_lr_equivalence": 1,
+        "seed_baselines": 1,
+        "figure_seed_baselines_vs_batch": 1,
+    }
 
 
 @pytest.mark.slow  # shares the ~30-40 s end-to-end run (module fixture)
@@ -362,7 +441,6 @@ def test_changed_t1_config_reruns_only_the_monte_carlo_and_what_reads_it(tiny_ru
         "montecarlo": 1,
         "figure_exact_vs_monte_carlo": 1,
         "claims": 1,
-        "all": 1,
     }
 
 
@@ -400,4 +478,42 @@ def test_edited_plotting_code_reruns_only_the_figures(tiny_run):
     finally:
         plots.write_text(text)
     assert code == 0, out[-2000:]
-    assert job_counts(out) == {**FIGURE_RULES, "all": 1}
+    assert job_counts(out) == FIGURE_RULES
+
+
+@pytest.mark.slow  # shares the ~30-40 s end-to-end run (module fixture)
+def test_changed_seed_config_reruns_only_that_system(tiny_run):
+    cfg = copy.deepcopy(TINY)
+    cfg["seeds"]["threshold"]["overrides"]["num_kappa"] = 4
+    write_config(tiny_run / "s5.yaml", cfg)
+    code, out = snakemake("-n", "--configfile", "s5.yaml", cwd=tiny_run)
+    assert code == 0, out[-2000:]
+    assert job_counts(out) == {
+        "seed_threshold": 1,
+        "figure_seed_batch_threshold": 1,
+        "claims": 1,
+    }
+    cfg = copy.deepcopy(TINY)
+    cfg["seeds"]["baselines"]["mass"]["eta2_ratio"] = [0.0, 0.6]
+    write_config(tiny_run / "s6.yaml", cfg)
+    code, out = snakemake("-n", "--configfile", "s6.yaml", cwd=tiny_run)
+    assert code == 0, out[-2000:]
+    jobs = job_counts(out)
+    assert jobs["seed_baseline_shard"] == 2  # mass at B = 1 and 16 only
+    assert jobs["seed_baselines"] == 1 and "sweep" not in jobs
+
+
+def test_seed_systems_can_be_turned_off(bare_copy):
+    cfg = copy.deepcopy(TINY)
+    cfg["seeds"] = {"systems": ["threshold"], "threshold": cfg["seeds"]["threshold"]}
+    path = write_config(bare_copy / "one_seed.yaml", cfg)
+    code, out = snakemake("-n", "--configfile", path.name, cwd=bare_copy)
+    assert code == 0, out[-2000:]
+    jobs = job_counts(out)
+    assert jobs["seed_threshold"] == 1 and jobs["figure_seed_batch_threshold"] == 1
+    assert not any(r.startswith("seed_") and r != "seed_threshold" for r in jobs)
+    del cfg["seeds"]
+    path = write_config(bare_copy / "no_seeds.yaml", cfg)
+    code, out = snakemake("-n", "--configfile", path.name, cwd=bare_copy)
+    assert code == 0, out[-2000:]
+    assert not any("seed" in r for r in job_counts(out))

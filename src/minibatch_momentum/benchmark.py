@@ -16,8 +16,9 @@ Every mode then times the exact theory: the tuned ``T*(B)`` of SGD, heavy ball a
 Nesterov for 12 batch sizes at d = 1000 (Gaussian closed form, a few seconds).
 
 The default sweep is the shape the pipeline actually runs (d = 64, n = 16384, float64,
-64 configurations per shard); the ``--design`` sweep has large rows, where both sides
-are bound by arithmetic and the ratio is smaller. Both are printed in the README.
+250 (eta, beta) per shard, as in quick.yaml); the ``--design`` sweep (64 per shard) has
+large rows, where both sides are bound by arithmetic and the ratio is smaller. Both are
+printed in the README.
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ class BenchmarkSpec:
     d: int = 64
     kappa: float = 4096
     batch_sizes: tuple[int, ...] = (1, 16, 256, 2048)
-    num_eta: int = 8
-    num_beta: int = 8
+    num_eta: int = 25
+    num_beta: int = 10
     steps: int = 1000
     check_every: int = 20
     naive_runs: int = 4
@@ -48,14 +49,18 @@ class BenchmarkSpec:
     method: str = "hb"
 
 
-DESIGN = BenchmarkSpec(n=4096, d=512, kappa=1e3, batch_sizes=(1, 64, 1024), dtype="float32")
-QUICK = BenchmarkSpec(n=2048, d=32, batch_sizes=(1, 64, 512), steps=200, naive_runs=2)
+DESIGN = BenchmarkSpec(
+    n=4096, d=512, kappa=1e3, batch_sizes=(1, 64, 1024), num_eta=8, num_beta=8, dtype="float32"
+)
+QUICK = BenchmarkSpec(
+    n=2048, d=32, batch_sizes=(1, 64, 512), num_eta=8, num_beta=8, steps=200, naive_runs=2
+)
 
 
-def _grid(spec: BenchmarkSpec, L: float) -> tuple[np.ndarray, np.ndarray]:
-    # Effective steps eta / (1 - beta) <= 0.2 / L: stable even at B = 1, so every run
-    # does all its steps on both sides and the run-step counts are equal.
-    eta = np.geomspace(1e-4, 0.02, spec.num_eta) / L
+def _grid(spec: BenchmarkSpec, L: float, trace: float) -> tuple[np.ndarray, np.ndarray]:
+    # Effective steps eta / (1 - beta) <= 0.2 / (L + tr H), a tenth of SGD's noise limit
+    # at B = 1: every run does all its steps on both sides, so run-step counts are equal.
+    eta = np.geomspace(1e-4, 0.02, spec.num_eta) / (L + trace)
     omb = np.geomspace(0.1, 0.9, spec.num_beta)
     e, b = np.meshgrid(eta, 1 - omb, indexing="ij")
     return e.ravel(), b.ravel()
@@ -90,7 +95,7 @@ def run(spec: BenchmarkSpec = BenchmarkSpec(), out=print) -> dict:
     dtype = getattr(torch, spec.dtype)
     problem = gaussian_system(spec.d, spec.n, spec.kappa, seed=0)
     L = float(problem.eigvals[-1])
-    eta, beta = _grid(spec, L)
+    eta, beta = _grid(spec, L, float(problem.eigvals.sum()))
     R = eta.size
     stop = StopRule(eps=1e-30, t_max=spec.steps, check_every=spec.check_every)
     out(

@@ -483,3 +483,60 @@ def to_markdown(claims: list[dict], meta: dict, rule_variants: dict | None = Non
         lines.append(f"- **{cid}**: {text}")
     lines.append("")
     return "\n".join(lines)
+
+
+SEED_SYSTEMS = {
+    "S1": "SNGM vs momentum SGD at equal large batch (Zhao et al.)",
+    "S2": "momentum scaling 1 - beta* ~ eta^(2/3) under label noise (Cowsik, Can & Glorioso)",
+    "S3": "small-learning-rate equivalence SGDM(eta, beta) ~ SGD(eta/(1-beta)) (Wang et al.)",
+    "S4": "random scaling of momentum updates (Zhang & Cutkosky)",
+    "S5": "batch threshold for stochastic heavy-ball acceleration (Dang et al.)",
+    "S6": "baselines SNGM, ASGD, MaSS beside heavy ball and Nesterov",
+}
+
+
+def seed_markdown(claims: list[dict]) -> str:
+    """The seed systems' section of the report (DESIGN.md section 3): a row per check,
+    then the details and statements, in the same layout as :func:`to_markdown`."""
+    lines = [
+        "# Seed systems",
+        "",
+        "The other seed systems of DESIGN.md section 3 (`mbm seed ...`), each with its own "
+        "data, figure and tolerance; the statements and how each is measured are below the "
+        "table. A claim passes only if all of its checks pass.",
+        "",
+        "| claim | method | system | verdict | check | measured | predicted | tolerance | figure |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for c in sorted(claims, key=lambda c: c["id"]):
+        for i, ch in enumerate(c["checks"]):
+            mark = {True: "ok", False: "**no**", None: "n/a"}[ch["pass"]]
+            head = (
+                (c["id"], c["method"], str(c.get("problem", "")), f"**{c['verdict']}**")
+                if i == 0
+                else ("", "", "", "")
+            )
+            cells = [
+                f"{ch['check']} ({mark})",
+                _fmt(ch["measured"]),
+                _fmt(ch["predicted"]),
+                str(ch["tolerance"]),
+            ]
+            cells = [x.replace("|", "\\|") for x in cells]  # a literal | ends a table cell
+            lines.append(f"| {' | '.join(head)} | {' | '.join(cells)} | `{c['figure']}` |")
+    lines += ["", "## Seed-system details", ""]
+    base = {"check", "measured", "predicted", "tolerance", "pass"}
+    for c in sorted(claims, key=lambda c: c["id"]):
+        for ch in c["checks"]:
+            extra = {k: v for k, v in ch.items() if k not in base}
+            if extra:
+                items = "; ".join(f"{k.replace('_', ' ')} = {_fmt(v)}" for k, v in extra.items())
+                lines.append(f"- {c['id']} {c['method']}, {ch['check']}: {items}")
+    lines += ["", "## Seed-system statements", ""]
+    seen = {}
+    for c in sorted(claims, key=lambda c: c["id"]):
+        seen.setdefault(c["id"], c["statement"])
+    for cid, text in seen.items():
+        lines.append(f"- **{cid}** ({SEED_SYSTEMS.get(cid, 'seed system')}): {text}")
+    lines.append("")
+    return "\n".join(lines)

@@ -7,11 +7,12 @@ writes files; the work happens in the library.
     mbm theory    --problem P.npz --spec JSON --out-dir results/theory/NAME/SAMPLER
     mbm montecarlo --problem P.npz --spec JSON --out results/theory/NAME/SAMPLER/exact_vs_mc.parquet
     mbm claims    --summary DIR --theory DIR [--montecarlo T1.parquet] --tolerances JSON
-                  --json OUT.json --markdown OUT.md
+                  [--extra SEED.claims.json...] --json OUT.json --markdown OUT.md
     mbm figure    NAME [--summary DIR] [--theory DIR] [--montecarlo T1.parquet] --out FIG.pdf
     mbm paper-inputs --claims CLAIMS.json --summary DIR --benchmarks DIR --out-dir paper/generated
     mbm paper-pdf paper/main.tex --out results/paper/main.pdf
     mbm benchmark
+    mbm seed      SYSTEM ...   the seed systems S1-S6 (see minibatch_momentum.seeds)
 
 Bad input ends the command with a one-line message naming the offending field and
 exit status 2; nothing is written.
@@ -299,6 +300,14 @@ def cmd_claims(args) -> None:
         )
         claims += c
         md.append(to_markdown(c, meta, rule_variants=s["summary"].get("rule")))
+    if args.extra:
+        from .claims import seed_markdown
+        from .seeds import read_claims_file
+
+        extra = [c for path in args.extra for c in read_claims_file(path)[0]]
+        extra.sort(key=lambda c: c["id"])  # S1..S6, whatever the files' order
+        claims += extra
+        md.append(seed_markdown(extra))
     write_json({"tolerances": tol.__dict__, "claims": claims}, args.json)
     write_text("\n".join(md), args.markdown)
     for c in claims:
@@ -419,6 +428,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--montecarlo", nargs="+", default=None, help="T1 table(s), one per summary folder"
     )
     s.add_argument("--tolerances", default=None, help="tolerances as JSON")
+    s.add_argument(
+        "--extra",
+        nargs="+",
+        default=None,
+        help="claims files of the seed systems (mbm seed ...): entries appended to the report",
+    )
     s.add_argument("--json", required=True)
     s.add_argument("--markdown", required=True)
     s.set_defaults(func=cmd_claims)
@@ -445,6 +460,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("tex", help="paper/main.tex")
     s.add_argument("--out", required=True, help="where the PDF goes")
     s.set_defaults(func=cmd_paper_pdf)
+
+    from .seeds import add_parser as add_seed_parser
+
+    add_seed_parser(sub)
 
     s = sub.add_parser(
         "benchmark", help="engine vs a per-run torch.optim.SGD loop; exact T*(B) timing"

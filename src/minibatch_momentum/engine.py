@@ -30,6 +30,36 @@ start-up) so the exact loss ``f(x) - f(x*) = e^T H e / 2`` costs ``O(dR)``, not 
 A run stops when its loss falls to ``eps`` times the initial loss, when it diverges
 (recorded, never raised), when it has taken ``censor_factor`` times as many steps as
 the grid's first converged run (it cannot be the tuned choice any more), or at ``t_max``.
+
+Baselines
+---------
+Three more methods (DESIGN.md section 3, S6) run through the same :func:`run_grid` and
+:func:`trajectory`, on the same mini-batches, each equal to its ``torch.optim`` class in
+:mod:`~minibatch_momentum.optim` (tests/test_engine_baselines.py, to 1e-10 in float64).
+With ``g_t = g_S(y_t)`` the mini-batch gradient at the method's gradient point ``y_t``:
+
+========  ======================================================  =========================
+method    update (``x``: the point whose loss is measured)          ``optim`` class
+========  ======================================================  =========================
+``sngm``  ``u_{t+1} = beta u_t + g_t / max(||g_t||, 1e-12)``,      ``SNGM(lr=eta,
+          ``x_{t+1} = x_t - eta u_{t+1}``, ``u_0 = 0``, ``y = x``   momentum=beta)``
+``asgd``  ``xbar_{t+1} = (1 - b) xbar_t + b (x_t - (eta k / c) g_t)``,  ``AccSGD(lr=eta,
+          ``x_{t+1} = zeta (x_t - eta g_t) + (1 - zeta) xbar_{t+1}``,  kappa=k, xi=xi,
+          ``b = c^2 xi / k``, ``zeta = c / (c + b)``, ``xbar_0 = x_0``,  small_const=c)``
+          ``y = x``
+``mass``  ``x_{t+1} = y_t - eta g_t``,                              ``MaSS(lr=eta,
+          ``y_{t+1} = (1 + beta) x_{t+1} - beta x_t + eta2 g_t``,   gamma=beta, eta2=eta2)``
+          ``y_0 = x_0``
+========  ======================================================  =========================
+
+Parameter mapping: ``eta`` is always the optimizer's ``lr``. ``beta`` is SNGM's
+``momentum`` and MaSS's ``gamma``; ASGD has no momentum parameter (``beta`` must be 0)
+and takes ``kappa`` and ``xi`` per run in ``extra`` (``small_const`` ``c`` is a scalar,
+default 0.7); MaSS takes ``eta2`` per run in ``extra`` (``eta2 = 0``: Nesterov). SNGM
+normalizes each run's gradient on its own: the norm of column ``r`` of the ``(d, R)``
+gradient (the norm is the same in the eigenbasis). Measured point: SNGM's and ASGD's
+parameters; MaSS's ``w`` sequence (the paper's output; its parameters hold the gradient
+point ``u = y``), which is what Nesterov's ``x`` is when ``eta2 = 0``.
 """
 
 from __future__ import annotations
@@ -43,6 +73,19 @@ from .problems import Problem
 from .samplers import MiniBatches
 
 METHODS = ("sgd", "hb", "nag")
+# Baselines of S6 (see "Baselines" above) and the extra per-run parameters each takes.
+BASELINES = ("sngm", "asgd", "mass")
+ALL_METHODS = METHODS + BASELINES
+EXTRA_PARAMS = {
+    "sgd": (),
+    "hb": (),
+    "nag": (),
+    "sngm": (),
+    "asgd": ("kappa", "xi"),
+    "mass": ("eta2",),
+}
+ASGD_SMALL_CONST = 0.7
+SNGM_EPS = 1e-12
 
 CONVERGED, DIVERGED, CENSORED, TIMEOUT = "converged", "diverged", "censored", "t_max"
 
@@ -55,8 +98,8 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
 
 
 def _gamma(method: str, beta: torch.Tensor) -> torch.Tensor | None:
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method not in ALL_METHODS:
+        raise ValueError(f"method must be one of {ALL_METHODS}, got {method!r}")
     return beta if method == "nag" else None
 
 
@@ -67,8 +110,36 @@ def _check_params(method: str, eta: np.ndarray, beta: np.ndarray) -> None:
         raise ValueError("every eta must be > 0")
     if np.any((beta < 0) | (beta >= 1)):
         raise ValueError("every beta must lie in [0, 1)")
-    if method == "sgd" and np.any(beta != 0):
-        raise ValueError("method 'sgd' takes beta = 0 only")
+    if method in ("sgd", "asgd") and np.any(beta != 0):
+        raise ValueError(f"method {method!r} takes beta = 0 only")
+
+
+def _check_extra(method: str, eta: np.ndarray, extra: dict | None, small_const: float) -> dict:
+    """The method's extra per-run parameters as float arrays shaped like ``eta``."""
+    _gamma(method, None)
+    extra = dict(extra or {})
+    need = EXTRA_PARAMS[method]
+    unknown = sorted(set(extra) - set(need))
+    if unknown:
+        raise ValueError(f"extra: method {method!r} takes {list(need)}, got {unknown}")
+    missing = [k for k in need if k not in extra]
+    if missing:
+        raise ValueError(f"extra: method {method!r} needs {missing}")
+    out = {}
+    for k in need:
+        v = np.broadcast_to(np.asarray(extra[k], dtype=float), eta.shape).copy()
+        if not np.all(np.isfinite(v)):
+            raise ValueError(f"extra: every {k} must be finite")
+        out[k] = v
+    if method == "asgd":
+        c = float(small_const)
+        if not 0 < c <= 1:
+            raise ValueError(f"small_const must lie in (0, 1], got {small_const}")
+        if np.any(out["kappa"] <= 0) or np.any(out["xi"] <= 0):
+            raise ValueError("extra: every kappa and xi must be > 0")
+        if np.any(c * c * out["xi"] > out["kappa"]):
+            raise ValueError("extra: asgd needs xi <= kappa / small_const**2")
+    return out
 
 
 def _use_gram(B: int, d: int, R: int) -> bool:
@@ -102,6 +173,103 @@ def _step(A, E, V, idx, neg_eta_over_B, beta, gamma, gram=False):
     E.add_(V)
 
 
+def _batch_grad(A, Y, idx, gram=False):
+    """``A_S^T A_S Y`` (not yet divided by ``B``) for a shared batch ``(B,)`` or a batch
+    per run ``(R, B)``: the mini-batch gradient at ``Y`` in error coordinates, times B."""
+    if idx.ndim == 1:
+        As = A.index_select(0, idx)
+        return (As.T @ As) @ Y if gram else As.T @ (As @ Y)
+    R, B = idx.shape
+    As = A.index_select(0, idx.reshape(-1)).view(R, B, -1)
+    return torch.bmm(As.transpose(1, 2), torch.bmm(As, Y.T.unsqueeze(2))).squeeze(2).T
+
+
+class _Classic:
+    """SGD / heavy ball / Nesterov state: errors ``E`` and ``V = e_t - e_{t-1}``, stepped by
+    :func:`_step` (the arithmetic the module docstring states)."""
+
+    def __init__(self, method, A, E, eta, beta, batch_size, dtype, dev):
+        self.A, self.E, self.V = A, E, torch.zeros_like(E)
+        self.eta_t = torch.as_tensor(-eta / batch_size, dtype=dtype, device=dev)
+        self.beta_t = torch.as_tensor(beta, dtype=dtype, device=dev)
+        self.gamma = _gamma(method, self.beta_t)
+
+    def step(self, idx, gram=False):
+        _step(self.A, self.E, self.V, idx, self.eta_t, self.beta_t, self.gamma, gram)
+
+    def lookahead(self):
+        return self.E if self.gamma is None else torch.addcmul(self.E, self.V, self.gamma)
+
+    def keep(self, keep):
+        self.E, self.V = self.E[:, keep].contiguous(), self.V[:, keep].contiguous()
+        self.eta_t, self.beta_t = self.eta_t[keep], self.beta_t[keep]
+        self.gamma = None if self.gamma is None else self.beta_t
+
+
+class _Baseline:
+    """SNGM / ASGD / MaSS state for ``R`` runs in error coordinates (see "Baselines").
+
+    ``E`` is the measured point, the other buffers are the method's own: SNGM's
+    ``V = x_t - x_{t-1} = -eta u_t``, ASGD's long-step iterate ``Xbar``, MaSS's gradient
+    point ``U``.
+    """
+
+    def __init__(self, method, A, E, eta, beta, extra, batch_size, dtype, dev, small_const):
+        def t(a):
+            return torch.as_tensor(np.asarray(a, dtype=float), dtype=dtype, device=dev)
+
+        self.method, self.A, self.E, self.inv_B = method, A, E, 1.0 / batch_size
+        if method == "sngm":
+            self.buf = torch.zeros_like(E)
+            self.p = {"neg_eta": t(-eta), "beta": t(beta)}
+        elif method == "asgd":
+            c = float(small_const)
+            b = c * c * extra["xi"] / extra["kappa"]
+            zeta = c / (c + b)
+            self.buf = E.clone()
+            self.p = {
+                "neg_short": t(-eta),
+                "neg_long": t(-eta * extra["kappa"] / c),
+                "b": t(b),
+                "one_minus_b": t(1.0 - b),
+                "zeta": t(zeta),
+                "one_minus_zeta": t(1.0 - zeta),
+            }
+        else:  # mass
+            self.buf = E.clone()
+            self.p = {
+                "neg_eta": t(-eta),
+                "one_plus_gamma": t(1.0 + beta),
+                "gamma": t(beta),
+                "eta2": t(extra["eta2"]),
+            }
+
+    def lookahead(self):
+        return self.buf if self.method == "mass" else self.E
+
+    def step(self, idx, gram=False):
+        p = self.p
+        G = _batch_grad(self.A, self.lookahead(), idx, gram).mul_(self.inv_B)
+        if self.method == "sngm":
+            norm = torch.linalg.vector_norm(G, dim=0).clamp_min_(SNGM_EPS)
+            self.buf.mul_(p["beta"]).addcmul_(G, p["neg_eta"] / norm)
+            self.E.add_(self.buf)
+        elif self.method == "asgd":
+            long = torch.addcmul(self.E, G, p["neg_long"])
+            self.buf.mul_(p["one_minus_b"]).addcmul_(long, p["b"])
+            self.E.addcmul_(G, p["neg_short"]).mul_(p["zeta"])
+            self.E.addcmul_(self.buf, p["one_minus_zeta"])
+        else:
+            W_new = torch.addcmul(self.buf, G, p["neg_eta"])
+            U = W_new * p["one_plus_gamma"]
+            U.addcmul_(self.E, p["gamma"], value=-1.0).addcmul_(G, p["eta2"])
+            self.E, self.buf = W_new, U
+
+    def keep(self, keep):
+        self.E, self.buf = self.E[:, keep].contiguous(), self.buf[:, keep].contiguous()
+        self.p = {k: v[keep] for k, v in self.p.items()}
+
+
 def trajectory(
     A: np.ndarray | torch.Tensor,
     x_star: np.ndarray | torch.Tensor,
@@ -110,6 +278,8 @@ def trajectory(
     eta,
     beta,
     method: str,
+    extra: dict | None = None,
+    small_const: float = ASGD_SMALL_CONST,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Iterates of ``R`` runs fed the given mini-batches, in float64 on the CPU.
 
@@ -120,12 +290,16 @@ def trajectory(
     batches : ``(T, B)`` indices, one batch per step shared by all runs, or
         ``(T, R, B)``, a batch per step and run.
     eta, beta : scalars or ``(R,)`` arrays.
-    method : ``"sgd"``, ``"hb"`` or ``"nag"``.
+    method : ``"sgd"``, ``"hb"``, ``"nag"`` or a baseline (``"sngm"``, ``"asgd"``,
+        ``"mass"``; see "Baselines" in the module docstring).
+    extra, small_const : the baselines' other parameters (``extra``: ``(R,)`` arrays or
+        scalars by name).
 
     Returns
     -------
-    x : ``(T + 1, d, R)`` iterates ``x_0 .. x_T``.
-    y : ``(T + 1, d, R)`` look-ahead points ``y_t`` (equal to ``x`` except for ``nag``).
+    x : ``(T + 1, d, R)`` iterates ``x_0 .. x_T`` (the measured points).
+    y : ``(T + 1, d, R)`` look-ahead points ``y_t``, where the gradient is taken (equal
+        to ``x`` except for ``nag`` and ``mass``).
     """
     A = torch.as_tensor(A, dtype=torch.float64)
     x_star = torch.as_tensor(x_star, dtype=torch.float64)
@@ -134,8 +308,23 @@ def trajectory(
         np.atleast_1d(np.asarray(eta, float)), np.atleast_1d(np.asarray(beta, float))
     )
     _check_params(method, eta_np, beta_np)
+    extra_np = _check_extra(method, eta_np, extra, small_const)
     R = eta_np.size
     B = batches.shape[-1]
+    if method in BASELINES:
+        E = (x0 - x_star)[:, None].repeat(1, R)
+        state = _Baseline(
+            method, A, E, eta_np, beta_np, extra_np, B, torch.float64, "cpu", small_const
+        )
+        xs, ys = [state.E.clone()], [state.lookahead().clone()]
+        for idx in batches:
+            state.step(idx)
+            xs.append(state.E.clone())
+            ys.append(state.lookahead().clone())
+        return (
+            torch.stack(xs) + x_star[None, :, None],
+            torch.stack(ys) + x_star[None, :, None],
+        )
     eta_t = torch.as_tensor(-eta_np / B)
     beta_t = torch.as_tensor(beta_np)
     gamma = _gamma(method, beta_t)
@@ -209,16 +398,21 @@ def run_grid(
     dtype: torch.dtype = torch.float64,
     x0: np.ndarray | None = None,
     leaders: np.ndarray | None = None,
+    extra: dict | None = None,
+    small_const: float = ASGD_SMALL_CONST,
 ) -> GridResult:
     """Run the ``R`` configurations ``(eta[r], beta[r])`` together from ``x0`` (default 0).
 
     ``leaders`` (boolean ``(R,)``, default all) marks the runs whose first convergence
     starts the censoring clock. Extra runs riding along with a grid (the momentum rule's
     point) are not leaders, so they never change which grid runs get censored.
+    ``method`` may be a baseline (``sngm``, ``asgd``, ``mass``) with its other
+    parameters in ``extra`` (see "Baselines" in the module docstring).
     """
     eta = np.atleast_1d(np.asarray(eta, dtype=float))
     beta = np.atleast_1d(np.asarray(beta, dtype=float))
     _check_params(method, eta, beta)
+    extra = _check_extra(method, eta, extra, small_const)
     lead = np.ones(eta.size, bool) if leaders is None else np.asarray(leaders, bool)
     if lead.shape != eta.shape:
         raise ValueError("leaders must be a boolean array with one entry per run")
@@ -237,10 +431,10 @@ def run_grid(
 
     active = np.arange(R)
     E = e0[:, None].repeat(1, R).contiguous()
-    V = torch.zeros_like(E)
-    eta_t = torch.as_tensor(-eta / batch_size, dtype=dtype, device=dev)
-    beta_t = torch.as_tensor(beta, dtype=dtype, device=dev)
-    gamma = _gamma(method, beta_t)
+    if method in METHODS:
+        state = _Classic(method, A, E, eta, beta, batch_size, dtype, dev)
+    else:
+        state = _Baseline(method, A, E, eta, beta, extra, batch_size, dtype, dev, small_const)
 
     iters = np.full(R, np.inf)
     status = np.full(R, TIMEOUT, dtype=object)
@@ -259,8 +453,9 @@ def run_grid(
         block = stream.take(k).to(dev)
         gram = _use_gram(batch_size, problem.d, active.size)
         for idx in block:
-            _step(A, E, V, idx, eta_t, beta_t, gamma, gram)
+            state.step(idx, gram)
         t += k
+        E = state.E
         rel = (0.5 / f0) * (lam @ (E * E))
         rel = rel.cpu().numpy()
         if t // K in recorded or t == horizon:
@@ -290,9 +485,7 @@ def run_grid(
                 rec_t.append(np.full(ids.size, t))
                 rec_loss.append(rel[done])
             active = active[~done]
-            E, V = E[:, keep].contiguous(), V[:, keep].contiguous()
-            eta_t, beta_t = eta_t[keep], beta_t[keep]
-            gamma = None if gamma is None else beta_t
+            state.keep(keep)
 
     ids = np.concatenate(rec_ids)
     order = np.argsort(ids, kind="stable")

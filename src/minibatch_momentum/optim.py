@@ -9,6 +9,9 @@ class                      method                                            sou
 :class:`MaSS`              Nesterov SGD with a compensation term             arXiv 1810.13395
 =========================  ================================================  ================
 
+:func:`sgd_from_rule` builds a ``torch.optim.SGD`` whose learning rate and momentum come
+from this project's momentum rule (:mod:`~minibatch_momentum.rule`) for a batch size.
+
 Each class is a thin loop over its parameter groups around a functional update
 (:func:`sngm_update`, :func:`random_scaled_sgdm_update`, :func:`accsgd_update`,
 :func:`mass_update`) that works on plain lists of tensors, so the same arithmetic can be
@@ -35,6 +38,7 @@ Conventions shared by all classes:
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -51,6 +55,7 @@ __all__ = [
     "random_scaled_sgdm_update",
     "accsgd_update",
     "mass_update",
+    "sgd_from_rule",
 ]
 
 
@@ -67,6 +72,10 @@ def _finite(x: Any) -> bool:
         return math.isfinite(float(x))
     except (TypeError, ValueError):
         return False
+
+
+def _is_integer(x: Any) -> bool:
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
 
 
 def _check_nonneg(name: str, value: Any) -> None:
@@ -643,3 +652,95 @@ class MaSS(_MomentumOptimizer):
                 weight_decay=group["weight_decay"],
             )
         return loss
+
+
+# --------------------------------------------------------------------------- the momentum rule
+
+
+def sgd_from_rule(
+    params: Iterable,
+    batch_size: int,
+    L: float,
+    mu: float,
+    trace: float,
+    method: str = "hb",
+    *,
+    n: int | None = None,
+    eigvals: Any = None,
+    form: str = "harmonic",
+    weight_decay: float = 0.0,
+) -> torch.optim.SGD:
+    r"""``torch.optim.SGD`` with ``lr`` and ``momentum`` set by the momentum rule for ``B``.
+
+    The rule (:func:`minibatch_momentum.rule.momentum_rule`) keeps the damping
+    :math:`1 - \beta` at the deterministic optimum's order :math:`c\sqrt{\mu/L}` and the
+    effective step :math:`\eta / (1 - \beta)` at the largest noise-stable value for the
+    batch, so :math:`\eta` grows in proportion to ``batch_size`` up to the saturation batch
+    and then stays at the (slightly damped) deterministic value.
+
+    Args:
+        params: parameters or param groups, as for ``torch.optim.SGD``.
+        batch_size: examples per step ``B``.
+        L, mu, trace: largest and smallest non-zero eigenvalue, and trace, of the Hessian
+            of the loss the optimizer sees: the *mean* over examples (``reduction="mean"``),
+            so the mini-batch gradient is the mean of ``B`` per-example gradients. For
+            least squares ``f(w) = ||X w - y||^2 / (2n)`` that is ``H = X^T X / n``.
+        method: ``"hb"`` (heavy ball: ``nesterov=False``), ``"nag"`` (``nesterov=True``;
+            PyTorch's parameters are then the look-ahead point, as in the engine) or
+            ``"sgd"`` (no momentum).
+        n: training-set size. ``None``: rows drawn i.i.d. (noise factor ``1/B``); given:
+            ``B`` distinct rows per step, as a shuffling loader draws them (noise factor
+            ``(n - B) / (B (n - 1))``, no noise at ``B = n``).
+        eigvals: the Hessian's eigenvalues, if known; sharpens the noise line (it matters
+            for ``"nag"``, whose rule is calibrated with the spectrum).
+        form: the rule's blend, ``"harmonic"`` (default) or ``"min"``.
+        weight_decay: passed to ``torch.optim.SGD`` (not part of the rule).
+
+    Returns:
+        ``torch.optim.SGD(params, lr=eta, momentum=beta, nesterov=(method == "nag"),
+        dampening=0, weight_decay=weight_decay)``; ``lr = eta`` and ``momentum = beta``
+        are exactly the engine's heavy-ball / Nesterov parameters.
+
+    Example:
+        >>> opt = sgd_from_rule(model.parameters(), 256, 1.0, 1e-4, 8.0)  # doctest: +SKIP
+    """
+    from .rule import momentum_rule
+
+    if method not in ("sgd", "hb", "nag"):
+        raise ValueError(f"method must be 'sgd', 'hb' or 'nag', got {method!r}")
+    _require(
+        _is_integer(batch_size) and batch_size >= 1,
+        "batch_size",
+        batch_size,
+        "an integer >= 1",
+    )
+    for name, value in (("L", L), ("mu", mu), ("trace", trace)):
+        _check_positive(name, value)
+    _require(float(mu) <= float(L), "mu", mu, f"<= L = {L!r}")
+    _require(float(trace) >= float(L), "trace", trace, f">= L = {L!r}")
+    if n is not None:
+        _require(
+            _is_integer(n) and n >= batch_size,
+            "n",
+            n,
+            f"None or an integer >= batch_size = {batch_size}",
+        )
+    eta, beta = momentum_rule(
+        method,
+        int(batch_size),
+        float(L),
+        float(mu),
+        float(trace),
+        n=None if n is None else int(n),
+        replace=n is None,
+        eigvals=None if eigvals is None else torch.as_tensor(eigvals).double().numpy(),
+        form=form,
+    )
+    return torch.optim.SGD(
+        params,
+        lr=eta,
+        momentum=beta,
+        dampening=0,
+        nesterov=method == "nag",
+        weight_decay=weight_decay,
+    )

@@ -20,7 +20,8 @@ rule claims:
         summaries=summaries(),
         theory=theory_files(),
         montecarlo=theory_files("exact_vs_mc.parquet") if T1_ON else [],
-        code=code("analysis", "claims", "summary", "exact", "theory", "rule", "problems"),
+        extra=seed_claims(),
+        code=code("analysis", "claims", "summary", "exact", "theory", "rule", "problems", "seeds"),
     output:
         json="results/claims.json",
         markdown="results/claims.md",
@@ -30,6 +31,7 @@ rule claims:
         montecarlo=lambda wildcards, input: (
             f"--montecarlo {' '.join(input.montecarlo)}" if input.montecarlo else ""
         ),
+        extra=lambda wildcards, input: f"--extra {' '.join(input.extra)}" if input.extra else "",
     log:
         "results/logs/claims.log",
     benchmark:
@@ -38,5 +40,5 @@ rule claims:
         CONDA_ENV
     shell:
         "python -m minibatch_momentum claims --summary {input.summaries} --theory {params.theory}"
-        " {params.montecarlo} --tolerances {params.tolerances:q}"
+        " {params.montecarlo} {params.extra} --tolerances {params.tolerances:q}"
         " --json {output.json} --markdown {output.markdown} 2> {log}"

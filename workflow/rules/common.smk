@@ -130,3 +130,74 @@ def all_figures():
         figure=FIGURES,
         ext=["pdf", "png"],
     )
+
+
+# The other seed systems (DESIGN.md section 3; rules in seeds.smk). `seeds.systems` lists
+# the ones a profile runs (none without a `seeds` section); each leaves a claims file for
+# the report and its figure(s).
+SEEDS = config.get("seeds") or {}
+SEED_SYSTEMS = SEEDS.get("systems", [])
+SEED_FIGURES = {
+    "large_batch": "large_batch",  # S1, S4
+    "label_noise": "label_noise_momentum",  # S2
+    "small_lr": "small_lr_equivalence",  # S3
+    "threshold": "batch_threshold",  # S5
+    "baselines": "baselines_vs_batch",  # S6
+}
+
+
+def seed_claims():
+    return [f"results/seeds/{s}.claims.json" for s in SEED_SYSTEMS]
+
+
+def seed_figures():
+    return expand(
+        "figures/seeds/{figure}.{ext}",
+        figure=[SEED_FIGURES[s] for s in SEED_SYSTEMS],
+        ext=["pdf", "png"],
+    )
+
+
+# S3 and S6 use the headline problem and sampler (the config's first of each).
+SEED_PROBLEM, SEED_SAMPLER = PROBLEMS[0], SAMPLERS[0]
+SEED_BASELINES = ("sngm", "asgd", "mass")
+# Modules every `mbm seed` job imports (the experiments package imports its S1/S2 modules).
+SEED_CODE = ("seeds", "experiments/__init__", "experiments/large_batch", "experiments/label_noise")
+
+
+def seed_spec(system):
+    return json.dumps(SEEDS.get(system, {}), sort_keys=True)
+
+
+def small_lr_shards(wildcards):
+    methods = ["sgd", *SEEDS["small_lr"]["methods"]]
+    return expand(
+        "results/runs/{problem}/{sampler}/{method}/B{batch}.parquet",
+        problem=SEED_PROBLEM,
+        sampler=SEED_SAMPLER,
+        method=[m for m in methods if m in METHODS],
+        batch=BATCH_SIZES,
+    )
+
+
+def baseline_shard_spec(wildcards):
+    b = SEEDS["baselines"]
+    spec = {
+        "problem": SEED_PROBLEM,
+        "method": wildcards.baseline,
+        "batch_size": int(wildcards.batch),
+        "sampler": SEED_SAMPLER,
+        "seeds": b["seeds"],
+        "stop": config["sweep"]["stop"],
+        "grid": b[wildcards.baseline],
+    }
+    return json.dumps(spec, sort_keys=True)
+
+
+def baseline_shards(wildcards):
+    b = SEEDS["baselines"]
+    return [
+        f"results/seeds/baselines/{m}/B{B}.parquet"
+        for m in SEED_BASELINES
+        for B in b[m]["batch_sizes"]
+    ]

@@ -9,7 +9,7 @@ rule paper_inputs:
     input:
         claims="results/claims.json",
         summary=f"results/summaries/{HEADLINE}",
-        figures=all_figures(),
+        figures=[*all_figures(), *seed_figures()],
         code=code("paper"),
     output:
         numbers="paper/generated/numbers.tex",
@@ -29,7 +29,7 @@ rule paper:
     input:
         generated=rules.paper_inputs.output,
         tex=PAPER_TEX,
-        figures=all_figures(),
+        figures=[*all_figures(), *seed_figures()],
         code=code("paper"),
     output:
         report("results/paper/main.pdf", caption="../report/paper.rst", category="Paper"),

@@ -9,6 +9,16 @@ turns the analysis into a claims-report entry. Figures are in :mod:`.figures`.
   random scaling vs SGDM) on scikit-learn's digits.
 - :mod:`.label_noise`: S2 (optimal momentum 1 - beta* ~ eta^(2/3) for label-noise SGD)
   on over-parametrized matrix sensing.
+- :mod:`.small_lr`: S3 (SGDM(eta, beta) against SGD(eta / (1 - beta)) at small batch
+  sizes), from the sweeps' shards.
+- :mod:`.threshold`: S5 (the batch threshold for heavy-ball acceleration against kappa),
+  from the exact theory.
+- :mod:`.baselines`: S6 (SNGM, ASGD and MaSS in the batched engine beside heavy ball and
+  Nesterov).
+
+S3, S5 and S6 are imported on their own (``from minibatch_momentum.experiments import
+threshold``), so a job that runs one of them does not import the others. The command
+line is ``mbm seed ...`` (:mod:`minibatch_momentum.seeds`).
 """
 
 from .label_noise import (

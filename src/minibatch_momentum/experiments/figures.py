@@ -5,6 +5,11 @@
 - :func:`label_noise_figure` (S2): steps-to-target against ``1 - beta`` per learning
   rate with the crossover fits, and ``1 - beta*`` against ``eta`` with the fitted power
   law, its confidence band and the 2/3 reference.
+- :func:`small_lr_figure` (S3): SGD's iterations against its step beside heavy ball's at
+  its effective step ``eta / (1 - beta)``, and the ratio per batch size.
+- :func:`threshold_figure` (S5): the exact speedup ``T*_SGD / T*_HB`` against ``B`` per
+  ``kappa``, and both thresholds against ``kappa``.
+- :func:`baselines_figure` (S6): tuned ``T*(B)`` of SGD, HB, NAG, SNGM, ASGD and MaSS.
 
 Figures are a paper column wide (3.4 in) and are written atomically.
 """
@@ -28,7 +33,14 @@ from ..io import atomic_path  # noqa: E402
 from .label_noise import PREDICTED_EXPONENT  # noqa: E402
 from .large_batch import METHOD_LABELS  # noqa: E402
 
-__all__ = ["large_batch_figure", "label_noise_figure", "COLUMN_WIDTH"]
+__all__ = [
+    "large_batch_figure",
+    "label_noise_figure",
+    "small_lr_figure",
+    "threshold_figure",
+    "baselines_figure",
+    "COLUMN_WIDTH",
+]
 
 COLUMN_WIDTH = 3.4
 METHOD_COLORS = {"msgd": "#4d4d4d", "sngm": "#1b75bc", "rsgdm": "#d6604d"}
@@ -210,6 +222,274 @@ def label_noise_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLike
     bx.set_title(r"(b) optimal momentum against $\eta$", fontsize=8, loc="left")
     if bx.get_legend_handles_labels()[0]:
         bx.legend(fontsize=6, loc="upper left")
+    sns.despine(fig)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+# --------------------------------------------------------------------------- S3
+
+
+def _log2_axis(ax, label="batch size $B$"):
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel(label)
+
+
+def small_lr_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLike) -> None:
+    """S3: (a) at each small batch size (one colour per ``B``), SGD's iterations against
+    its step (line) and every converged heavy-ball grid point at its effective step
+    ``eta / (1 - beta)`` (squares; filled: comparable with SGD, hollow: SGD has no count
+    there); (b) ``r = T_HB / T_SGD(eta_eff)`` of every comparable configuration against
+    ``B``, the median, the tolerance band, and the number of comparable configurations
+    above each batch size (0: none, the equivalence has no support there)."""
+    _style()
+    method = analysis["config"]["methods"][0]
+    name = {"hb": "HB", "nag": "NAG"}.get(method, method)
+    tol = float(analysis["config"]["tolerance"])
+    limit = float(analysis["small_batch_limit"])
+    fig, (ax, bx) = plt.subplots(
+        2, 1, figsize=(COLUMN_WIDTH, 5.2), gridspec_kw={"height_ratios": [1.1, 1.0]}
+    )
+    mom = df[df["method"] == method]
+    sgd = df[df["method"] == "sgd"]
+    per = [p for p in analysis["per_batch"] if p["method"] == method]
+    small = [p["batch_size"] for p in per if p["small"]] or [
+        int(mom["batch_size"].min()) if not mom.empty else 1
+    ]
+    colors = sns.color_palette("crest", len(small))
+    for B, color in zip(small, colors, strict=True):
+        s = sgd[(sgd["batch_size"] == B) & np.isfinite(sgd["T"])].sort_values("eta")
+        ax.plot(s["eta_eff"], s["T"], "-o", color=color, ms=3, lw=1.2, label=f"SGD, B = {B}")
+        m = mom[(mom["batch_size"] == B) & np.isfinite(mom["T"])]
+        for comparable in (True, False):
+            sel = m[m["comparable"] == comparable]
+            ax.scatter(
+                sel["eta_eff"],
+                sel["T"],
+                s=13,
+                marker="s",
+                facecolors=[color] * len(sel) if comparable else "none",
+                edgecolors=[color] * len(sel),
+                linewidths=0.7,
+                zorder=3,
+            )
+    ax.scatter([], [], s=13, marker="s", color="0.4", label=f"{name} at $\\eta/(1-\\beta)$")
+    ax.scatter(
+        [], [], s=13, marker="s", facecolors="none", edgecolors="0.4", label="(no SGD count there)"
+    )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlabel(r"step $\eta$ (SGD), effective step $\eta/(1-\beta)$ (" + name + ")")
+    ax.set_ylabel(r"iterations to $\varepsilon$")
+    ax.set_title(
+        f"(a) B <= {limit:.3g}: {name}($\\eta,\\beta$) beside SGD($\\eta/(1-\\beta)$)",
+        fontsize=8,
+        loc="left",
+    )
+    ax.legend(fontsize=5.5, loc="upper right")
+
+    comp = mom[mom["comparable"]]
+    rng = np.random.default_rng(0)
+    for B, g in comp.groupby("batch_size"):
+        jitter = np.exp(rng.uniform(-0.12, 0.12, len(g)))
+        bx.plot(B * jitter, g["ratio"], ".", color="#1b75bc", ms=3, alpha=0.6)
+    Bs = [p["batch_size"] for p in per if p["pairs"]]
+    med = [np.exp(p["median_log_ratio"]) for p in per if p["pairs"]]
+    bx.plot(Bs, med, "-D", color="#1b75bc", ms=3.5, lw=1.0, label="median")
+    bx.axhspan(1 / tol, tol, color="0.88", lw=0, zorder=0, label=f"within {tol:g}x")
+    bx.axhline(1.0, color="0.5", lw=0.6)
+    all_B = [p["batch_size"] for p in per] or [1]
+    bx.set_xlim(min(all_B) / 1.5, max(all_B) * 1.5)
+    bx.axvspan(min(all_B) / 1.5, limit, color="#1b75bc", alpha=0.07, lw=0)
+    bx.axvline(analysis["B_sgd"], color="0.6", ls="--", lw=0.8)
+    bx.text(
+        analysis["B_sgd"],
+        0.97,
+        r"$B^*_{\rm SGD}$",
+        transform=bx.get_xaxis_transform(),
+        ha="center",
+        va="top",
+        fontsize=7,
+        color="0.35",
+        bbox={"fc": "white", "ec": "none", "pad": 0.5},
+    )
+    for p in per:
+        bx.text(
+            p["batch_size"],
+            0.03,
+            str(p["pairs"]),
+            transform=bx.get_xaxis_transform(),
+            ha="center",
+            va="bottom",
+            fontsize=5.5,
+            color="0.3",
+        )
+    _log2_axis(bx)
+    bx.set_yscale("log")
+    r = comp["ratio"].tolist()
+    bx.set_ylim(min([1 / tol / 1.5, *r]), max([tol * 1.5, *r]))
+    bx.set_ylabel(rf"$T_{{\rm {name}}}(\eta,\beta)\,/\,T_{{\rm SGD}}(\eta/(1-\beta))$")
+    bx.set_title("(b) every comparable configuration (numbers: how many)", fontsize=8, loc="left")
+    bx.legend(fontsize=6, loc="upper right")
+    sns.despine(fig)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+# --------------------------------------------------------------------------- S5
+
+
+def threshold_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLike) -> None:
+    """S5: (a) exact ``T*_SGD / T*_HB`` against ``B / B*_SGD``, one curve per ``kappa``, the
+    speedup level dashed and each ``b_speedup`` marked; (b) ``b_speedup`` and ``b_accel``
+    against ``kappa`` with their fitted log-log slopes, ``B_sat`` and ``B*_SGD`` for
+    reference."""
+    _style()
+    cfg = analysis["config"]
+    fig, (ax, bx) = plt.subplots(
+        2, 1, figsize=(COLUMN_WIDTH, 5.0), gridspec_kw={"height_ratios": [1.0, 1.0]}
+    )
+    colors = sns.color_palette("viridis", len(df))
+    for (_, r), color in zip(df.iterrows(), colors, strict=True):
+        B = np.asarray(r["curve_B"], float)
+        ratio = np.asarray(r["curve_T_sgd"], float) / np.asarray(r["curve_T_hb"], float)
+        ax.plot(B / r["B_sgd"], ratio, color=color, lw=1.1, label=f"$\\kappa$ = {r['kappa']:.3g}")
+        if np.isfinite(r["b_speedup"]):
+            ax.plot(r["b_speedup"] / r["B_sgd"], cfg["speedup"], "o", ms=3.5, color=color)
+    ax.axhline(cfg["speedup"], color="0.5", ls="--", lw=0.8)
+    ax.axvline(1.0, color="0.6", ls=":", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(r"$B\,/\,B^*_{\rm SGD}$  ($B^*_{\rm SGD}$ = tr$H/L$)")
+    ax.set_ylabel(r"exact $T^*_{\rm SGD}/T^*_{\rm HB}$")
+    ax.set_title(
+        f"(a) speedup of tuned heavy ball, tr$H/L \\approx$ {np.median(df['stable_rank']):.3g}",
+        fontsize=8,
+        loc="left",
+    )
+    ax.legend(fontsize=5.5, loc="upper left")
+
+    k = df["kappa"].to_numpy(float)
+    for col, key, marker, color, name in [
+        ("b_accel", "accel_slope", "o", "#1b75bc", r"$b_{\rm accel}$ (within 2x of accelerated)"),
+        (
+            "b_speedup",
+            "speedup_slope",
+            "s",
+            "#d6604d",
+            r"$b_{\rm speedup}$ (HB 2x faster than SGD)",
+        ),
+    ]:
+        sl = analysis[key]["slope"]
+        bx.plot(
+            k, df[col], marker=marker, color=color, ms=4, lw=1.1, label=f"{name}: slope {sl:.2f}"
+        )
+    bx.plot(k, df["B_sat"], "--", color="0.35", lw=0.9, label=r"$B_{\rm sat}$ = tr$H/\sqrt{L\mu}$")
+    bx.plot(k, df["B_sgd"], ":", color="0.35", lw=0.9, label=r"$B^*_{\rm SGD}$ = tr$H/L$")
+    bx.set_xscale("log")
+    bx.set_yscale("log")
+    bx.set_xlabel(r"condition number $\kappa$")
+    bx.set_ylabel("batch size")
+    bx.set_title("(b) thresholds against $\\kappa$", fontsize=8, loc="left")
+    bx.legend(fontsize=5.5, loc="upper left")
+    sns.despine(fig)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+# --------------------------------------------------------------------------- S6
+
+ALL_METHOD_STYLE = {
+    "sgd": {"color": "#4d4d4d", "marker": "o", "ls": "-", "label": "SGD"},
+    "hb": {"color": "#1b75bc", "marker": "s", "ls": "-", "label": "heavy ball"},
+    "nag": {"color": "#d6604d", "marker": "^", "ls": "-", "label": "Nesterov"},
+    "sngm": {"color": "#33a02c", "marker": "v", "ls": "--", "label": "SNGM"},
+    "asgd": {"color": "#6a3d9a", "marker": "D", "ls": "--", "label": "ASGD"},
+    "mass": {"color": "#ff7f00", "marker": "P", "ls": "--", "label": "MaSS"},
+}
+
+
+def baselines_figure(table: pd.DataFrame, analysis: dict, path: str | os.PathLike) -> None:
+    """S6: (a) tuned iterations-to-eps ``T*(B)`` of all six methods, log-log (bars: range
+    over seeds; dashed lines: the baselines, on their own smaller set of batch sizes);
+    (b) the best of heavy ball and Nesterov over each baseline at the batch sizes they
+    share (above 1: the baseline is faster)."""
+    _style()
+    fig, (ax, bx) = plt.subplots(
+        2, 1, figsize=(COLUMN_WIDTH, 5.0), gridspec_kw={"height_ratios": [1.3, 1.0]}
+    )
+    for method, st in ALL_METHOD_STYLE.items():
+        t = table[table["method"] == method].sort_values("batch_size")
+        t = t[np.isfinite(t["T_gmean"])]
+        if t.empty:
+            continue
+        T = t["T_gmean"].to_numpy(float)
+        yerr = np.clip(np.vstack([T - t["T_min"], t["T_max"] - T]), 0, None)
+        yerr[~np.isfinite(yerr)] = 0
+        ax.errorbar(
+            t["batch_size"],
+            T,
+            yerr=yerr,
+            color=st["color"],
+            marker=st["marker"],
+            ls=st["ls"],
+            ms=3.5,
+            lw=1.1,
+            capsize=1.5,
+            label=st["label"],
+        )
+    for a in (ax, bx):
+        for key, label in [("B_sgd", r"$B^*_{\rm SGD}$"), ("B_sat", r"$B_{\rm sat}$")]:
+            a.axvline(analysis[key], color="0.6", ls="--", lw=0.8, zorder=0)
+            a.text(
+                analysis[key],
+                0.97,
+                label,
+                transform=a.get_xaxis_transform(),
+                ha="center",
+                va="top",
+                fontsize=7,
+                color="0.35",
+                bbox={"fc": "white", "ec": "none", "pad": 0.5},
+            )
+    _log2_axis(ax)
+    ax.set_yscale("log")
+    ax.set_ylabel(r"tuned iterations to $\varepsilon$")
+    ax.set_title("(a) each method tuned on its own grid", fontsize=8, loc="left")
+    ax.legend(fontsize=6, ncol=2, loc="upper right")
+
+    per = analysis["per_batch"]
+    for method in ("sngm", "asgd", "mass"):
+        st = ALL_METHOD_STYLE[method]
+        pts = [
+            (
+                p["batch_size"],
+                min(p["T"].get("hb", np.inf), p["T"].get("nag", np.inf)) / p["T"][method],
+            )
+            for p in per
+            if method in p["T"] and np.isfinite(p["T"][method])
+        ]
+        if pts:
+            B, r = zip(*pts, strict=True)
+            bx.plot(
+                B,
+                r,
+                color=st["color"],
+                marker=st["marker"],
+                ls=st["ls"],
+                ms=3.5,
+                lw=1.1,
+                label=st["label"],
+            )
+    bx.axhline(1.0, color="0.5", lw=0.6)
+    bx.axhline(analysis["parity_factor"], color="0.6", lw=0.6, ls=":")
+    _log2_axis(bx)
+    bx.set_xlim(ax.get_xlim())
+    bx.set_yscale("log")
+    bx.set_ylabel(r"min$(T_{\rm HB}, T_{\rm NAG})\,/\,T_{\rm baseline}$")
+    bx.set_title("(b) above 1: the baseline is faster", fontsize=8, loc="left")
+    bx.legend(fontsize=6, loc="best")
     sns.despine(fig)
     fig.tight_layout()
     _save(fig, path)

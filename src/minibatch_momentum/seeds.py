@@ -1,0 +1,412 @@
+"""``mbm seed``: the seed systems of DESIGN.md section 3 (S1-S6) as thin subcommands.
+
+Each reads files and writes files; the work is in :mod:`minibatch_momentum.experiments`.
+A system writes its data (``results/seeds/<name>.parquet``) and its claims-report
+entries with the analysis behind them (``results/seeds/<name>.claims.json``:
+``{"claims": [...], "analysis": {...}}``), which ``mbm claims --extra`` merges into the
+report and ``mbm seed figure`` draws.
+
+    mbm seed large-batch     --spec JSON --out DATA.parquet --claims C.json      (S1, S4)
+    mbm seed label-noise     --spec JSON --out DATA.parquet --claims C.json      (S2)
+    mbm seed small-lr        --problem P.npz --runs SHARD... --spec JSON
+                             --out DATA.parquet --claims C.json                 (S3)
+    mbm seed threshold       --spec JSON --out DATA.parquet --claims C.json      (S5)
+    mbm seed baseline-shard  --problem P.npz --spec JSON --out SHARD.parquet     (S6)
+    mbm seed baselines       --problem P.npz --runs SHARD... --summary DIR --spec JSON
+                             --out DATA.parquet --claims C.json                 (S6)
+    mbm seed figure NAME     --data DATA.parquet --claims C.json --out FIG.pdf
+
+``--spec`` for ``large-batch``, ``label-noise`` and ``threshold`` is ``{"preset": "quick" |
+"paper", "overrides": {field: value}}`` (fields of the experiment's config dataclass);
+``small-lr`` takes :class:`~minibatch_momentum.experiments.small_lr.SmallLRConfig`'s
+fields, ``baselines`` :class:`~minibatch_momentum.experiments.baselines.BaselinesConfig`'s
+and ``baseline-shard`` one method's grid with the sweeps' stopping rule (see
+:func:`cmd_baseline_shard`). Errors name the field and exit with status 2 (``mbm``'s
+convention).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+FIGURES = {
+    "large_batch": "S1, S4: SNGM and random-scaled SGDM vs momentum SGD on digits",
+    "label_noise_momentum": "S2: optimal momentum against the learning rate under label noise",
+    "small_lr_equivalence": "S3: SGDM(eta, beta) against SGD(eta / (1 - beta)) at small B",
+    "batch_threshold": "S5: batch threshold for heavy-ball acceleration against kappa",
+    "baselines_vs_batch": "S6: tuned T*(B) of SGD, HB, NAG, SNGM, ASGD, MaSS",
+}
+
+
+def _log(msg: str) -> None:
+    print(f"[mbm {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def _spec(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--spec is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ValueError("--spec must be a JSON object")
+    return value
+
+
+def _preset_config(cls, spec: dict):
+    """``cls.preset(spec["preset"])`` with ``spec["overrides"]`` applied (errors name the
+    field)."""
+    unknown = sorted(set(spec) - {"preset", "overrides"})
+    if unknown:
+        raise ValueError(f"unknown spec field(s) {unknown}: expected preset and overrides")
+    base = cls.preset(spec.get("preset", "quick")).to_dict()
+    overrides = spec.get("overrides") or {}
+    if not isinstance(overrides, dict):
+        raise ValueError("overrides: must be an object")
+    names = set(base)
+    bad = sorted(set(overrides) - names)
+    if bad:
+        raise ValueError(f"overrides: unknown field(s) {bad}")
+    return cls.from_dict({**base, **overrides})
+
+
+def restore_floats(obj):
+    """Undo :func:`~minibatch_momentum.io.dumps`' strings for non-finite floats."""
+    if isinstance(obj, str) and obj in ("nan", "inf", "-inf"):
+        return float(obj)
+    if isinstance(obj, dict):
+        return {k: restore_floats(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [restore_floats(v) for v in obj]
+    return obj
+
+
+def read_claims_file(path) -> tuple[list[dict], dict]:
+    """``(claims, analysis)`` of a seed system's claims file. Also accepts a bare list of
+    claims or a single claim object (``analysis`` is then empty)."""
+    from .io import read_json
+
+    data = read_json(path)
+    if isinstance(data, list):
+        return data, {}
+    if isinstance(data, dict) and "claims" in data:
+        return list(data["claims"]), restore_floats(data.get("analysis", {}))
+    if isinstance(data, dict) and "id" in data and "checks" in data:
+        return [data], {}
+    raise ValueError(f"{path}: not a claims file (expected a 'claims' list)")
+
+
+SAMPLERS = ("without_replacement", "with_replacement")
+
+
+def write_parquet(df, path, meta: dict) -> None:
+    """Atomic Parquet write with ``meta`` (JSON) and the package version in the schema
+    (as :func:`minibatch_momentum.sweep.write_parquet`, without importing the engine)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from . import __version__
+    from .io import atomic_path, dumps
+
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    info = {"mbm": dumps({**meta, "package_version": __version__})}
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **info})
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def _run_and_write(args, df, claims, analysis, meta: dict) -> None:
+    """The data (``--out``, atomic Parquet with ``meta``) and the claims file."""
+    from .io import write_json
+
+    write_parquet(df, args.out, meta)
+    write_json({"claims": claims, "analysis": analysis}, args.claims)
+    for c in claims:
+        _log(f"{c['id']} {c['method']}: {c['verdict']} -> {args.claims}")
+    _log(f"{len(df)} rows -> {args.out}")
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_large_batch(args) -> None:
+    from .experiments.large_batch import (
+        LargeBatchConfig,
+        analyze_large_batch,
+        claim_s1,
+        claim_s4,
+        run_large_batch,
+    )
+
+    spec = _spec(args.spec)
+    config = _preset_config(LargeBatchConfig, spec)
+    t0 = time.perf_counter()
+    df = run_large_batch(config, progress=_log)
+    analysis = analyze_large_batch(df, config)
+    claims = [claim_s1(analysis, args.out, args.figure), claim_s4(analysis, args.out, args.figure)]
+    _log(f"S1/S4 runs in {time.perf_counter() - t0:.1f}s")
+    _run_and_write(args, df, claims, analysis, {"spec": spec, "config": config.to_dict()})
+
+
+def cmd_label_noise(args) -> None:
+    from .experiments.label_noise import (
+        LabelNoiseConfig,
+        analyze_label_noise,
+        claim_s2,
+        run_label_noise,
+    )
+
+    spec = _spec(args.spec)
+    config = _preset_config(LabelNoiseConfig, spec)
+    t0 = time.perf_counter()
+    df = run_label_noise(config, progress=_log)
+    analysis = analyze_label_noise(df, config)
+    claims = [claim_s2(analysis, args.out, args.figure)]
+    _log(f"S2 runs in {time.perf_counter() - t0:.1f}s")
+    _run_and_write(args, df, claims, analysis, {"spec": spec, "config": config.to_dict()})
+
+
+def _problem_meta(path) -> dict:
+    from .problems import load_problem
+
+    return load_problem(path).spectral_summary()
+
+
+def _read_runs(paths, columns):
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    paths = list(paths)
+    if not paths:
+        raise ValueError("--runs: no shard files given")
+    frames = []
+    for p in paths:
+        have = set(pq.read_schema(p).names)
+        frames.append(pd.read_parquet(p, columns=[c for c in columns if c in have]))
+    return pd.concat(frames, ignore_index=True)
+
+
+def cmd_small_lr(args) -> None:
+    from .experiments.small_lr import (
+        SmallLRConfig,
+        analyze_small_lr,
+        claim_s3,
+        compare_effective_step,
+    )
+
+    spec = _spec(args.spec)
+    config = SmallLRConfig.from_dict(spec)
+    runs = _read_runs(
+        args.runs,
+        [
+            "problem",
+            "sampler",
+            "method",
+            "batch_size",
+            "seed",
+            "eta",
+            "beta",
+            "source",
+            "iters_to_eps",
+        ],
+    )
+    for col in ("problem", "sampler"):
+        values = sorted(set(runs[col]))
+        if len(values) != 1:
+            raise ValueError(f"--runs: the shards must share one {col}, got {values}")
+    missing = sorted({"sgd", *config.methods} - set(runs["method"]))
+    if missing:
+        raise ValueError(f"--runs: no shards of method(s) {missing}")
+    df = compare_effective_step(runs, config.methods)
+    analysis = analyze_small_lr(df, _problem_meta(args.problem), config)
+    claims = claim_s3(
+        analysis, runs["problem"].iloc[0], runs["sampler"].iloc[0], args.out, args.figure
+    )
+    _run_and_write(args, df, claims, analysis, {"spec": spec, "shards": len(args.runs)})
+
+
+def cmd_threshold(args) -> None:
+    from .experiments.threshold import ThresholdConfig, analyze_threshold, claim_s5, run_threshold
+
+    spec = _spec(args.spec)
+    config = _preset_config(ThresholdConfig, spec)
+    t0 = time.perf_counter()
+    df = run_threshold(config, progress=_log)
+    analysis = analyze_threshold(df, config)
+    claims = [claim_s5(analysis, args.out, args.figure)]
+    _log(f"S5 exact thresholds in {time.perf_counter() - t0:.1f}s")
+    _run_and_write(args, df, claims, analysis, {"spec": spec, "config": config.to_dict()})
+
+
+def cmd_baseline_shard(args) -> None:
+    """One (method, batch size) of S6. Spec: ``problem`` (name), ``method``,
+    ``batch_size``, ``sampler``, ``seeds``, ``stop`` (the sweeps' stopping rule) and
+    ``grid`` (the method's grid, :class:`~minibatch_momentum.experiments.baselines.
+    BaselineGrid` fields)."""
+    import torch
+
+    from .engine import StopRule
+    from .experiments.baselines import BaselineGrid, BaselinesConfig, run_baseline_shard
+    from .problems import load_problem
+
+    torch.set_num_threads(args.threads)
+    spec = _spec(args.spec)
+    for key in ("problem", "method", "batch_size", "grid", "stop"):
+        if key not in spec:
+            raise KeyError(key)
+    unknown = sorted(
+        set(spec) - {"problem", "method", "batch_size", "sampler", "seeds", "grid", "stop"}
+    )
+    if unknown:
+        raise ValueError(f"unknown baseline shard field(s): {unknown}")
+    method, B = spec["method"], spec["batch_size"]
+    if not (isinstance(B, int) and not isinstance(B, bool) and B >= 1):
+        raise ValueError(f"batch_size: must be an integer >= 1, got {B!r}")
+    sampler = spec.get("sampler", "without_replacement")
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler: must be one of {list(SAMPLERS)}, got {sampler!r}")
+    grid = BaselineGrid.from_dict(method, spec["grid"])
+    config = BaselinesConfig(**{method: grid, "seeds": spec.get("seeds", 3)})
+    try:
+        stop = StopRule(**spec["stop"])
+    except TypeError as exc:
+        raise ValueError(f"stop: {exc}") from None
+    problem = load_problem(args.problem)
+    t0 = time.perf_counter()
+    df = run_baseline_shard(
+        problem,
+        spec["problem"],
+        method,
+        B,
+        config,
+        stop,
+        sampler=sampler,
+        device=args.device,
+        progress=_log,
+    )
+    write_parquet(df, args.out, {"spec": spec})
+    _log(f"{len(df)} runs in {time.perf_counter() - t0:.1f}s -> {args.out}")
+
+
+def cmd_baselines(args) -> None:
+    import pandas as pd
+
+    from .experiments.baselines import (
+        BaselinesConfig,
+        analyze_baselines,
+        baseline_table,
+        claim_s6,
+        tune_baselines,
+    )
+
+    spec = _spec(args.spec)
+    config = BaselinesConfig.from_dict(spec)
+    runs = _read_runs(
+        args.runs,
+        [
+            "problem",
+            "method",
+            "sampler",
+            "batch_size",
+            "seed",
+            "config",
+            "eta",
+            "beta",
+            "kappa",
+            "xi",
+            "eta2",
+            "iters_to_eps",
+        ],
+    )
+    classical = pd.read_parquet(Path(args.summary) / "tuned.parquet")
+    table = baseline_table(tune_baselines(runs), classical)
+    analysis = analyze_baselines(table, _problem_meta(args.problem), config)
+    problem, sampler = str(classical["problem"].iloc[0]), str(classical["sampler"].iloc[0])
+    claims = [claim_s6(analysis, problem, sampler, args.out, args.figure)]
+    _run_and_write(args, table, claims, analysis, {"spec": spec, "shards": len(args.runs)})
+
+
+def cmd_figure(args) -> None:
+    import pandas as pd
+
+    from .experiments import figures
+
+    df = pd.read_parquet(args.data)
+    _, analysis = read_claims_file(args.claims)
+    if not analysis:
+        raise ValueError(f"--claims: {args.claims} holds no analysis")
+    draw = {
+        "large_batch": figures.large_batch_figure,
+        "label_noise_momentum": figures.label_noise_figure,
+        "small_lr_equivalence": figures.small_lr_figure,
+        "batch_threshold": figures.threshold_figure,
+        "baselines_vs_batch": figures.baselines_figure,
+    }[args.name]
+    draw(df, analysis, args.out)
+    _log(f"figure {args.name} -> {args.out}")
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def _outputs(s, figure: str) -> None:
+    s.add_argument("--out", required=True, help="the system's data (.parquet)")
+    s.add_argument("--claims", required=True, help="its claims file (.claims.json)")
+    s.add_argument(
+        "--figure",
+        default=f"figures/seeds/{figure}.pdf",
+        help="the figure the claims entries name (default: %(default)s)",
+    )
+
+
+def add_parser(sub) -> None:
+    """Register ``seed`` and its subcommands on ``mbm``'s subparsers."""
+    p = sub.add_parser("seed", help="the seed systems S1-S6 (DESIGN.md section 3)")
+    ss = p.add_subparsers(dest="system", required=True)
+
+    s = ss.add_parser("large-batch", help="S1, S4: SNGM and RS-SGDM vs MSGD on digits")
+    s.add_argument("--spec", required=True, help='{"preset": ..., "overrides": {...}}')
+    _outputs(s, "large_batch")
+    s.set_defaults(func=cmd_large_batch)
+
+    s = ss.add_parser("label-noise", help="S2: 1 - beta* ~ eta^(2/3) under label noise")
+    s.add_argument("--spec", required=True, help='{"preset": ..., "overrides": {...}}')
+    _outputs(s, "label_noise_momentum")
+    s.set_defaults(func=cmd_label_noise)
+
+    s = ss.add_parser("small-lr", help="S3: SGDM(eta, beta) vs SGD(eta/(1-beta)) from the sweeps")
+    s.add_argument("--problem", required=True, help="the problem file (for B*_SGD, B_sat)")
+    s.add_argument("--runs", required=True, nargs="+", help="sweep shards: sgd and momentum")
+    s.add_argument("--spec", required=True, help="SmallLRConfig fields as JSON")
+    _outputs(s, "small_lr_equivalence")
+    s.set_defaults(func=cmd_small_lr)
+
+    s = ss.add_parser("threshold", help="S5: the exact batch threshold against kappa")
+    s.add_argument("--spec", required=True, help='{"preset": ..., "overrides": {...}}')
+    _outputs(s, "batch_threshold")
+    s.set_defaults(func=cmd_threshold)
+
+    s = ss.add_parser("baseline-shard", help="S6: one (baseline method, B) in the engine")
+    s.add_argument("--problem", required=True)
+    s.add_argument("--spec", required=True, help="shard spec as JSON (see cmd_baseline_shard)")
+    s.add_argument("--out", required=True)
+    s.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, ...")
+    s.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    s.set_defaults(func=cmd_baseline_shard)
+
+    s = ss.add_parser("baselines", help="S6: tune the baseline shards, table and claim")
+    s.add_argument("--problem", required=True)
+    s.add_argument("--runs", required=True, nargs="+", help="baseline shards")
+    s.add_argument("--summary", required=True, help="the same problem's summary folder")
+    s.add_argument("--spec", required=True, help="BaselinesConfig fields as JSON")
+    _outputs(s, "baselines_vs_batch")
+    s.set_defaults(func=cmd_baselines)
+
+    s = ss.add_parser("figure", help="render one seed-system figure (PDF, and PNG beside it)")
+    s.add_argument("name", choices=sorted(FIGURES))
+    s.add_argument("--data", required=True, help="the system's .parquet")
+    s.add_argument("--claims", required=True, help="the system's .claims.json")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_figure)
