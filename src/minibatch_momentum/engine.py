@@ -419,9 +419,9 @@ def run_grid(
     dev = resolve_device(device)
     R = eta.size
     V_eig = problem.eigvecs
-    # Rotate once into the eigenbasis of H: the dynamics are unchanged (orthogonal
-    # change of variables) and the loss becomes a weighted sum of squares.
-    A = torch.as_tensor(problem.A @ V_eig, dtype=dtype, device=dev)
+    # Work in the eigenbasis of H (rows rotated once per problem): the dynamics are
+    # unchanged (orthogonal change of variables) and the loss is a weighted sum of squares.
+    A = torch.as_tensor(problem.A_eig, dtype=dtype, device=dev)
     lam = torch.as_tensor(problem.eigvals, dtype=dtype, device=dev)
     x0 = np.zeros(problem.d) if x0 is None else np.asarray(x0, float)
     e0 = torch.as_tensor(V_eig.T @ (x0 - problem.x_star), dtype=dtype, device=dev)
@@ -541,7 +541,7 @@ def monte_carlo(
         raise ValueError("monte_carlo needs runs >= 2 and steps >= 1")
     _check_params(method, np.atleast_1d(float(eta)), np.atleast_1d(float(beta)))
     V_eig = problem.eigvecs
-    A = torch.as_tensor(problem.A @ V_eig, dtype=torch.float64)
+    A = torch.as_tensor(problem.A_eig, dtype=torch.float64)
     lam = torch.as_tensor(problem.eigvals, dtype=torch.float64)
     x0 = np.zeros(problem.d) if x0 is None else np.asarray(x0, float)
     e0 = torch.as_tensor(V_eig.T @ (x0 - problem.x_star), dtype=torch.float64)

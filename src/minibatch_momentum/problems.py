@@ -60,6 +60,12 @@ class Problem:
         return self.A @ self.x_star
 
     @cached_property
+    def A_eig(self) -> np.ndarray:
+        """``A V``: the rows in the eigenbasis of ``H``, where the engine works. Cached,
+        since every seed of every shard would otherwise redo this ``n d^2`` product."""
+        return self.A @ self.eigvecs
+
+    @cached_property
     def H(self) -> np.ndarray:
         return self.A.T @ self.A / self.n
 
