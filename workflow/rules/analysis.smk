@@ -24,7 +24,7 @@ rule claims:
         code=code("analysis", "claims", "summary", "exact", "theory", "rule", "problems", "seeds"),
     output:
         json="results/claims.json",
-        markdown="results/claims.md",
+        markdown=report("results/claims.md", caption="../report/claims.rst", category="Claims"),
     params:
         tolerances=json.dumps(config["claims"], sort_keys=True),
         theory=theory_dirs(),
