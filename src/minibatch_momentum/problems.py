@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import scipy.linalg
 
+from .checks import is_int as _is_int
 from .io import atomic_path, write_json
 
 PROFILES = ("geometric", "power")
@@ -192,10 +193,6 @@ def make_problem(spec: dict) -> Problem:
         profile=spec.get("profile", "geometric"),
         seed=spec["seed"],
     )
-
-
-def _is_int(x) -> bool:
-    return isinstance(x, int | np.integer) and not isinstance(x, bool)
 
 
 def save_problem(problem: Problem, path: str | os.PathLike, meta: dict | None = None) -> None:

@@ -27,10 +27,11 @@ convention).
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 from pathlib import Path
+
+from .cli import _json_arg as _spec
+from .cli import _log
 
 FIGURES = {
     "large_batch": "S1, S4: SNGM and random-scaled SGDM vs momentum SGD on digits",
@@ -39,20 +40,6 @@ FIGURES = {
     "batch_threshold": "S5: batch threshold for heavy-ball acceleration against kappa",
     "baselines_vs_batch": "S6: tuned T*(B) of SGD, HB, NAG, SNGM, ASGD, MaSS",
 }
-
-
-def _log(msg: str) -> None:
-    print(f"[mbm {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def _spec(text: str) -> dict:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"--spec is not valid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise ValueError("--spec must be a JSON object")
-    return value
 
 
 def _preset_config(cls, spec: dict):

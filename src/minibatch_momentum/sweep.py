@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import __version__
+from .checks import is_int as _is_int
 from .engine import METHODS, StopRule, resolve_device, run_grid
 from .io import atomic_path, dumps
 from .problems import Problem
@@ -132,10 +133,6 @@ class ShardSpec:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def _is_int(x) -> bool:
-    return isinstance(x, int | np.integer) and not isinstance(x, bool)
 
 
 def _require(ok: bool, name: str, what: str) -> None:

@@ -32,7 +32,7 @@ FIGURES = [
 
 def code(*modules):
     """Library modules a job imports; editing one re-runs the jobs that use it."""
-    return [f"src/minibatch_momentum/{m}.py" for m in ("cli", "io", *modules)]
+    return [f"src/minibatch_momentum/{m}.py" for m in ("cli", "io", "checks", *modules)]
 
 
 def problem_spec(wildcards):

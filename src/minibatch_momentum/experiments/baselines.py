@@ -41,6 +41,10 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import pandas as pd
 
+from ..checks import is_int as _is_int
+from ..checks import require as _require
+from ..claims import FAIL, INCONCLUSIVE, PASS
+
 __all__ = [
     "BASELINE_METHODS",
     "BaselineGrid",
@@ -59,7 +63,6 @@ BASELINE_METHODS = ("sngm", "asgd", "mass")
 CLASSICAL = ("sgd", "hb", "nag")
 S6_FIGURE = "figures/seeds/baselines_vs_batch.pdf"
 S6_SOURCE = "results/seeds/baselines.parquet"
-PASS, FAIL, INCONCLUSIVE = "PASS", "FAIL", "INCONCLUSIVE"
 PARAMS = ("eta", "beta", "kappa", "xi", "eta2")
 
 S6_STATEMENT = (
@@ -69,15 +72,6 @@ S6_STATEMENT = (
     "HB/NAG run at the deterministic accelerated rate and no baseline (ASGD, MaSS, SNGM) is "
     "much faster."
 )
-
-
-def _require(ok: bool, name: str, rule: str, value) -> None:
-    if not ok:
-        raise ValueError(f"{name}: must be {rule}, got {value!r}")
-
-
-def _is_int(x) -> bool:
-    return isinstance(x, int | np.integer) and not isinstance(x, bool)
 
 
 def _pos(x) -> bool:

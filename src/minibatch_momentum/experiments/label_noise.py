@@ -49,6 +49,11 @@ import pandas as pd
 from scipy import stats
 from scipy.optimize import least_squares
 
+from ..checks import finite as _finite
+from ..checks import is_int as _is_int
+from ..checks import require as _require
+from ..claims import FAIL, INCONCLUSIVE, PASS
+
 __all__ = [
     "LabelNoiseConfig",
     "MatrixSensingProblem",
@@ -68,7 +73,6 @@ __all__ = [
 PREDICTED_EXPONENT = 2.0 / 3.0
 S2_FIGURE = "figures/seeds/label_noise_momentum.pdf"
 S2_SOURCE = "results/seeds/label_noise.parquet"
-PASS, FAIL, INCONCLUSIVE = "PASS", "FAIL", "INCONCLUSIVE"
 STATUSES = ("reached", "censored", "t_max", "diverged")
 
 S2_STATEMENT = (
@@ -84,23 +88,6 @@ BETA_STAR_DEFINITION = (
 
 
 # --------------------------------------------------------------------------- config
-
-
-def _require(ok: bool, name: str, rule: str, value) -> None:
-    if not ok:
-        raise ValueError(f"{name}: must be {rule}, got {value!r}")
-
-
-def _is_int(x) -> bool:
-    return isinstance(x, int | np.integer) and not isinstance(x, bool)
-
-
-def _finite(x) -> bool:
-    return (
-        isinstance(x, int | float | np.integer | np.floating)
-        and not isinstance(x, bool)
-        and math.isfinite(float(x))
-    )
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..checks import finite as _finite
+from ..checks import is_int as _is_int
+from ..checks import require as _require
+from ..claims import FAIL, INCONCLUSIVE, PASS
+
 __all__ = [
     "METHODS",
     "METHOD_LABELS",
@@ -58,7 +63,6 @@ MODELS = ("mlp", "cnn")
 SCHEDULES = ("cosine", "constant")
 S1_FIGURE = "figures/seeds/large_batch.pdf"
 S1_SOURCE = "results/seeds/large_batch.parquet"
-PASS, FAIL, INCONCLUSIVE = "PASS", "FAIL", "INCONCLUSIVE"
 
 S1_STATEMENT = (
     "At the same large batch size and the same number of gradient computations, SNGM "
@@ -73,23 +77,6 @@ S4_STATEMENT = (
 
 
 # --------------------------------------------------------------------------- config
-
-
-def _require(ok: bool, name: str, rule: str, value) -> None:
-    if not ok:
-        raise ValueError(f"{name}: must be {rule}, got {value!r}")
-
-
-def _is_int(x) -> bool:
-    return isinstance(x, int | np.integer) and not isinstance(x, bool)
-
-
-def _is_real(x) -> bool:
-    return isinstance(x, int | float | np.integer | np.floating) and not isinstance(x, bool)
-
-
-def _finite(x) -> bool:
-    return _is_real(x) and math.isfinite(float(x))
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,10 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 import pandas as pd
 
+from ..checks import finite as _finite
+from ..checks import require as _require
+from ..claims import FAIL, INCONCLUSIVE, PASS
+
 __all__ = [
     "SmallLRConfig",
     "compare_effective_step",
@@ -49,7 +53,6 @@ __all__ = [
 
 S3_FIGURE = "figures/seeds/small_lr_equivalence.pdf"
 S3_SOURCE = "results/seeds/small_lr.parquet"
-PASS, FAIL, INCONCLUSIVE = "PASS", "FAIL", "INCONCLUSIVE"
 MOMENTUM_METHODS = ("hb", "nag")
 
 S3_STATEMENT = (
@@ -63,19 +66,6 @@ S3_DEFINITION = (
     "between the two neighbouring SGD grid steps (both converged); pairs where both "
     "converged within the sweep's horizon"
 )
-
-
-def _require(ok: bool, name: str, rule: str, value) -> None:
-    if not ok:
-        raise ValueError(f"{name}: must be {rule}, got {value!r}")
-
-
-def _finite(x) -> bool:
-    return (
-        isinstance(x, int | float | np.integer | np.floating)
-        and not isinstance(x, bool)
-        and math.isfinite(float(x))
-    )
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,11 @@ import pandas as pd
 import scipy.optimize
 from scipy import stats
 
+from ..checks import finite as _finite
+from ..checks import is_int as _is_int
+from ..checks import require as _require
+from ..claims import FAIL, INCONCLUSIVE, PASS
+
 __all__ = [
     "ThresholdConfig",
     "threshold_spectrum",
@@ -59,7 +64,6 @@ __all__ = [
 
 S5_FIGURE = "figures/seeds/batch_threshold.pdf"
 S5_SOURCE = "results/seeds/threshold.parquet"
-PASS, FAIL, INCONCLUSIVE = "PASS", "FAIL", "INCONCLUSIVE"
 FAMILIES = ("fixed_rank", "fixed_d")
 
 S5_STATEMENT = (
@@ -67,23 +71,6 @@ S5_STATEMENT = (
     "the condition number kappa (Dang, Babanezhad & Vaswani, arXiv 2401.06738); computed "
     "from the exact mean-square theory over two decades of kappa at fixed stable rank."
 )
-
-
-def _require(ok: bool, name: str, rule: str, value) -> None:
-    if not ok:
-        raise ValueError(f"{name}: must be {rule}, got {value!r}")
-
-
-def _is_int(x) -> bool:
-    return isinstance(x, int | np.integer) and not isinstance(x, bool)
-
-
-def _finite(x) -> bool:
-    return (
-        isinstance(x, int | float | np.integer | np.floating)
-        and not isinstance(x, bool)
-        and math.isfinite(float(x))
-    )
 
 
 @dataclass(frozen=True)
