@@ -51,6 +51,7 @@ rule all:
         "results/claims.json",
         "results/claims.md",
         all_figures(),
+        GRID_FIGURE,
         seed_figures(),
         "results/paper/main.pdf",
     default_target: True

@@ -239,3 +239,43 @@ def test_build_claims_adds_c4_t1_and_the_exact_details():
     plain = build_claims(tuned, runs, META, {"hb": 18.0}, Tolerances(), source="s")
     assert [c["id"] for c in plain] == ["C1", "C2", "C3"]
     assert math.isnan(plain[0]["checks"][0]["exact_theory_slope"])
+
+
+def _pair_claim(cid, method, problem, sampler, verdict):
+    ok = {"PASS": True, "FAIL": False, "INCONCLUSIVE": None}[verdict]
+    return {
+        "id": cid,
+        "method": method,
+        "problem": problem,
+        "sampler": sampler,
+        "verdict": verdict,
+        "checks": [{"check": "x", "measured": 1.0, "predicted": 1.0, "tolerance": "", "pass": ok}],
+    }
+
+
+def test_coverage_gathers_c1_to_c4_per_sampler_and_per_problem():
+    from minibatch_momentum.claims import coverage_claims, coverage_markdown
+
+    claims = [
+        _pair_claim("C1", "hb", "gauss", "without_replacement", "PASS"),
+        _pair_claim("C2", "hb", "gauss", "without_replacement", "PASS"),
+        _pair_claim("C1", "hb", "heavy", "without_replacement", "FAIL"),
+        _pair_claim("C1", "hb", "heavy", "kaczmarz", "PASS"),
+        _pair_claim("C2", "hb", "heavy", "kaczmarz", "INCONCLUSIVE"),
+        _pair_claim("T1", "hb", "heavy", "kaczmarz", "FAIL"),  # not one of C1-C4
+    ]
+    cov = {(c["id"], c["sampler"], c["problem"], c["method"]): c for c in coverage_claims(claims)}
+    assert cov[("C5", "without_replacement", "all", "hb")]["verdict"] == "FAIL"
+    assert cov[("C5", "kaczmarz", "all", "hb")]["verdict"] == "INCONCLUSIVE"
+    assert cov[("C6", "all", "gauss", "hb")]["verdict"] == "PASS"
+    assert cov[("C6", "all", "heavy", "hb")]["verdict"] == "FAIL"
+    assert len(cov[("C6", "all", "heavy", "hb")]["checks"]) == 3  # T1 left out
+    md = coverage_markdown(list(cov.values()))
+    assert "| C6 | heavy | hb | **FAIL** | 1 | 1 | 1 | C1 on heavy / without_replacement |" in md
+
+
+def test_coverage_needs_two_pairs():
+    from minibatch_momentum.claims import coverage_claims
+
+    one = [_pair_claim(c, "hb", "gauss", "without_replacement", "PASS") for c in ("C1", "C2")]
+    assert coverage_claims(one) == []

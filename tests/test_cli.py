@@ -357,7 +357,7 @@ BAD_THEORY = [
     ("batch_sizes", [1, 0], "batch_sizes"),
     ("batch_sizes", KeyError, "batch_sizes"),
     ("eps", 2.0, "eps"),
-    ("sampler", "kaczmarz", "sampler"),
+    ("sampler", "sideways", "sampler"),
     ("rule.noise_line.hb", "eigen", "noise_line"),
     ("heatmap.num_etas", 3, "heatmap"),
 ]

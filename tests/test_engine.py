@@ -30,8 +30,8 @@ from minibatch_momentum.engine import (
     run_grid,
     trajectory,
 )
-from minibatch_momentum.problems import from_matrix, gaussian_system
-from minibatch_momentum.samplers import MiniBatches
+from minibatch_momentum.problems import from_matrix, from_psd, gaussian_system
+from minibatch_momentum.samplers import MiniBatches, sampling
 
 N, D, T = 12, 5, 40
 ETAS = np.array([0.02, 0.05, 0.1, 0.07])
@@ -196,16 +196,46 @@ NO_STOP = StopRule(eps=1e-30, t_max=60, check_every=3, censor_factor=2.0)
 )
 def test_run_grid_reproduces_trajectory_loss(method, B, replace):
     p = gaussian_system(**GRID_PROBLEM)
-    L = p.eigvals[-1]
-    eta = np.array([0.1, 0.25, 0.5, 0.4]) / L
+    sampler = "with_replacement" if replace else "without_replacement"
+    _check_run_grid_against_trajectory(p, method, B, sampler, np.array([0.1, 0.25, 0.5, 0.4]))
+
+
+@pytest.mark.parametrize(
+    "method, B, sampler, form",
+    [
+        ("hb", 1, "kaczmarz", "rows"),
+        ("nag", 16, "kaczmarz", "rows"),
+        ("sgd", 4, "kaczmarz", "rows"),
+        ("hb", 1, "kaczmarz_block", "rows"),
+        ("nag", 2, "kaczmarz_block", "rows"),
+        ("hb", 1, "coordinate", "psd"),
+        ("nag", 6, "coordinate", "psd"),
+        ("sgd", 20, "coordinate", "psd"),
+    ],
+)
+def test_run_grid_reproduces_trajectory_loss_other_samplers(method, B, sampler, form):
+    p = gaussian_system(**GRID_PROBLEM)
+    if form == "psd":
+        p = from_psd(p.H, p.x_star)
+    # Steps in each sampler's own units: 1 / tr H for Kaczmarz and coordinate descent
+    # (their textbook step), a relaxation factor for block projections.
+    unit = 1.0 if sampler == "kaczmarz_block" else p.eigvals[-1] / p.eigvals.sum()
+    _check_run_grid_against_trajectory(p, method, B, sampler, np.array([0.2, 0.5, 1.0, 0.8]) * unit)
+
+
+def _check_run_grid_against_trajectory(p, method, B, sampler, eta_L):
+    eta = eta_L / p.eigvals[-1]
     beta = np.zeros(4) if method == "sgd" else np.array([0.5, 0.8, 0.3, 0.0])
     x0 = np.random.default_rng(4).standard_normal(p.d)
     res = run_grid(
-        p, method, B, eta, beta, seed=17, stop=NO_STOP, replace=replace, device="cpu", x0=x0
+        p, method, B, eta, beta, seed=17, stop=NO_STOP, sampler=sampler, device="cpu", x0=x0
     )
-    batches = MiniBatches(p.n, B, seed=17, replace=replace).take(NO_STOP.t_max)
-    x, _ = trajectory(p.A, p.x_star, x0, batches, eta, beta, method)
-    want = relative_loss(p.A, p.x_star, x.numpy(), x0)  # (T + 1, R)
+    draws = sampling(p, sampler, eigenbasis=False)
+    batches = draws.stream(B, seed=17).take(NO_STOP.t_max)
+    x, _ = trajectory(p.A, p.x_star, x0, batches, eta, beta, method, tables=draws)
+    e = x.numpy() - p.x_star[None, :, None]
+    e0 = x0 - p.x_star
+    want = np.einsum("tdr,de,ter->tr", e, p.H, e) / (e0 @ p.H @ e0)  # (T + 1, R)
     steps = np.arange(0, NO_STOP.t_max + 1, NO_STOP.check_every)
     assert want[-1].min() < 0.5  # the runs made progress
     for r in range(len(eta)):

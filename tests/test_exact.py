@@ -1,14 +1,17 @@
 """The exact-theory tables beside the sweeps (exact.py): each column against the theory
-function it comes from, the batched curve counts against one-at-a-time counts, and the
-T1 table against the engine."""
+function it comes from, the batched curve counts against one-at-a-time counts, the T1
+table against the engine, and the theory/montecarlo commands with any sampler and either
+noise model."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
 
 from minibatch_momentum import exact, theory
-from minibatch_momentum.problems import gaussian_system, spectrum
+from minibatch_momentum.problems import from_matrix, from_psd, gaussian_system, spectrum
 from minibatch_momentum.rule import rule_for_spectrum
 
 
@@ -133,3 +136,226 @@ def test_exact_vs_monte_carlo_table(problem):
     outside = (df["noise_free"] < df["lower"]) | (df["noise_free"] > df["upper"])
     assert outside[1:].mean() > 0.5
     assert np.max(np.abs(df["gaussian"] / df["exact"] - 1)) < 0.2
+
+
+# ------------------------------------------------------------------------------------
+# Any sampler, and the moment closure as the noise model
+# ------------------------------------------------------------------------------------
+
+
+def uneven_rows(d=6, n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((n, d)) * np.exp(np.linspace(-0.8, 0.8, n))[:, None]
+    return from_matrix(A, rng.standard_normal(d))
+
+
+def psd_problem(d=6, seed=1):
+    g = gaussian_system(d, 8 * d, 30.0, seed=seed)
+    return from_psd(g.H, g.x_star)
+
+
+def test_sampler_info_and_noise_models(problem):
+    assert exact.sampler_info(problem, "without_replacement") == (problem.n, False)
+    assert exact.sampler_info(problem, "with_replacement") == (problem.n, True)
+    assert exact.sampler_info(problem, "kaczmarz") == (problem.n, True)
+    assert exact.sampler_info(psd_problem(), "coordinate") == (6, True)
+    with pytest.raises(ValueError, match="no closed-form noise operator"):
+        exact.sampler_info(problem, "kaczmarz_block")
+    assert exact.closure_for(problem, "kaczmarz", "gaussian") is None
+    assert isinstance(exact.closure_for(problem, "kaczmarz", "moments"), theory.Closure)
+    with pytest.raises(ValueError, match="noise"):
+        exact.closure_for(problem, "kaczmarz", "student")
+
+
+@pytest.mark.parametrize("sampler", ["kaczmarz", "coordinate"])
+def test_tables_with_the_moment_closure_come_from_the_closure(sampler):
+    prob = psd_problem() if sampler == "coordinate" else uneven_rows()
+    lam, w = prob.eigvals, exact.initial_weights(prob)
+    m, replace = exact.sampler_info(prob, sampler)
+    closure = exact.closure_for(prob, sampler, "moments")
+    Bs = [1, 4, 16]
+    rule = {"hb": {"noise_line": "trace", "form": "harmonic"}}
+    df = exact.batch_scaling_table(
+        lam, w, ["hb"], Bs, 1e-3, n=m, replace=replace, rule=rule, closure=closure
+    )
+    ref = theory.closure_batch_scaling(closure, "hb", Bs, eps=1e-3)
+    np.testing.assert_allclose(df["rho"], ref.rho, rtol=1e-12)
+    for i, B in enumerate(Bs):
+        assert df["T_curve"][i] == theory.closure_iterations(
+            closure, w, "hb", B, df["eta"][i], df["beta"][i], 1e-3, t_max=exact.T_MAX
+        )
+        e, b = rule_for_spectrum("hb", B, lam, n=m, replace=replace)
+        assert (df["rule_eta"][i], df["rule_beta"][i]) == (e, b)
+        assert df["rule_rho"][i] == theory.closure_rate(closure, "hb", B, e, b)
+    k = exact.knees(lam, ["hb"], n=m, replace=replace, closure=closure)
+    assert k["hb"] == theory.closure_knee_batch(closure, "hb")
+    rho = exact.rate_map(lam, "hb", 4, [0.1, 5.0], [0.5, 0.5], closure=closure)
+    assert rho[0] == theory.closure_rate(closure, "hb", 4, 0.1, 0.5) and rho[1] >= 1
+
+
+@pytest.mark.parametrize("sampler", ["kaczmarz", "coordinate"])
+def test_exact_vs_monte_carlo_for_any_sampler(sampler):
+    prob = psd_problem() if sampler == "coordinate" else uneven_rows()
+    B, runs, steps = 2, 400, 50
+    m, replace = exact.sampler_info(prob, sampler)
+    eta, beta = rule_for_spectrum("hb", B, prob.eigvals, n=m, replace=replace)
+    df = exact.exact_vs_monte_carlo(
+        prob, "hb", B, eta, beta, runs=runs, steps=steps, seed=5, sampler=sampler
+    )
+    assert (df["sampler"] == sampler).all() and list(df["step"]) == list(range(steps + 1))
+    ref = theory.sampler_curve(prob, sampler, "hb", B, eta, beta, steps).loss
+    np.testing.assert_allclose(df["exact"], ref / ref[0], rtol=1e-12)
+    w = exact.initial_weights(prob)
+    cl = theory.closure_curve(theory.closure_model(prob, sampler), w, "hb", B, eta, beta, steps)
+    np.testing.assert_allclose(df["closure"], cl.loss / cl.loss[0], rtol=1e-12)
+    ga = theory.gaussian_curve(prob.eigvals, w, "hb", B, eta, beta, steps, n=m, replace=replace)
+    np.testing.assert_allclose(df["gaussian"], ga.loss / ga.loss[0], rtol=1e-12)
+    inside = (df["exact"] >= df["lower"]) & (df["exact"] <= df["upper"])
+    assert inside[1:].mean() >= 0.9
+    with pytest.raises(ValueError, match="no closed-form noise operator"):
+        exact.exact_vs_monte_carlo(
+            uneven_rows(), "hb", 2, 0.1, 0.5, runs=4, steps=3, sampler="kaczmarz_block"
+        )
+
+
+# ------------------------------------------------------------------------------------
+# The theory and montecarlo commands with any sampler and either noise model
+# ------------------------------------------------------------------------------------
+
+THEORY_SPEC = {
+    "methods": ["sgd", "hb"],
+    "batch_sizes": [1, 4, 16],
+    "eps": 1e-3,
+    "rule": {"form": "harmonic", "noise_line": {"sgd": "trace", "hb": "trace"}},
+    "heatmap": {"method": "hb", "batch_sizes": [4], "num_eta": 3, "num_beta": 2},
+}
+
+
+@pytest.fixture(scope="module")
+def problem_files(tmp_path_factory):
+    from minibatch_momentum.problems import save_problem
+
+    folder = tmp_path_factory.mktemp("problems")
+    files = {"rows": folder / "rows.npz", "psd": folder / "psd.npz"}
+    save_problem(uneven_rows(), files["rows"])
+    save_problem(psd_problem(), files["psd"])
+    return files
+
+
+def run_cli(capsys, argv):
+    from minibatch_momentum.cli import main
+
+    code = main(argv)
+    err = capsys.readouterr().err
+    return code, [line for line in err.splitlines() if not line.startswith("[mbm ")]
+
+
+@pytest.mark.parametrize(
+    "kind,sampler,noise",
+    [("rows", "kaczmarz", "moments"), ("psd", "coordinate", "moments"), ("rows", "kaczmarz", None)],
+)
+def test_theory_command_any_sampler(tmp_path, capsys, problem_files, kind, sampler, noise):
+    from minibatch_momentum.problems import load_problem
+
+    spec = {**THEORY_SPEC, "sampler": sampler, **({"noise": noise} if noise else {})}
+    out = tmp_path / "theory"
+    argv = ["theory", "--problem", str(problem_files[kind]), "--spec", json.dumps(spec)]
+    code, lines = run_cli(capsys, [*argv, "--out-dir", str(out)])
+    assert code == 0, lines
+    th = exact.read_theory(out)
+    prob = load_problem(problem_files[kind])
+    m, replace = exact.sampler_info(prob, sampler)
+    info = th["info"]
+    assert info["noise"] == (noise or "gaussian")
+    assert info["sampling"] == {"sampler": sampler, "m": m, "replace": replace}
+    row = th["tstar"][(th["tstar"]["method"] == "hb") & (th["tstar"]["batch_size"] == 4)].iloc[0]
+    if noise == "moments":
+        assert "moment closure" in info["noise_model"]
+        closure = theory.closure_model(prob, sampler)
+        assert row["rho"] == pytest.approx(
+            theory.closure_optimal_parameters(closure, "hb", 4).rho, rel=1e-12
+        )
+        assert info["knees"]["hb"] == pytest.approx(theory.closure_knee_batch(closure, "hb"))
+    else:
+        assert "gaussian rows" in info["noise_model"]
+        opt = theory.optimal_parameters(prob.eigvals, "hb", 4, n=m, replace=replace)
+        assert row["rho"] == pytest.approx(opt.rho, rel=1e-12)
+    assert (row["rule_eta"], row["rule_beta"]) == rule_for_spectrum(
+        "hb", 4, prob.eigvals, n=m, replace=replace
+    )
+
+
+def test_gaussian_noise_is_the_default_and_unchanged(tmp_path, capsys, problem_files):
+    """``noise: gaussian`` spelled out gives the same tables as no ``noise`` key, and those
+    are the Gaussian closed form's with this problem's n (uniform sampler)."""
+    tables = []
+    for extra in ({}, {"noise": "gaussian"}):
+        spec = {**THEORY_SPEC, "sampler": "without_replacement", **extra}
+        out = tmp_path / f"theory{len(tables)}"
+        argv = ["theory", "--problem", str(problem_files["rows"]), "--spec", json.dumps(spec)]
+        assert run_cli(capsys, [*argv, "--out-dir", str(out)])[0] == 0
+        tables.append(exact.read_theory(out))
+    a, b = tables
+    assert a["tstar"].equals(b["tstar"]) and a["rate_maps"].equals(b["rate_maps"])
+    assert a["info"]["knees"] == b["info"]["knees"]
+    prob = uneven_rows()
+    ref = exact.batch_scaling_table(
+        prob.eigvals,
+        exact.initial_weights(prob),
+        ["sgd", "hb"],
+        [1, 4, 16],
+        1e-3,
+        n=prob.n,
+        replace=False,
+        rule={
+            "sgd": {"noise_line": "trace", "form": "harmonic"},
+            "hb": {"noise_line": "trace", "form": "harmonic"},
+        },
+    )
+    np.testing.assert_array_equal(a["tstar"]["rho"], ref["rho"])
+    np.testing.assert_array_equal(a["tstar"]["T_curve"], ref["T_curve"])
+
+
+@pytest.mark.parametrize(
+    "kind,change,field",
+    [
+        ("rows", {"sampler": "kaczmarz_block"}, "no closed-form noise operator"),
+        ("rows", {"sampler": "coordinate"}, "sampler"),  # a rows problem
+        ("psd", {"sampler": "kaczmarz"}, "sampler"),  # a psd problem
+        ("rows", {"sampler": "block"}, "sampler"),
+        ("rows", {"noise": "student"}, "noise"),
+    ],
+)
+def test_theory_command_rejects_with_a_clear_message(
+    tmp_path, capsys, problem_files, kind, change, field
+):
+    out = tmp_path / "theory"
+    spec = json.dumps({**THEORY_SPEC, **change})
+    argv = ["theory", "--problem", str(problem_files[kind]), "--spec", spec, "--out-dir", str(out)]
+    code, lines = run_cli(capsys, argv)
+    assert code == 2 and len(lines) == 1 and field in lines[0], lines
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("noise", ["gaussian", "moments"])
+def test_montecarlo_command_coordinate_descent(tmp_path, capsys, problem_files, noise):
+    import pyarrow.parquet as pq
+
+    spec = {
+        "sampler": "coordinate",
+        "noise": noise,
+        "eps": 1e-2,
+        "rule": THEORY_SPEC["rule"],
+        "t1": {"methods": ["hb"], "batch_size": 2, "runs": 40, "max_steps": 30, "confidence": 0.99},
+    }
+    out = tmp_path / "mc.parquet"
+    argv = ["montecarlo", "--problem", str(problem_files["psd"]), "--spec", json.dumps(spec)]
+    code, lines = run_cli(capsys, [*argv, "--out", str(out)])
+    assert code == 0, lines
+    df = pq.read_table(out).to_pandas()
+    assert (df["sampler"] == "coordinate").all() and df["step"].max() <= 30
+    assert {"exact", "closure", "gaussian", "noise_free", "mc_mean", "lower", "upper"} <= set(df)
+    bad = {**spec, "sampler": "kaczmarz_block"}
+    argv = ["montecarlo", "--problem", str(problem_files["rows"]), "--spec", json.dumps(bad)]
+    code, lines = run_cli(capsys, [*argv, "--out", str(tmp_path / "bad.parquet")])
+    assert code == 2 and "no closed-form noise operator" in lines[0]

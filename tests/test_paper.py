@@ -17,11 +17,13 @@ PAPER = REPO_ROOT / "paper"
 HAVE_TEX = shutil.which("latexmk") is not None and shutil.which("pdflatex") is not None
 
 
-def _claims():
-    def entry(cid, method, measured):
+def _claims(other_pair=False):
+    def entry(cid, method, measured, problem="gaussian", sampler="without_replacement"):
         return {
             "id": cid,
             "method": method,
+            "problem": problem,
+            "sampler": sampler,
             "statement": "s",
             "verdict": "PASS",
             "checks": [
@@ -32,7 +34,29 @@ def _claims():
             ],
         }  # fmt: skip
 
-    return [entry(c, m, 0.912) for c in ("C1", "C2", "C3", "C4") for m in ("hb", "nag")]
+    out = [entry(c, m, 0.912) for c in ("C1", "C2", "C3", "C4") for m in ("hb", "nag")]
+    if other_pair:
+        out += [entry(c, "hb", 0.333, "heavy", "kaczmarz") for c in ("C1", "C2", "C3")]
+        out[-1]["verdict"] = "FAIL"
+        out += [
+            {**entry("C5", "hb", "PASS", "all", "kaczmarz"), "verdict": "FAIL"},
+            entry("C6", "hb", "PASS", "heavy", "all"),
+        ]
+    return out
+
+
+def test_other_pairs_go_to_the_coverage_table_not_the_headline_numbers(inputs):
+    inputs["claims"].write_text(json.dumps({"claims": _claims(other_pair=True)}))
+    numbers = _run(inputs)
+    assert numbers["C1.hb.1.measured"] == "0.912"  # the headline pair's, not 0.333
+    assert numbers["coverage.pairs"] == "2"
+    assert numbers["C5.kaczmarz.hb.verdict"] == "FAIL"
+    assert numbers["C6.heavy.hb.verdict"] == "PASS"
+    table = (inputs["out"] / "claims_table.tex").read_text()
+    assert "0.333" not in table and "0.912" in table
+    cover = (inputs["out"] / "coverage_table.tex").read_text()
+    assert r"heavy & kaczmarz & hb & pass & pass & \textbf{fail} & --" in cover
+    assert r"C5 & kaczmarz & hb & \multicolumn{4}{c}{\textbf{fail}}" in cover
 
 
 @pytest.fixture

@@ -89,7 +89,7 @@ def test_spec_dict_round_trip():
         ({"batch_size": 0}, "batch_size"),
         ({"batch_size": -3}, "batch_size"),
         ({"method": "adam"}, "method"),
-        ({"sampler": "kaczmarz"}, "sampler"),
+        ({"sampler": "sideways"}, "sampler"),
         ({"seeds": []}, "seeds"),
         ({"seeds": 0}, "seeds"),
         ({"dtype": "float16"}, "dtype"),

@@ -55,6 +55,13 @@ TINY = {
             "profile": "geometric",
             "seed": 0,
         },
+        "tiny_cd": {"family": "gaussian", "form": "psd", "d": 8, "n": 256, "kappa": 100, "seed": 1},
+    },
+    # Three (problem, sampler) pairs: uniform mini-batches (the headline), Kaczmarz and
+    # coordinate descent, so the run makes claims C5 and C6 and the figure grid.
+    "studies": {
+        "gaussian": {"samplers": ["without_replacement", "kaczmarz"]},
+        "tiny_cd": {"samplers": ["coordinate"], "batch_sizes": [1, 4, 16, 64], "t1": False},
     },
     "sweep": {
         "methods": ["sgd", "hb"],
@@ -224,7 +231,7 @@ BAD_CONFIGS = [
     ("sweep.stop.eps", 0, "['sweep']['stop']['eps']"),
     ("sweep.methods", ["sgd", "adam"], "['sweep']['methods']"),
     ("sweep.methods", [], "['sweep']['methods']"),
-    ("sweep.samplers", ["kaczmarz"], "['sweep']['samplers']"),
+    ("sweep.samplers", ["sideways"], "['sweep']['samplers']"),
     ("sweep.grid.num_eta", 0, "['sweep']['grid']['num_eta']"),
     ("sweep.grid.num_beta", 0, "['sweep']['grid']['num_beta']"),
     ("sweep.seeds", 0, "['sweep']['seeds']"),
@@ -284,12 +291,43 @@ def test_snakemake_refuses_a_bad_config_override(bare_copy):
 def test_configfile_replaces_problems(bare_copy):
     cfg = copy.deepcopy(TINY)
     cfg["problems"] = {"tiny": cfg["problems"].pop("gaussian")}
+    del cfg["studies"]  # without it: every problem with every sweep.samplers
     path = write_config(bare_copy / "named.yaml", cfg)
     code, out = snakemake("-n", "--configfile", path.name, cwd=bare_copy)
     assert code == 0, out[-2000:]
     assert "results/problems/tiny.npz" in out
     assert "results/problems/gaussian.npz" not in out  # quick.yaml's problem
     assert job_counts(out)["problem"] == 1
+
+
+@pytest.mark.parametrize(
+    "studies, message",
+    [
+        ({"gaussian": {"samplers": ["coordinate"]}}, "needs a problem with form psd"),
+        ({"tiny_cd": {"samplers": ["kaczmarz"]}}, "needs a problem with form rows"),
+        ({"nowhere": {"samplers": ["kaczmarz"]}}, "studies.nowhere: no problem of that name"),
+    ],
+)
+def test_snakemake_refuses_a_sampler_that_does_not_fit_the_problem(bare_copy, studies, message):
+    cfg = copy.deepcopy(TINY)
+    cfg["studies"] = studies
+    path = write_config(bare_copy / "bad_study.yaml", cfg)
+    code, out = snakemake("-n", "--configfile", path.name, cwd=bare_copy)
+    assert code != 0
+    assert message in out
+
+
+def test_studies_pick_the_pairs_and_their_batch_sizes(bare_copy):
+    path = write_config(bare_copy / "studies.yaml", TINY)
+    code, out = snakemake("-n", "--configfile", path.name, cwd=bare_copy)
+    assert code == 0, out[-2000:]
+    jobs = job_counts(out)
+    methods = len(TINY["sweep"]["methods"])
+    assert jobs["sweep"] == methods * (3 + 3 + 4)  # two gaussian pairs, tiny_cd's own sizes
+    assert jobs["summarize"] == 3 and jobs["theory"] == 3
+    assert jobs["montecarlo"] == 2  # t1: false for tiny_cd
+    assert jobs["figure_tstar_grid"] == 1
+    assert "results/runs/tiny_cd/coordinate/hb/B64.parquet" in out
 
 
 def test_t1_can_be_turned_off(bare_copy):
@@ -300,7 +338,7 @@ def test_t1_can_be_turned_off(bare_copy):
     assert code == 0, out[-2000:]
     jobs = job_counts(out)
     assert "montecarlo" not in jobs and "figure_exact_vs_monte_carlo" not in jobs
-    assert jobs["theory"] == 1 and jobs["claims"] == 1
+    assert jobs["theory"] == 3 and jobs["claims"] == 1
 
 
 # --------------------------------------------------------------------------- the repository
@@ -517,3 +555,17 @@ def test_seed_systems_can_be_turned_off(bare_copy):
     code, out = snakemake("-n", "--configfile", path.name, cwd=bare_copy)
     assert code == 0, out[-2000:]
     assert not any("seed" in r for r in job_counts(out))
+
+
+def test_sweeps_reserve_a_gpu_only_when_the_config_asks_for_cuda(bare_copy):
+    cuda = copy.deepcopy(TINY)
+    cuda["device"] = "cuda"
+    for name, cfg, want in (("cpu.yaml", TINY, "gpu=0"), ("cuda.yaml", cuda, "gpu=1")):
+        path = write_config(bare_copy / name, cfg)
+        code, out = snakemake("-n", "--configfile", path.name, cwd=bare_copy)
+        assert code == 0, out[-2000:]
+        blocks = out.split("\n\n")
+        sweeps = [b for b in blocks if "rule sweep:" in b]
+        baselines = [b for b in blocks if "rule seed_baseline_shard:" in b]
+        assert sweeps and baselines
+        assert all(want in b for b in sweeps + baselines), name

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -81,16 +82,6 @@ def cmd_summarize(args) -> None:
     _log(f"summarized {len(runs)} runs from {len(meta)} shards -> {args.out_dir}")
 
 
-def _sampler(spec: dict) -> bool:
-    """``replace`` for the spec's sampler (errors name the field)."""
-    from .sweep import SAMPLERS
-
-    sampler = spec.get("sampler", "without_replacement")
-    if sampler not in SAMPLERS:
-        raise ValueError(f"sampler: must be one of {list(SAMPLERS)}, got {sampler!r}")
-    return sampler == "with_replacement"
-
-
 def _rule_specs(spec: dict) -> dict:
     """``{method: {"noise_line": ..., "form": ...}}`` from the spec's ``rule`` entry."""
     from .sweep import RuleSpec
@@ -128,7 +119,31 @@ def _positive_int(x) -> bool:
     return isinstance(x, int) and not isinstance(x, bool) and x >= 1
 
 
+def _exact_spec(spec: dict) -> tuple[str, str]:
+    """``(sampler, noise)`` of a theory or T1 spec: any sampler of
+    :mod:`~minibatch_momentum.samplers` (default ``without_replacement``) and a noise model
+    of :data:`~minibatch_momentum.exact.NOISE_MODELS` (default ``gaussian``)."""
+    from .exact import NOISE_MODELS
+    from .samplers import SAMPLERS
+
+    sampler = spec.get("sampler", "without_replacement")
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler: must be one of {list(SAMPLERS)}, got {sampler!r}")
+    noise = spec.get("noise", "gaussian")
+    if noise not in NOISE_MODELS:
+        raise ValueError(f"noise: must be one of {list(NOISE_MODELS)}, got {noise!r}")
+    return sampler, noise
+
+
+NOISE_DESCRIPTIONS = {
+    "gaussian": "gaussian rows (closed form with this problem's eigenvalues, n, c_B)",
+    "moments": "moment closure (this problem's fourth moments Q for the sampler, c_B)",
+}
+
+
 def cmd_theory(args) -> None:
+    """Spec keys: ``methods``, ``batch_sizes``, ``eps`` (required); ``sampler``, ``noise``,
+    ``rule``, ``heatmap`` (optional); ``problem`` is carried along."""
     from pathlib import Path
 
     from . import exact
@@ -141,10 +156,14 @@ def cmd_theory(args) -> None:
         if key not in spec:
             raise KeyError(key)
     _check_theory_spec(spec)
-    replace = _sampler(spec)
+    sampler, noise = _exact_spec(spec)
     problem = load_problem(args.problem)
+    # m and replace of the sampler: its c_B and what the rule is handed; kaczmarz_block
+    # (no closed form) and a sampler of the other problem kind stop here.
+    n, replace = exact.sampler_info(problem, sampler)
+    closure = exact.closure_for(problem, sampler, noise)
     meta = problem.spectral_summary()
-    n, lam = problem.n, problem.eigvals
+    lam = problem.eigvals
     out = Path(args.out_dir)
     timing = {}
 
@@ -158,12 +177,13 @@ def cmd_theory(args) -> None:
         n=n,
         replace=replace,
         rule=_rule_specs(spec),
+        closure=closure,
     )
     timing["batch_scaling_s"] = time.perf_counter() - t0
     _log(f"exact T*(B) for {len(table)} (method, B) in {timing['batch_scaling_s']:.1f}s")
 
     t0 = time.perf_counter()
-    knees = exact.knees(lam, spec["methods"], n=n, replace=replace)
+    knees = exact.knees(lam, spec["methods"], n=n, replace=replace, closure=closure)
     timing["knees_s"] = time.perf_counter() - t0
     _log(f"exact knees {knees} in {timing['knees_s']:.1f}s")
 
@@ -172,14 +192,16 @@ def cmd_theory(args) -> None:
     chosen = hm.pop("batch_sizes") or None
     heat_B = exact.heatmap_batches(spec["batch_sizes"], meta["B_sgd"], meta["B_sat"], chosen)
     t0 = time.perf_counter()
-    maps = exact.rate_map_table(lam, method, heat_B, n=n, replace=replace, **hm)
+    maps = exact.rate_map_table(lam, method, heat_B, n=n, replace=replace, closure=closure, **hm)
     timing["rate_maps_s"] = time.perf_counter() - t0
     _log(f"rate maps ({method}, B = {heat_B}, {len(maps)} points) in {timing['rate_maps_s']:.1f}s")
 
     info = {
         "spec": spec,
         "problem": meta,
-        "noise_model": "gaussian rows (closed form with this problem's eigenvalues, n, c_B)",
+        "noise_model": NOISE_DESCRIPTIONS[noise],
+        "noise": noise,
+        "sampling": {"sampler": sampler, "m": int(n), "replace": bool(replace)},
         "knees": knees,
         "heatmap": {"method": method, "batch_sizes": heat_B},
         "timing": timing,
@@ -191,6 +213,9 @@ def cmd_theory(args) -> None:
 
 
 def cmd_montecarlo(args) -> None:
+    """Spec keys: ``eps``, ``t1`` (``methods``, ``batch_size``, ``runs``, ``max_steps``,
+    ``confidence``, optional ``seed``) required; ``sampler``, ``noise`` (sets the horizon's
+    model), ``rule`` optional; ``problem`` is carried along."""
     import pandas as pd
     import torch
 
@@ -208,30 +233,39 @@ def cmd_montecarlo(args) -> None:
     for key in ("methods", "batch_size", "runs", "max_steps", "confidence"):
         if key not in t1:
             raise KeyError(f"t1.{key}")
-    replace = _sampler(spec)
+    sampler, noise = _exact_spec(spec)
     rules = _rule_specs(spec)
     problem = load_problem(args.problem)
+    n, replace = exact.sampler_info(problem, sampler)
+    closure = exact.closure_for(problem, sampler, noise)
+    weights = exact.initial_weights(problem)
     B = int(t1["batch_size"])
     frames, info = [], {}
     for method in t1["methods"]:
         if method not in rules:
             raise ValueError(f"rule: no rule variant for t1 method {method!r}")
         eta, beta = rule_for_spectrum(
-            method, B, problem.eigvals, n=problem.n, replace=replace, **rules[method]
+            method, B, problem.eigvals, n=n, replace=replace, **rules[method]
         )
-        # The horizon: until the exact (Gaussian-rows) E f reaches eps, at most max_steps.
-        T = theory.gaussian_iterations(
-            problem.eigvals,
-            exact.initial_weights(problem),
-            method,
-            B,
-            eta,
-            beta,
-            spec["eps"],
-            t_max=int(t1["max_steps"]),
-            n=problem.n,
-            replace=replace,
-        )
+        # The horizon: until the theory's E f (the spec's noise model) reaches eps, at most
+        # max_steps.
+        if closure is None:
+            T = theory.gaussian_iterations(
+                problem.eigvals,
+                weights,
+                method,
+                B,
+                eta,
+                beta,
+                spec["eps"],
+                t_max=int(t1["max_steps"]),
+                n=n,
+                replace=replace,
+            )
+        else:
+            T = theory.closure_iterations(
+                closure, weights, method, B, eta, beta, spec["eps"], t_max=int(t1["max_steps"])
+            )
         steps = int(min(T, t1["max_steps"]))
         t0 = time.perf_counter()
         frames.append(
@@ -244,7 +278,7 @@ def cmd_montecarlo(args) -> None:
                 runs=int(t1["runs"]),
                 steps=steps,
                 seed=int(t1.get("seed", 0)),
-                replace=replace,
+                sampler=sampler,
                 confidence=float(t1["confidence"]),
             )
         )
@@ -265,23 +299,32 @@ def cmd_montecarlo(args) -> None:
 def cmd_claims(args) -> None:
     import pandas as pd
 
-    from .claims import Tolerances, build_claims, to_markdown
+    from .claims import (
+        Tolerances,
+        build_claims,
+        coverage_claims,
+        coverage_markdown,
+        to_markdown,
+    )
     from .exact import read_theory
     from .io import write_json, write_text
     from .summary import read_summary
 
     tol = Tolerances.from_dict(_json_arg(args.tolerances) if args.tolerances else None)
-    theory_dirs = args.theory or [None] * len(args.summary)
-    if len(theory_dirs) != len(args.summary):
-        raise ValueError("--theory: give one folder per --summary folder, in the same order")
-    mc_files = args.montecarlo or [None] * len(args.summary)
-    if len(mc_files) != len(args.summary):
-        raise ValueError("--montecarlo: give one file per --summary folder, in the same order")
+    # Theory folders and T1 tables belong to the summary of the same (problem, sampler):
+    # matched by the last two path components, since some pairs have none.
+    theory_dirs = {_pair_key(t): t for t in args.theory or []}
+    mc_files = {_pair_key(os.path.dirname(m)): m for m in args.montecarlo or []}
+    for what, keys in (("--theory", theory_dirs), ("--montecarlo", mc_files)):
+        stray = set(keys) - {_pair_key(d) for d in args.summary}
+        if stray:
+            raise ValueError(f"{what}: no --summary folder for {sorted(stray)}")
     claims, md = [], []
-    for d, t, m in zip(args.summary, theory_dirs, mc_files, strict=True):
+    for d in args.summary:
         s = read_summary(d)
         meta = s["summary"]["problem"]
         det = {k: float(v) for k, v in s["summary"]["deterministic_T"].items()}
+        t, m = theory_dirs.get(_pair_key(d)), mc_files.get(_pair_key(d))
         th = read_theory(t) if t is not None else {}
         if m is not None:
             th["montecarlo"] = pd.read_parquet(m)
@@ -299,7 +342,18 @@ def cmd_claims(args) -> None:
             rule_variants=s["summary"].get("rule"),
         )
         claims += c
-        md.append(to_markdown(c, meta, rule_variants=s["summary"].get("rule")))
+        md.append(
+            to_markdown(
+                c,
+                meta,
+                rule_variants=s["summary"].get("rule"),
+                noise=th.get("info", {}).get("noise", "gaussian" if th else None),
+            )
+        )
+    coverage = coverage_claims(claims)
+    if coverage:
+        claims += coverage
+        md.insert(0, coverage_markdown(coverage))
     if args.extra:
         from .claims import seed_markdown
         from .seeds import read_claims_file
@@ -312,6 +366,14 @@ def cmd_claims(args) -> None:
     write_text("\n".join(md), args.markdown)
     for c in claims:
         _log(f"{c['id']} {c['method']:>4}: {c['verdict']}")
+
+
+def _pair_key(path) -> tuple[str, str]:
+    """``(problem, sampler)`` from a ``.../<problem>/<sampler>`` folder path."""
+    parts = os.path.normpath(path).split(os.sep)
+    if len(parts) < 2:
+        raise ValueError(f"{path}: expected a .../<problem>/<sampler> folder")
+    return parts[-2], parts[-1]
 
 
 def _nearest(available, targets) -> list[int]:
@@ -358,6 +420,30 @@ def cmd_figure(args) -> None:
         picks = _nearest(sizes, [1, meta["B_sgd"], meta["B_sat"], max(sizes)])
         plots.loss_curves(s["curves"], meta, picks, eps, args.out)
     _log(f"figure {args.name} -> {args.out}")
+
+
+def cmd_figure_grid(args) -> None:
+    from . import plots
+    from .exact import read_theory
+    from .summary import read_summary
+
+    theory = {_pair_key(t): t for t in args.theory}
+    panels, eps = [], None
+    for d in args.summary:
+        s = read_summary(d)
+        eps = s["summary"]["eps"]
+        th = read_theory(theory[_pair_key(d)]) if _pair_key(d) in theory else {}
+        panels.append(
+            {
+                "title": " / ".join(_pair_key(d)),
+                "tuned": s["tuned"],
+                "meta": s["summary"]["problem"],
+                "exact": th.get("tstar"),
+                "knees": th.get("info", {}).get("knees"),
+            }
+        )
+    plots.tstar_grid(panels, eps, args.out)
+    _log(f"figure grid of {len(panels)} pairs -> {args.out}")
 
 
 THEORY_FIGURES = ("theory_vs_empirical", "rule_vs_grid", "rate_heatmap", "exact_vs_monte_carlo")
@@ -449,6 +535,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_figure)
 
+    s = sub.add_parser(
+        "figure-grid", help="T*(B) of every (problem, sampler) pair in one figure (C5, C6)"
+    )
+    s.add_argument("--summary", nargs="+", required=True, help=".../<problem>/<sampler> folders")
+    s.add_argument("--theory", nargs="*", default=[], help="theory folders of the pairs with one")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_figure_grid)
+
     s = sub.add_parser("paper-inputs", help="the paper's generated numbers and tables")
     s.add_argument("--claims", required=True, help="results/claims.json")
     s.add_argument("--summary", required=True, help="the headline problem's summary folder")
@@ -465,12 +559,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_seed_parser(sub)
 
+    from .benchmark import add_arguments as add_benchmark_arguments
+
     s = sub.add_parser(
-        "benchmark", help="engine vs a per-run torch.optim.SGD loop; exact T*(B) timing"
+        "benchmark", help="engine vs per-run loops and JAX, GEMM peak, cost study; exact T*(B)"
     )
-    size = s.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="a small smoke-test sweep (seconds)")
-    size.add_argument("--design", action="store_true", help="DESIGN.md's 4096x512 fp32 sweep")
+    add_benchmark_arguments(s)
     s.set_defaults(func=cmd_benchmark)
     return p
 

@@ -70,7 +70,7 @@ import numpy as np
 import torch
 
 from .problems import Problem
-from .samplers import MiniBatches
+from .samplers import Sampling, sampling
 
 METHODS = ("sgd", "hb", "nag")
 # Baselines of S6 (see "Baselines" above) and the extra per-run parameters each takes.
@@ -143,15 +143,50 @@ def _check_extra(method: str, eta: np.ndarray, extra: dict | None, small_const: 
 
 
 def _use_gram(B: int, d: int, R: int) -> bool:
-    """Whether ``(A_S^T A_S) Y`` is cheaper than ``A_S^T (A_S Y)`` (flop count)."""
+    """Whether ``(U_S^T V_S) Y`` is cheaper than ``U_S^T (V_S Y)`` (flop count)."""
     return 2 * B * d * d + 2 * d * d * R < 4 * B * d * R
 
 
-def _step(A, E, V, idx, neg_eta_over_B, beta, gamma, gram=False):
+class _Tables:
+    """A :class:`~minibatch_momentum.samplers.Sampling` on the device: ``apply`` gives
+    ``B Z_S Y`` (the sum over the batch of ``u_i v_i^T Y``), or ``P_S Y`` for block
+    projection, for a batch shared by all runs ``(B,)`` or one per run ``(R, B)``."""
+
+    def __init__(self, sampling: Sampling, dtype, dev):
+        self.V = torch.as_tensor(sampling.V, dtype=dtype, device=dev)
+        self.U = (
+            self.V if sampling.symmetric else torch.as_tensor(sampling.U, dtype=dtype, device=dev)
+        )
+        self.project = sampling.project
+
+    def scale(self, batch_size: int) -> float:
+        """Factor turning ``apply`` into ``Z_S Y``."""
+        return 1.0 if self.project else 1.0 / batch_size
+
+    def rows(self, idx):
+        # index_select on flat indices is ~2x faster than fancy indexing for the gather.
+        Vs = self.V.index_select(0, idx.reshape(-1))
+        Us = Vs if self.U is self.V else self.U.index_select(0, idx.reshape(-1))
+        if idx.ndim == 2:
+            R, B = idx.shape
+            Us, Vs = Us.view(R, B, -1), Vs.view(R, B, -1)
+        if self.project:  # P_S = pinv(V_S) V_S: the left factor is the pseudo-inverse
+            Us = torch.linalg.pinv(Vs, rtol=1e-10).transpose(-1, -2)
+        return Us, Vs
+
+    def apply(self, Y, idx, gram=False):
+        Us, Vs = self.rows(idx)
+        if idx.ndim == 1:
+            return (Us.T @ Vs) @ Y if gram else Us.T @ (Vs @ Y)
+        return torch.bmm(Us.transpose(1, 2), torch.bmm(Vs, Y.T.unsqueeze(2))).squeeze(2).T
+
+
+def _step(tables, E, V, idx, neg_eta, beta, gamma, gram=False):
     """One step of all runs, in place. ``E``: errors ``(d, R)``; ``V``: ``e_t - e_{t-1}``.
 
+    ``neg_eta`` is ``-eta`` times the tables' scale (``1/B`` for gradient samplers).
     ``idx`` is ``(B,)`` (one batch shared by all runs) or ``(R, B)`` (a batch per run).
-    ``gram`` forms the batch's ``d x d`` Gram matrix first, which wins for large
+    ``gram`` forms the batch's ``d x d`` matrix ``U_S^T V_S`` first, which wins for large
     batches and wide grids (see :func:`_use_gram`); the result is the same.
     The per-run step size scales the small ``(B, R)`` product, not the ``(d, R)``
     gradient, and lands in ``V`` through one fused ``addmm``.
@@ -159,43 +194,28 @@ def _step(A, E, V, idx, neg_eta_over_B, beta, gamma, gram=False):
     Y = E if gamma is None else torch.addcmul(E, V, gamma)
     V.mul_(beta)
     if idx.ndim == 1:
-        As = A.index_select(0, idx)  # (B, d)
+        Us, Vs = tables.rows(idx)
         if gram:
-            V.addmm_(As.T @ As, Y * neg_eta_over_B)
+            V.addmm_(Us.T @ Vs, Y * neg_eta)
         else:
-            V.addmm_(As.T, (As @ Y).mul_(neg_eta_over_B))
+            V.addmm_(Us.T, (Vs @ Y).mul_(neg_eta))
     else:
-        R, B = idx.shape
-        # index_select on the flat indices is ~2x faster than A[idx] for the gather.
-        As = A.index_select(0, idx.reshape(-1)).view(R, B, -1)  # (R, B, d)
-        G = torch.bmm(As.transpose(1, 2), torch.bmm(As, Y.T.unsqueeze(2))).squeeze(2).T
-        V.addcmul_(G, neg_eta_over_B)
+        V.addcmul_(tables.apply(Y, idx), neg_eta)
     E.add_(V)
-
-
-def _batch_grad(A, Y, idx, gram=False):
-    """``A_S^T A_S Y`` (not yet divided by ``B``) for a shared batch ``(B,)`` or a batch
-    per run ``(R, B)``: the mini-batch gradient at ``Y`` in error coordinates, times B."""
-    if idx.ndim == 1:
-        As = A.index_select(0, idx)
-        return (As.T @ As) @ Y if gram else As.T @ (As @ Y)
-    R, B = idx.shape
-    As = A.index_select(0, idx.reshape(-1)).view(R, B, -1)
-    return torch.bmm(As.transpose(1, 2), torch.bmm(As, Y.T.unsqueeze(2))).squeeze(2).T
 
 
 class _Classic:
     """SGD / heavy ball / Nesterov state: errors ``E`` and ``V = e_t - e_{t-1}``, stepped by
     :func:`_step` (the arithmetic the module docstring states)."""
 
-    def __init__(self, method, A, E, eta, beta, batch_size, dtype, dev):
-        self.A, self.E, self.V = A, E, torch.zeros_like(E)
-        self.eta_t = torch.as_tensor(-eta / batch_size, dtype=dtype, device=dev)
+    def __init__(self, method, tables, E, eta, beta, batch_size, dtype, dev):
+        self.tables, self.E, self.V = tables, E, torch.zeros_like(E)
+        self.eta_t = torch.as_tensor(-eta * tables.scale(batch_size), dtype=dtype, device=dev)
         self.beta_t = torch.as_tensor(beta, dtype=dtype, device=dev)
         self.gamma = _gamma(method, self.beta_t)
 
     def step(self, idx, gram=False):
-        _step(self.A, self.E, self.V, idx, self.eta_t, self.beta_t, self.gamma, gram)
+        _step(self.tables, self.E, self.V, idx, self.eta_t, self.beta_t, self.gamma, gram)
 
     def lookahead(self):
         return self.E if self.gamma is None else torch.addcmul(self.E, self.V, self.gamma)
@@ -214,11 +234,12 @@ class _Baseline:
     point ``U``.
     """
 
-    def __init__(self, method, A, E, eta, beta, extra, batch_size, dtype, dev, small_const):
+    def __init__(self, method, tables, E, eta, beta, extra, batch_size, dtype, dev, small_const):
         def t(a):
             return torch.as_tensor(np.asarray(a, dtype=float), dtype=dtype, device=dev)
 
-        self.method, self.A, self.E, self.inv_B = method, A, E, 1.0 / batch_size
+        self.method, self.tables, self.E = method, tables, E
+        self.scale = tables.scale(batch_size)
         if method == "sngm":
             self.buf = torch.zeros_like(E)
             self.p = {"neg_eta": t(-eta), "beta": t(beta)}
@@ -249,7 +270,7 @@ class _Baseline:
 
     def step(self, idx, gram=False):
         p = self.p
-        G = _batch_grad(self.A, self.lookahead(), idx, gram).mul_(self.inv_B)
+        G = self.tables.apply(self.lookahead(), idx, gram).mul_(self.scale)
         if self.method == "sngm":
             norm = torch.linalg.vector_norm(G, dim=0).clamp_min_(SNGM_EPS)
             self.buf.mul_(p["beta"]).addcmul_(G, p["neg_eta"] / norm)
@@ -280,6 +301,7 @@ def trajectory(
     method: str,
     extra: dict | None = None,
     small_const: float = ASGD_SMALL_CONST,
+    tables: Sampling | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Iterates of ``R`` runs fed the given mini-batches, in float64 on the CPU.
 
@@ -294,6 +316,9 @@ def trajectory(
         ``"mass"``; see "Baselines" in the module docstring).
     extra, small_const : the baselines' other parameters (``extra``: ``(R,)`` arrays or
         scalars by name).
+    tables : the sampler, in the coordinates of ``x``
+        (``samplers.sampling(problem, name, eigenbasis=False)``); default: the rows of
+        ``A`` (uniform mini-batch SGD). ``batches`` index its table.
 
     Returns
     -------
@@ -301,7 +326,9 @@ def trajectory(
     y : ``(T + 1, d, R)`` look-ahead points ``y_t``, where the gradient is taken (equal
         to ``x`` except for ``nag`` and ``mass``).
     """
-    A = torch.as_tensor(A, dtype=torch.float64)
+    A = np.asarray(A.cpu() if isinstance(A, torch.Tensor) else A, dtype=np.float64)
+    if tables is None:
+        tables = Sampling(U=A, V=A, p=None, replace=False)
     x_star = torch.as_tensor(x_star, dtype=torch.float64)
     x0 = torch.as_tensor(x0, dtype=torch.float64)
     eta_np, beta_np = np.broadcast_arrays(
@@ -311,33 +338,20 @@ def trajectory(
     extra_np = _check_extra(method, eta_np, extra, small_const)
     R = eta_np.size
     B = batches.shape[-1]
-    if method in BASELINES:
-        E = (x0 - x_star)[:, None].repeat(1, R)
-        state = _Baseline(
-            method, A, E, eta_np, beta_np, extra_np, B, torch.float64, "cpu", small_const
-        )
-        xs, ys = [state.E.clone()], [state.lookahead().clone()]
-        for idx in batches:
-            state.step(idx)
-            xs.append(state.E.clone())
-            ys.append(state.lookahead().clone())
-        return (
-            torch.stack(xs) + x_star[None, :, None],
-            torch.stack(ys) + x_star[None, :, None],
-        )
-    eta_t = torch.as_tensor(-eta_np / B)
-    beta_t = torch.as_tensor(beta_np)
-    gamma = _gamma(method, beta_t)
+    on_device = _Tables(tables, torch.float64, "cpu")
     E = (x0 - x_star)[:, None].repeat(1, R)
-    V = torch.zeros_like(E)
-    xs, ys = [E.clone()], [E.clone()]
+    if method in BASELINES:
+        state = _Baseline(
+            method, on_device, E, eta_np, beta_np, extra_np, B, torch.float64, "cpu", small_const
+        )
+    else:
+        state = _Classic(method, on_device, E, eta_np, beta_np, B, torch.float64, "cpu")
+    xs, ys = [state.E.clone()], [state.lookahead().clone()]
     for idx in batches:
-        _step(A, E, V, idx, eta_t, beta_t, gamma)
-        xs.append(E.clone())
-        ys.append(E.clone() if gamma is None else torch.addcmul(E, V, gamma))
-    x = torch.stack(xs) + x_star[None, :, None]
-    y = torch.stack(ys) + x_star[None, :, None]
-    return x, y
+        state.step(idx)
+        xs.append(state.E.clone())
+        ys.append(state.lookahead().clone())
+    return torch.stack(xs) + x_star[None, :, None], torch.stack(ys) + x_star[None, :, None]
 
 
 @dataclass(frozen=True)
@@ -393,7 +407,7 @@ def run_grid(
     beta,
     seed: int,
     stop: StopRule = StopRule(),
-    replace: bool = False,
+    sampler: str = "without_replacement",
     device: str | torch.device | None = "auto",
     dtype: torch.dtype = torch.float64,
     x0: np.ndarray | None = None,
@@ -407,7 +421,8 @@ def run_grid(
     starts the censoring clock. Extra runs riding along with a grid (the momentum rule's
     point) are not leaders, so they never change which grid runs get censored.
     ``method`` may be a baseline (``sngm``, ``asgd``, ``mass``) with its other
-    parameters in ``extra`` (see "Baselines" in the module docstring).
+    parameters in ``extra`` (see "Baselines" in the module docstring). ``sampler`` is a
+    name from :mod:`~minibatch_momentum.samplers` that applies to the problem's kind.
     """
     eta = np.atleast_1d(np.asarray(eta, dtype=float))
     beta = np.atleast_1d(np.asarray(beta, dtype=float))
@@ -419,9 +434,10 @@ def run_grid(
     dev = resolve_device(device)
     R = eta.size
     V_eig = problem.eigvecs
-    # Work in the eigenbasis of H (rows rotated once per problem): the dynamics are
+    # Work in the eigenbasis of H (tables rotated once per problem): the dynamics are
     # unchanged (orthogonal change of variables) and the loss is a weighted sum of squares.
-    A = torch.as_tensor(problem.A_eig, dtype=dtype, device=dev)
+    draws = sampling(problem, sampler)
+    tables = _Tables(draws, dtype, dev)
     lam = torch.as_tensor(problem.eigvals, dtype=dtype, device=dev)
     x0 = np.zeros(problem.d) if x0 is None else np.asarray(x0, float)
     e0 = torch.as_tensor(V_eig.T @ (x0 - problem.x_star), dtype=dtype, device=dev)
@@ -432,9 +448,9 @@ def run_grid(
     active = np.arange(R)
     E = e0[:, None].repeat(1, R).contiguous()
     if method in METHODS:
-        state = _Classic(method, A, E, eta, beta, batch_size, dtype, dev)
+        state = _Classic(method, tables, E, eta, beta, batch_size, dtype, dev)
     else:
-        state = _Baseline(method, A, E, eta, beta, extra, batch_size, dtype, dev, small_const)
+        state = _Baseline(method, tables, E, eta, beta, extra, batch_size, dtype, dev, small_const)
 
     iters = np.full(R, np.inf)
     status = np.full(R, TIMEOUT, dtype=object)
@@ -444,14 +460,14 @@ def run_grid(
     rec_ids, rec_t, rec_loss = [active.copy()], [np.zeros(R, np.int64)], [np.ones(R)]
     recorded = set(stop.recorded_checks().tolist())
 
-    stream = MiniBatches(problem.n, batch_size, seed, replace=replace)
+    stream = draws.stream(batch_size, seed)
     K = stop.check_every
     horizon = stop.t_max
     t = 0
     while active.size and t < horizon:
         k = min(K, horizon - t)
         block = stream.take(k).to(dev)
-        gram = _use_gram(batch_size, problem.d, active.size)
+        gram = not draws.project and _use_gram(batch_size, problem.d, active.size)
         for idx in block:
             state.step(idx, gram)
         t += k
@@ -526,7 +542,7 @@ def monte_carlo(
     runs: int,
     steps: int,
     seed: int = 0,
-    replace: bool = False,
+    sampler: str = "without_replacement",
     x0: np.ndarray | None = None,
 ) -> MonteCarlo:
     """``runs`` independent runs of one ``(eta, beta)``, each with its own mini-batches.
@@ -541,7 +557,8 @@ def monte_carlo(
         raise ValueError("monte_carlo needs runs >= 2 and steps >= 1")
     _check_params(method, np.atleast_1d(float(eta)), np.atleast_1d(float(beta)))
     V_eig = problem.eigvecs
-    A = torch.as_tensor(problem.A_eig, dtype=torch.float64)
+    draws = sampling(problem, sampler)
+    tables = _Tables(draws, torch.float64, "cpu")
     lam = torch.as_tensor(problem.eigvals, dtype=torch.float64)
     x0 = np.zeros(problem.d) if x0 is None else np.asarray(x0, float)
     e0 = torch.as_tensor(V_eig.T @ (x0 - problem.x_star), dtype=torch.float64)
@@ -550,14 +567,14 @@ def monte_carlo(
         raise ValueError("x0 is already a minimizer: the relative loss is undefined")
     E = e0[:, None].repeat(1, runs).contiguous()
     V = torch.zeros_like(E)
-    eta_t = torch.full((runs,), -float(eta) / batch_size, dtype=torch.float64)
+    eta_t = torch.full((runs,), -float(eta) * tables.scale(batch_size), dtype=torch.float64)
     beta_t = torch.full((runs,), float(beta), dtype=torch.float64)
     gamma = _gamma(method, beta_t)
-    stream = MiniBatches(problem.n, batch_size, seed, replace=replace)
+    stream = draws.stream(batch_size, seed)
     rel = np.empty((steps + 1, runs))
     rel[0] = 1.0
     with np.errstate(over="ignore", invalid="ignore"):
         for t in range(1, steps + 1):
-            _step(A, E, V, stream.take(runs), eta_t, beta_t, gamma)
+            _step(tables, E, V, stream.take(runs), eta_t, beta_t, gamma)
             rel[t] = ((0.5 / f0) * (lam @ (E * E))).numpy()
     return MonteCarlo(mean=rel.mean(axis=1), std=rel.std(axis=1, ddof=1), runs=runs)

@@ -11,13 +11,23 @@ result): for a problem and a sampler,
 - :func:`exact_vs_monte_carlo`: the exact finite-sample curve ``E f(x_t) / f(x_0)``
   beside a Monte Carlo of the engine (claim T1).
 
-*Which theory.* The batch-scaling tables, knees and rate maps use the Gaussian-rows
-closed form with the problem's eigenvalues, ``n`` and the sampler's ``c_B``: exact when
-the rows are Gaussian, an approximation for a finite matrix (for the ``gaussian``
-family, whose rows are close to ``N(0, H)``, the two agree to about 1%; see the T1
-data, which has both). :func:`exact_vs_monte_carlo` uses the finite-sample operator of
-the problem's own ``A`` (:func:`~minibatch_momentum.theory.dense_curve`), exact for
-this matrix and sampler.
+*Which theory.* The batch-scaling tables, knees and rate maps use one of two noise
+models (:data:`NOISE_MODELS`, the theory spec's ``noise``):
+
+- ``gaussian`` (the default): the Gaussian-rows closed form with the problem's
+  eigenvalues and the sampler's ``c_B`` (its ``m`` and ``replace``): exact when the rows
+  are Gaussian, an approximation for a finite matrix (for the ``gaussian`` family, whose
+  rows are close to ``N(0, H)``, the two agree to about 1%; see the T1 data, which has
+  both);
+- ``moments``: the moment closure with this problem's own fourth moments ``Q`` for the
+  sampler (:class:`~minibatch_momentum.theory.Closure`): the same diagonal closure with
+  the sampler's noise in place of the Gaussian one, exact when the sampler's noise maps
+  diagonal second moments to diagonal ones, an approximation otherwise.
+
+:func:`exact_vs_monte_carlo` uses the exact operator of the problem's own table for the
+sampler (:func:`~minibatch_momentum.theory.sampler_curve`), exact for this matrix and
+sampler, and shows both models beside it. ``kaczmarz_block`` has no closed form
+(:data:`~minibatch_momentum.theory.BLOCK_PROJECTION_ERROR`).
 
 *Two iteration counts.* ``T_rate = log(1/eps) / log(1/rho)`` is the asymptotic count;
 ``T_curve`` is the first ``t`` with ``E f(x_t) <= eps f(x_0)`` on the exact expected-loss
@@ -35,6 +45,9 @@ from scipy.stats import norm
 from . import theory
 from .problems import Problem
 from .rule import rule_for_spectrum
+
+# The noise model of the batch-scaling tables, knees and rate maps (module docstring).
+NOISE_MODELS = ("gaussian", "moments")
 
 # The curve counts step until eps; this many steps is more than any batch size of the
 # profiles needs (SGD at B = 1 on the quick problem: ~1e5).
@@ -61,6 +74,35 @@ def initial_weights(problem: Problem, x0: np.ndarray | None = None) -> np.ndarra
     return (problem.eigvecs.T @ (x0 - problem.x_star)) ** 2
 
 
+def sampler_info(problem: Problem, sampler: str) -> tuple[int, bool]:
+    """``(m, replace)`` of ``sampler`` on ``problem``: what sets its ``c_B`` and what the
+    momentum rule is handed as ``n`` and ``replace``. ``ValueError`` for
+    ``kaczmarz_block`` and for a sampler of the other problem kind."""
+    table = theory.sampler_table(problem, sampler)
+    return table.m, table.replace
+
+
+def closure_for(problem: Problem, sampler: str, noise: str) -> theory.Closure | None:
+    """The moment closure for ``noise="moments"``, None for ``"gaussian"``."""
+    if noise not in NOISE_MODELS:
+        raise ValueError(f"noise: must be one of {list(NOISE_MODELS)}, got {noise!r}")
+    return theory.closure_model(problem, sampler) if noise == "moments" else None
+
+
+def _rate(eigvals, method, B, eta, beta, n, replace, closure) -> float:
+    if closure is None:
+        return theory.gaussian_rate(eigvals, method, B, eta, beta, n=n, replace=replace)
+    return theory.closure_rate(closure, method, B, eta, beta)
+
+
+def _iterations_many(eigvals, weights, method, Bs, eta, beta, eps, t_max, n, replace, closure):
+    if closure is None:
+        return theory.gaussian_iterations_many(
+            eigvals, weights, method, Bs, eta, beta, eps, t_max=t_max, n=n, replace=replace
+        )
+    return theory.closure_iterations_many(closure, weights, method, Bs, eta, beta, eps, t_max=t_max)
+
+
 def batch_scaling_table(
     eigvals: np.ndarray,
     weights: np.ndarray,
@@ -72,18 +114,23 @@ def batch_scaling_table(
     replace: bool = True,
     rule: dict[str, dict] | None = None,
     t_max: int = T_MAX,
+    closure: theory.Closure | None = None,
 ) -> pd.DataFrame:
-    """Exact ``T*(B)`` and the rule's exact ``T(B)`` (Gaussian-rows closed form).
+    """Exact ``T*(B)`` and the rule's exact ``T(B)``.
 
     Parameters
     ----------
     eigvals, weights : eigenvalues of ``H`` and the squared initial error in its eigenbasis.
     methods, batch_sizes : what to tabulate.
     eps : target relative loss.
-    n, replace : the sampler (sets ``c_B``, see :func:`~minibatch_momentum.theory.noise_factor`).
+    n, replace : the sampler's ``m`` and ``replace`` (:func:`sampler_info`): they set the
+        Gaussian model's ``c_B`` (see :func:`~minibatch_momentum.theory.noise_factor`)
+        and are what the rule is handed.
     rule : per method, the rule variant ``{"noise_line": ..., "form": ...}``; a method
         without an entry gets no rule columns (NaN).
     t_max : cap on the curve counts (``inf`` beyond).
+    closure : the moment closure to use (``noise="moments"``); None: the Gaussian-rows
+        closed form.
 
     Returns
     -------
@@ -95,7 +142,10 @@ def batch_scaling_table(
     Bs = np.asarray(batch_sizes, float)
     frames = []
     for method in methods:
-        bs = theory.batch_scaling(eigvals, method, Bs, eps=eps, n=n, replace=replace)
+        if closure is None:
+            bs = theory.batch_scaling(eigvals, method, Bs, eps=eps, n=n, replace=replace)
+        else:
+            bs = theory.closure_batch_scaling(closure, method, Bs, eps=eps)
         df = pd.DataFrame(
             {
                 "method": method,
@@ -104,17 +154,8 @@ def batch_scaling_table(
                 "beta": bs.beta,
                 "rho": bs.rho,
                 "T_rate": bs.iterations,
-                "T_curve": theory.gaussian_iterations_many(
-                    eigvals,
-                    weights,
-                    method,
-                    Bs,
-                    bs.eta,
-                    bs.beta,
-                    eps,
-                    t_max=t_max,
-                    n=n,
-                    replace=replace,
+                "T_curve": _iterations_many(
+                    eigvals, weights, method, Bs, bs.eta, bs.beta, eps, t_max, n, replace, closure
                 ),
             }
         )
@@ -128,31 +169,32 @@ def batch_scaling_table(
             )
             rho = np.array(
                 [
-                    theory.gaussian_rate(eigvals, method, B, e, b, n=n, replace=replace)
+                    _rate(eigvals, method, B, e, b, n, replace, closure)
                     for B, (e, b) in zip(Bs, pts, strict=True)
                 ]
             )
             df["rule_eta"], df["rule_beta"], df["rule_rho"] = pts[:, 0], pts[:, 1], rho
             df["rule_T_rate"] = theory.iterations_from_rate(rho, eps)
-            df["rule_T_curve"] = theory.gaussian_iterations_many(
-                eigvals,
-                weights,
-                method,
-                Bs,
-                pts[:, 0],
-                pts[:, 1],
-                eps,
-                t_max=t_max,
-                n=n,
-                replace=replace,
+            df["rule_T_curve"] = _iterations_many(
+                eigvals, weights, method, Bs, pts[:, 0], pts[:, 1], eps, t_max, n, replace, closure
             )
         frames.append(df)
     return pd.concat(frames, ignore_index=True)
 
 
-def knees(eigvals: np.ndarray, methods, *, n: int | None = None, replace: bool = True) -> dict:
+def knees(
+    eigvals: np.ndarray,
+    methods,
+    *,
+    n: int | None = None,
+    replace: bool = True,
+    closure: theory.Closure | None = None,
+) -> dict:
     """Exact breakpoints per method: the batch size where the tuned ``T*`` is twice the
-    noise-free optimum's (:func:`~minibatch_momentum.theory.knee_batch`)."""
+    noise-free optimum's (:func:`~minibatch_momentum.theory.knee_batch`, or
+    :func:`~minibatch_momentum.theory.closure_knee_batch` with a ``closure``)."""
+    if closure is not None:
+        return {m: theory.closure_knee_batch(closure, m) for m in methods}
     return {m: theory.knee_batch(eigvals, m, n=n, replace=replace) for m in methods}
 
 
@@ -174,11 +216,13 @@ def rate_map(
     *,
     n: int | None = None,
     replace: bool = True,
+    closure: theory.Closure | None = None,
 ) -> np.ndarray:
-    """Exact Gaussian-rows ``rho`` at each ``(eta[k], beta[k])`` (``>= 1``: diverges)."""
+    """Exact ``rho`` (Gaussian rows, or the ``closure``) at each ``(eta[k], beta[k])``
+    (``>= 1``: diverges)."""
     return np.array(
         [
-            theory.gaussian_rate(eigvals, method, batch_size, e, b, n=n, replace=replace)
+            _rate(eigvals, method, batch_size, e, b, n, replace, closure)
             for e, b in zip(np.ravel(eta), np.ravel(beta), strict=True)
         ]
     )
@@ -197,6 +241,7 @@ def rate_map_table(
     num_beta: int,
     n: int | None = None,
     replace: bool = True,
+    closure: theory.Closure | None = None,
 ) -> pd.DataFrame:
     """:func:`rate_map` over a log grid of ``eta L`` and ``1 - beta`` at each batch size;
     one row per point with ``batch_size``, ``eta``, ``beta``, ``rho``."""
@@ -211,7 +256,9 @@ def rate_map_table(
                 "batch_size": int(B),
                 "eta": E.ravel(),
                 "beta": 1.0 - OMB.ravel(),
-                "rho": rate_map(eigvals, method, B, E, 1.0 - OMB, n=n, replace=replace),
+                "rho": rate_map(
+                    eigvals, method, B, E, 1.0 - OMB, n=n, replace=replace, closure=closure
+                ),
             }
         )
         for B in batch_sizes
@@ -229,23 +276,27 @@ def exact_vs_monte_carlo(
     runs: int,
     steps: int,
     seed: int = 0,
-    replace: bool = False,
+    sampler: str = "without_replacement",
     confidence: float = 0.99,
 ) -> pd.DataFrame:
     """The exact ``E f(x_t) / f(x_0)`` beside the mean of ``runs`` independent runs.
 
-    Columns per step ``t = 0 .. steps``: ``exact`` (finite-sample operator of this ``A``,
-    :func:`~minibatch_momentum.theory.dense_curve`), ``gaussian`` (the Gaussian-rows
-    closed form with the same spectrum), ``noise_free`` (the full-gradient curve with
-    the same ``(eta, beta)``, a negative control), ``mc_mean``, ``mc_stderr`` and the
-    two-sided ``confidence`` band ``lower``/``upper`` = mean -/+ z stderr.
+    Columns per step ``t = 0 .. steps``: ``exact`` (the exact operator of this problem's
+    table for ``sampler``, :func:`~minibatch_momentum.theory.sampler_curve`), ``closure``
+    (the moment closure with this table's fourth moments), ``gaussian`` (the Gaussian-rows
+    closed form with the same spectrum and the sampler's ``c_B``), ``noise_free`` (the
+    full-gradient curve with the same ``(eta, beta)``, a negative control), ``mc_mean``,
+    ``mc_stderr`` and the two-sided ``confidence`` band ``lower``/``upper`` = mean -/+ z
+    stderr (:func:`~minibatch_momentum.engine.monte_carlo` with ``sampler``).
     """
-    exact = theory.dense_curve(
-        problem.A, problem.x_star, method, batch_size, eta, beta, steps, replace=replace
-    ).loss
+    m, replace = sampler_info(problem, sampler)
+    exact = theory.sampler_curve(problem, sampler, method, batch_size, eta, beta, steps).loss
     w = initial_weights(problem)
+    closure = theory.closure_curve(
+        theory.closure_model(problem, sampler), w, method, batch_size, eta, beta, steps
+    ).loss
     gauss = theory.gaussian_curve(
-        problem.eigvals, w, method, batch_size, eta, beta, steps, n=problem.n, replace=replace
+        problem.eigvals, w, method, batch_size, eta, beta, steps, n=m, replace=replace
     ).loss
     free = theory.gaussian_curve(
         problem.eigvals, w, method, problem.n, eta, beta, steps, n=problem.n, replace=False
@@ -253,13 +304,14 @@ def exact_vs_monte_carlo(
     from .engine import monte_carlo  # torch: only the Monte Carlo job needs it
 
     mc = monte_carlo(
-        problem, method, batch_size, eta, beta, runs, steps, seed=seed, replace=replace
+        problem, method, batch_size, eta, beta, runs, steps, seed=seed, sampler=sampler
     )
     z = float(norm.ppf(0.5 + confidence / 2))
     se = mc.stderr
     return pd.DataFrame(
         {
             "method": method,
+            "sampler": sampler,
             "batch_size": int(batch_size),
             "eta": float(eta),
             "beta": float(beta),
@@ -267,6 +319,7 @@ def exact_vs_monte_carlo(
             "confidence": float(confidence),
             "step": np.arange(steps + 1),
             "exact": exact / exact[0],
+            "closure": closure / closure[0],
             "gaussian": gauss / gauss[0],
             "noise_free": free / free[0],
             "mc_mean": mc.mean,

@@ -5,7 +5,10 @@ r"""The paper's generated inputs: every number the LaTeX source prints comes fro
 
 - ``numbers.tex``: one ``\mbm{key}`` value per number (``paper/main.tex`` defines
   ``\mbm`` so that an unknown key stops the build instead of printing ``??``);
-- ``claims_table.tex``: the claims table, one row per check;
+- ``claims_table.tex``: the claims table of the headline (problem, sampler) and the seed
+  systems, one row per check;
+- ``coverage_table.tex``: C1-C4 verdicts of every (problem, sampler) pair, and C5 (per
+  sampler) and C6 (per problem family);
 - ``timings_table.tex``: wall time per workflow rule.
 """
 
@@ -107,6 +110,45 @@ def claims_table(claims: list[dict]) -> str:
     return "\n".join(rows) + "\n"
 
 
+PAIR_CLAIMS = ("C1", "C2", "C3", "C4")
+
+
+def coverage_table(claims: list[dict]) -> str:
+    """``coverage_table.tex``: a row per (problem, sampler, method) with its C1-C4 verdicts,
+    then the C5/C6 verdicts per sampler and per problem (``-``: not made for that pair)."""
+    short = {"PASS": "pass", "FAIL": r"\textbf{fail}", "INCONCLUSIVE": "open"}
+    verdicts: dict[tuple[str, str, str], dict[str, str]] = {}
+    for c in claims:
+        if c["id"] in PAIR_CLAIMS:
+            key = (c["problem"], c["sampler"], c["method"])
+            verdicts.setdefault(key, {})[c["id"]] = short[c["verdict"]]
+    rows = [
+        r"\begin{tabular}{@{}lllcccc@{}}",
+        r"\toprule",
+        r"problem & sampler & method & C1 & C2 & C3 & C4 \\",
+        r"\midrule",
+    ]
+    for (problem, sampler, method), v in verdicts.items():
+        cells = [escape(problem), escape(sampler), escape(method)]
+        cells += [v.get(cid, "--") for cid in PAIR_CLAIMS]
+        rows.append(" & ".join(cells) + r" \\")
+    cover = [c for c in claims if c["id"] in ("C5", "C6")]
+    if cover:
+        rows += [
+            r"\midrule",
+            r"claim & over & method & \multicolumn{4}{c}{verdict} \\",
+            r"\midrule",
+        ]
+        for c in cover:
+            over = c["sampler"] if c["id"] == "C5" else c["problem"]
+            rows.append(
+                f"{c['id']} & {escape(over)} & {escape(c['method'])} & "
+                rf"\multicolumn{{4}}{{c}}{{{short[c['verdict']]}}} \\"
+            )
+    rows += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(rows) + "\n"
+
+
 def read_benchmarks(root: str | os.PathLike) -> pd.DataFrame:
     """Snakemake ``benchmark:`` files under ``root`` as rows ``(rule, job, seconds)``."""
     rows = []
@@ -153,9 +195,23 @@ def _version(pkg: str) -> str:
         return "n/a"
 
 
+def headline_claims(claims: list[dict], headline: tuple[str, str]) -> list[dict]:
+    """The claims of the headline (problem, sampler) and of the seed systems: the ones the
+    paper's numbers and claims table are about (other pairs are in the coverage table)."""
+    return [
+        c
+        for c in claims
+        if c["id"].startswith("S") or (c.get("problem"), c.get("sampler")) == tuple(headline)
+    ]
+
+
 def numbers(claims: list[dict], summary_dir: str | os.PathLike, bench: pd.DataFrame) -> dict:
     """Every value the paper prints, keyed as ``\\mbm{key}`` uses them."""
     summary_dir = Path(summary_dir)
+    headline = summary_dir.parts[-2:]
+    cover = [c for c in claims if c["id"] in ("C5", "C6")]
+    pairs = {(c["problem"], c["sampler"]) for c in claims if c["id"] in PAIR_CLAIMS}
+    claims = headline_claims(claims, headline)
     s = read_json(summary_dir / "summary.json")
     p, grid = s["problem"], s["grid"]
     tuned = pd.read_parquet(summary_dir / "tuned.parquet")
@@ -197,6 +253,10 @@ def numbers(claims: list[dict], summary_dir: str | os.PathLike, bench: pd.DataFr
         for i, ch in enumerate(c["checks"], start=1):
             out[f"{base}.{i}.measured"] = fmt(ch["measured"])
             out[f"{base}.{i}.predicted"] = fmt(ch["predicted"])
+    out["coverage.pairs"] = fmt(len(pairs))
+    for c in cover:
+        over = c["sampler"] if c["id"] == "C5" else c["problem"]
+        out[f"{c['id']}.{over}.{c['method']}.verdict"] = escape(c["verdict"])
     sweeps = bench[bench["rule"] == "sweep"]["seconds"]
     out["time.sweep.jobs"] = fmt(len(sweeps))
     out["time.sweep.total"] = f"{sweeps.sum():.0f}" if len(sweeps) else "n/a"
@@ -211,13 +271,16 @@ def paper_inputs(
     benchmarks: str | os.PathLike,
     out_dir: str | os.PathLike,
 ) -> dict:
-    """Write ``numbers.tex``, ``claims_table.tex`` and ``timings_table.tex``."""
+    """Write ``numbers.tex``, ``claims_table.tex``, ``coverage_table.tex`` and
+    ``timings_table.tex``."""
     claims = read_json(claims_json)["claims"]
     bench = read_benchmarks(benchmarks)
     nums = numbers(claims, summary_dir, bench)
     out_dir = Path(out_dir)
     write_text(macros(nums), out_dir / "numbers.tex")
-    write_text(claims_table(claims), out_dir / "claims_table.tex")
+    headline = Path(summary_dir).parts[-2:]
+    write_text(claims_table(headline_claims(claims, headline)), out_dir / "claims_table.tex")
+    write_text(coverage_table(claims), out_dir / "coverage_table.tex")
     write_text(timings_table(bench), out_dir / "timings_table.tex")
     return nums
 

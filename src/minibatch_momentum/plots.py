@@ -454,3 +454,58 @@ def exact_vs_monte_carlo(mc: pd.DataFrame, path) -> None:
     bx.set_ylabel("Monte Carlo / exact $-$ 1", fontsize=7)
     sns.despine(fig)
     save(fig, path)
+
+
+def tstar_grid(panels: list[dict], eps: float, path, ncols: int = 3) -> None:
+    """``T*(B)`` of every (problem, sampler) pair, one panel each: grid-tuned sweeps
+    (markers, bars span the seeds), the exact theory where the sampler has one (lines),
+    its breakpoints (coloured dotted) and the closed-form ``B*_SGD``, ``B_sat`` (grey).
+
+    ``panels``: dicts with ``title``, ``tuned`` and ``meta`` (a summary's), and
+    optionally ``exact`` (the theory's ``tstar`` table) and ``knees``.
+    """
+    _style()
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(2.3 * ncols, 2.0 * nrows), squeeze=False, constrained_layout=True
+    )
+    for ax, panel in zip(axes.flat, panels, strict=False):
+        tuned, exact, knees = panel["tuned"], panel.get("exact"), panel.get("knees") or {}
+        for method, st in METHOD_STYLE.items():
+            if exact is not None:
+                e = _exact(exact, method)
+                if not e.empty:
+                    ax.plot(e["batch_size"], e["T_rate"], color=st["color"], lw=1.0)
+            t = tuned[tuned["method"] == method].sort_values("batch_size")
+            if not t.empty:
+                T = t["T_gmean"].to_numpy(float)
+                yerr = np.clip(np.vstack([T - t["T_min"], t["T_max"] - T]), 0, None)
+                ax.errorbar(
+                    t["batch_size"],
+                    T,
+                    yerr=yerr,
+                    color=st["color"],
+                    marker=st["marker"],
+                    ms=2.8,
+                    ls="none",
+                    capsize=1.2,
+                    mfc="white",
+                    mew=0.8,
+                    label=st["label"],
+                )
+            k = knees.get(method)
+            if k is not None and np.isfinite(float(k)):
+                ax.axvline(float(k), color=st["color"], ls=":", lw=0.8, zorder=0)
+        _breakpoints(ax, panel["meta"])
+        _log2_x(ax)
+        ax.set_yscale("log")
+        ax.set_title(panel["title"], fontsize=7.5)
+        if exact is None:
+            ax.text(0.97, 0.05, "no exact theory", transform=ax.transAxes, ha="right", fontsize=6)
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    axes.flat[0].set_ylabel(rf"iterations to $\varepsilon={eps:g}$")
+    axes.flat[0].plot([], [], color="0.3", lw=1.0, label="exact theory")
+    axes.flat[0].legend(fontsize=5.5, loc="lower left")
+    sns.despine(fig)
+    save(fig, path)

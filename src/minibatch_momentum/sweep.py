@@ -21,15 +21,16 @@ from .checks import is_int as _is_int
 from .engine import METHODS, StopRule, resolve_device, run_grid
 from .io import atomic_path, dumps
 from .problems import Problem
-
-SAMPLERS = ("without_replacement", "with_replacement")
+from .samplers import SAMPLERS, sampling
 
 
 @dataclass(frozen=True)
 class Grid:
     """Log-spaced step sizes (in units of ``1/L``) and momenta ``beta = 1 - 2^-k``-style.
 
-    ``eta * L`` runs over ``num_eta`` values from ``eta_min`` to ``eta_max``;
+    ``eta * L`` runs over ``num_eta`` values from ``eta_min`` to ``eta_max`` (for the
+    block-projection sampler ``kaczmarz_block``, ``L = 1``: ``eta`` is the relaxation
+    factor of the projection);
     ``1 - beta`` over ``num_beta`` values from ``one_minus_beta_min`` to
     ``one_minus_beta_max``. SGD uses the step sizes only.
     """
@@ -145,17 +146,20 @@ def shard_points(problem: Problem, spec: ShardSpec) -> tuple[np.ndarray, np.ndar
     spec asks for it. The rule sees the problem's spectrum only (never any run)."""
     from .rule import rule_for_spectrum
 
-    L = float(problem.eigvals[-1])
+    draws = sampling(problem, spec.sampler)
+    L = 1.0 if draws.project else float(problem.eigvals[-1])
     eta, beta = spec.grid.points(spec.method, L)
     source = np.full(eta.size, "grid", dtype=object)
-    if spec.rule is not None:
+    # The rule is written in L, mu and tr H of a gradient estimate with E[Z_S] = H; a
+    # block projection has neither, so its shards run the grid alone.
+    if spec.rule is not None and not draws.project:
         r_eta, r_beta = rule_for_spectrum(
             spec.method,
             spec.batch_size,
             problem.eigvals,
             noise_line=spec.rule.noise_line,
-            n=problem.n,
-            replace=spec.sampler == "with_replacement",
+            n=draws.m,
+            replace=draws.replace,
             form=spec.rule.form,
         )
         eta, beta = np.append(eta, r_eta), np.append(beta, r_beta)
@@ -192,7 +196,7 @@ def run_shard(
             beta,
             seed=seed,
             stop=spec.stop,
-            replace=spec.sampler == "with_replacement",
+            sampler=spec.sampler,
             device=dev,
             dtype=getattr(torch, spec.dtype),
             leaders=grid,

@@ -66,6 +66,17 @@ coefficients built from the small numbers ``1 - beta`` and ``eta lam`` (see
 :func:`_blocks`) because near ``z = 1`` the textbook coefficients cancel catastrophically.
 Cost: ``O(d)`` per evaluation of ``phi``, a few dozen evaluations per rate.
 
+*Any sampler* (:mod:`~minibatch_momentum.samplers`). With ``Z_S`` in place of ``H_S``
+the recursion is the same with ``N(X) = c_B (E_i[u_i (v_i^T X v_i) u_i^T] - H X H)``
+(:func:`sampler_noise`): :func:`sampler_curve`, :func:`sampler_operator` and
+:func:`sampler_rate` are exact for every sampler but ``kaczmarz_block`` (no closed form).
+The *moment closure* (:class:`Closure`) keeps the diagonal ``(p_i, q_i, s_i)`` as the
+Gaussian closed form does, with the sampler's fourth moments ``Q_ij = E[u_i^2 v_j^2]``
+in place of ``2 Lambda^2 + lam lam^T``; its rate generalizes the secular equation to a
+Perron-root equation (see the comment above :class:`Closure`). It is the Gaussian closed
+form for Gaussian ``Q``, exact when the noise maps diagonal second moments to diagonal
+ones, and otherwise an approximation that the tests measure against the exact theory.
+
 Conventions: "rate" ``rho`` is the spectral radius of the second-moment map, so it is
 the *square* of the rate at which ``||e_t||`` contracts (plain GD: ``max |1 - eta
 lam|^2``; Polyak's heavy ball: ``beta``). Iterations-to-eps count the steps until the
@@ -78,6 +89,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.optimize
@@ -559,7 +571,11 @@ class _Blocks:
     s_mean: np.ndarray
 
 
-def _blocks(lam: np.ndarray, method: str, c: float, eta: float, beta: float) -> _Blocks:
+def _blocks(
+    lam: np.ndarray, method: str, c: float, eta: float, beta: float, own: np.ndarray | None = None
+) -> _Blocks:
+    """The blocks' polynomials; ``own`` (default ``lam^2``) is each block's own noise
+    coefficient, ``kap = c eta^2 own`` (the moment closure puts its split there)."""
     g = _gamma(method, beta)
     h = eta * lam
     # The 2x2 mean block has determinant 1 - mc and trace 2 - om. Both are built from
@@ -574,7 +590,7 @@ def _blocks(lam: np.ndarray, method: str, c: float, eta: float, beta: float) -> 
     g2 = np.full_like(lam, w1)
     g1 = -w1 * (3 - mc) - w2 * (2 - om) - w3
     g0 = w1 * (2 - mc) + w2 * (2 - om) + w3 * (2 - mc)
-    kap = c * (eta * lam) ** 2
+    kap = c * (eta * lam) ** 2 if own is None else c * eta**2 * own
     # Spectral radius of the noise-free block: the larger squared root modulus of
     # r^2 - (2 - om) r + (1 - mc); the discriminant is om^2 - 4h without cancellation.
     disc = om * om - 4 * h
@@ -615,25 +631,26 @@ def _secular_gap(blk: _Blocks, s: float) -> float:
 def _rate_gap(lam: np.ndarray, method: str, c: float, eta: float, beta: float) -> float:
     """``1 - rho`` for the closed Gaussian map on the positive eigenvalues ``lam``."""
     blk = _blocks(lam, method, c, eta, beta)
+    return _gap_root(lambda s: _secular_gap(blk, s), blk, c)
+
+
+def _gap_root(gap, blk: _Blocks, c: float) -> float:
+    """``s* = 1 - rho``: where ``gap(s)`` (positive exactly above the rate) changes sign."""
     # Noise only adds a positive map, so rho >= rho(Mbar)^2: s* <= s_max.
     s_max = float(np.min(blk.s_mean))
     if c == 0:
         return s_max
-    if _secular_gap(blk, s_max) > 0:  # the noise does not move the rate (degenerate)
+    if gap(s_max) > 0:  # the noise does not move the rate (degenerate)
         return s_max
     step = max(abs(s_max), 1e-12)
     for _ in range(200):  # walk away from 1 until we are surely above the rate
         s_lo = s_max - step
-        if _secular_gap(blk, s_lo) > 0:
+        if gap(s_lo) > 0:
             break
         step *= 2
     else:  # pragma: no cover - only for absurd parameters
         return -np.inf
-    return float(
-        scipy.optimize.brentq(
-            lambda s: _secular_gap(blk, s), s_lo, s_max, xtol=1e-15 * step, rtol=1e-13
-        )
-    )
+    return float(scipy.optimize.brentq(gap, s_lo, s_max, xtol=1e-15 * step, rtol=1e-13))
 
 
 def gaussian_rate(
@@ -670,11 +687,10 @@ class Tuned:
     rho: float
 
 
-def _objective(lam, method, c, eta, beta) -> float:
+def _objective_of_gap(gap: float) -> float:
     # -log(1 - rho): smooth where rho is set by the secular equation, and it keeps the
     # precision of 1 - rho when the rate is close to 1. Divergent settings get a wall
     # that still slopes back towards convergence.
-    gap = _rate_gap(lam, method, c, eta, beta)
     return -np.log(gap) if gap > 0 else 1e3 + min(-gap, 1e6)
 
 
@@ -719,29 +735,46 @@ def optimal_parameters(
     """
     lam = _positive(eigvals)
     c = noise_factor(batch_size, n, replace)
-    L, mu, trace = lam.max(), lam.min(), lam.sum()
+    return _tune(
+        lambda eta, beta: _rate_gap(lam, method, c, eta, beta),
+        method,
+        batch_size,
+        lam.max(),
+        lam.min(),
+        lam.sum(),
+        c,
+        start,
+    )
+
+
+def _tune(gap, method, batch_size, L, mu, scale, c, start) -> Tuned:
+    """The tuner of :func:`optimal_parameters` for any rate: ``gap(eta, beta) = 1 - rho``.
+
+    ``scale`` is the noise scale of the starting point and the SGD bracket (``tr H`` for
+    Gaussian rows): the noise-limited effective step is about ``B / scale``.
+    """
     eta_det, beta_det, rho_det = deterministic_optimum(method, L, mu)
     if c == 0:
         return Tuned(eta_det, beta_det, rho_det)
     if method == "sgd":
         # Unimodal in log eta in every case we have checked (the tests compare with a
         # grid): bounded Brent between a tiny step and the noise-free limit 2/L.
-        lo = np.log(1e-4 * min(batch_size / trace, 1.0 / L))
+        lo = np.log(1e-4 * min(batch_size / scale, 1.0 / L))
         res = scipy.optimize.minimize_scalar(
-            lambda x: _objective(lam, method, c, np.exp(x), 0.0),
+            lambda x: _objective_of_gap(gap(np.exp(x), 0.0)),
             bounds=(lo, np.log(2.0 / L)),
             method="bounded",
             options={"xatol": 1e-9},
         )
         eta = float(np.exp(res.x))
-        return Tuned(eta, 0.0, 1.0 - _rate_gap(lam, method, c, eta, 0.0))
+        return Tuned(eta, 0.0, 1.0 - gap(eta, 0.0))
     if start is None:
-        eff = min(batch_size / trace, eta_det / (1 - beta_det))
+        eff = min(batch_size / scale, eta_det / (1 - beta_det))
         start = (eff * (1 - beta_det), beta_det)
     eta0, beta0 = start
     beta0 = float(np.clip(beta0, 1e-6, 1 - 1e-12))  # keep logit(1 - beta) finite
     x = np.array([np.log(eta0 / (1 - beta0)), np.log((1 - beta0) / beta0)])
-    f = lambda x: _objective(lam, method, c, *_momentum_params(x))  # noqa: E731
+    f = lambda x: _objective_of_gap(gap(*_momentum_params(x)))  # noqa: E731
     for _ in range(2):  # a restart re-inflates a collapsed simplex
         simplex = np.array([x, x + [0.5, 0.0], x + [0.0, 0.5]])
         res = scipy.optimize.minimize(
@@ -752,7 +785,7 @@ def optimal_parameters(
         )
         x = res.x
     eta, beta = _momentum_params(x)
-    return Tuned(eta, beta, 1.0 - _rate_gap(lam, method, c, eta, beta))
+    return Tuned(eta, beta, 1.0 - gap(eta, beta))
 
 
 @dataclass(frozen=True)
@@ -778,7 +811,12 @@ def batch_scaling(
 ) -> BatchScaling:
     """Exact ``T*(B)`` for Gaussian rows over ``batch_sizes`` (see :class:`BatchScaling`)."""
     Bs = np.asarray(batch_sizes, float)
-    tuned = [optimal_parameters(eigvals, method, B, n=n, replace=replace) for B in Bs]
+    return _scaling(
+        Bs, [optimal_parameters(eigvals, method, B, n=n, replace=replace) for B in Bs], eps
+    )
+
+
+def _scaling(Bs: np.ndarray, tuned: list[Tuned], eps: float) -> BatchScaling:
     rho = np.array([t.rho for t in tuned])
     return BatchScaling(
         batch_size=Bs,
@@ -809,17 +847,31 @@ def knee_batch(
     ``B = 1`` is within the factor.
     """
     lam = _positive(eigvals)
-    rho_det = deterministic_optimum(method, lam.max(), lam.min())[2]
+    return _knee(
+        lambda B: optimal_parameters(lam, method, B, n=n, replace=replace).rho,
+        method,
+        lam.max(),
+        lam.min(),
+        lam.sum(),
+        np.log(n) if (n is not None and not replace) else np.inf,
+        factor,
+        rtol,
+    )
+
+
+def _knee(tuned_rho, method, L, mu, scale, top, factor, rtol) -> float:
+    """The root search of :func:`knee_batch` for any tuned rate ``tuned_rho(B)``;
+    ``scale`` (``tr H``) sets the first guess, ``top`` is ``log`` of the largest batch."""
+    rho_det = deterministic_optimum(method, L, mu)[2]
     target = np.log(factor) - np.log(-np.log(rho_det))  # log(factor * T_det) up to log(1/eps)
 
     def excess(logB):
-        rho = optimal_parameters(lam, method, np.exp(logB), n=n, replace=replace).rho
+        rho = tuned_rho(np.exp(logB))
         return -np.log(-np.log(rho)) - target
 
     if excess(0.0) <= 0:
         return 1.0
-    hi = np.log(max(lam.sum() / np.sqrt(lam.max() * lam.min()), 2.0))
-    top = np.log(n) if (n is not None and not replace) else np.inf
+    hi = np.log(max(scale / np.sqrt(L * mu), 2.0))
     hi = min(hi, top)
     while excess(hi) > 0:
         if hi >= top:
@@ -852,3 +904,602 @@ def benchmark_batch_scaling(
         res = batch_scaling(lam, method, batch_sizes)
         out[method] = (res, time.perf_counter() - t0)
     return out
+
+
+# --------------------------------------------------------------------------------------
+# Any sampler: the general noise operator, exact dense second moments
+# --------------------------------------------------------------------------------------
+#
+# A sampler's step uses Z_S = (1/B) sum_k u_{i_k} v_{i_k}^T with E[Z_S] = H
+# (:mod:`~minibatch_momentum.samplers`), so the derivation above goes through with
+# H_S -> Z_S and
+#
+#     N_B(X) = E[(Z_S - H) X (Z_S - H)^T] = c_B (E_i[u_i (v_i^T X v_i) u_i^T] - H X H),
+#
+# E_i over the table's probabilities p_i (uniform: 1/m), c_B = Sampling.noise_factor(B):
+# 1/B for i.i.d. draws (with_replacement, kaczmarz, coordinate), (m - B)/(B (m - 1)) for
+# B distinct uniform rows. For coordinate sampling Z is not symmetric (u_j = e_j / p_j,
+# v_j = m_j), hence the transpose. kaczmarz_block has Z_S = P_S, a projection whose mean
+# is not H: no closed form, see BLOCK_PROJECTION_ERROR.
+
+BLOCK_PROJECTION_ERROR = (
+    "sampler 'kaczmarz_block' has no closed-form noise operator: its step projects onto "
+    "the sampled rows (Z_S = P_S), whose mean E[P_S] is not H, so the second moments do "
+    "not close on (H, N_B); use the Monte Carlo of the engine instead"
+)
+
+
+def sampler_table(problem, sampler: str):
+    """The :class:`~minibatch_momentum.samplers.Sampling` of ``sampler`` on ``problem`` in
+    the eigenbasis of ``H`` (where every function below works).
+
+    Raises ``ValueError`` for ``kaczmarz_block`` (:data:`BLOCK_PROJECTION_ERROR`) and for a
+    sampler that does not apply to the problem's kind.
+    """
+    from .samplers import sampling  # imports torch: only when a sampler is asked for
+
+    if sampler == "kaczmarz_block":
+        raise ValueError(BLOCK_PROJECTION_ERROR)
+    table = sampling(problem, sampler)
+    if table.project:  # pragma: no cover - only kaczmarz_block projects
+        raise ValueError(BLOCK_PROJECTION_ERROR)
+    return table
+
+
+def _draw_weights(table) -> np.ndarray:
+    return np.full(table.m, 1.0 / table.m) if table.p is None else np.asarray(table.p, float)
+
+
+def sampler_noise(table, X: np.ndarray, c: float, H: np.ndarray | None = None) -> np.ndarray:
+    """General noise operator ``N(X) = c (E_i[u_i (v_i^T X v_i) u_i^T] - H X H^T)``.
+
+    Parameters
+    ----------
+    table : a :class:`~minibatch_momentum.samplers.Sampling` (any coordinates; not a
+        projecting one).
+    X : (d, d) matrix in the table's coordinates.
+    c : the noise factor ``c_B`` (``table.noise_factor(B)``).
+    H : ``E[Z] = E_i[u_i v_i^T]`` in the same coordinates (computed from the table,
+        ``O(m d^2)``, unless given).
+
+    For uniform rows ``(a_i, a_i)`` this is :func:`sampling_noise`. ``O(m d^2)``.
+    """
+    if table.project:
+        raise ValueError(BLOCK_PROJECTION_ERROR)
+    U, V, w = np.asarray(table.U, float), np.asarray(table.V, float), _draw_weights(table)
+    if H is None:
+        H = (U.T * w) @ V
+    q = np.einsum("ij,ij->i", V @ X, V)  # v_i^T X v_i
+    return c * ((U.T * (w * q)) @ U - H @ X @ H.T)
+
+
+def _sampler_setup(problem, sampler, method, batch_size, eta, beta):
+    """Table, eigenvalues, ``c_B`` and the mean step in the eigenbasis, where ``Mbar`` is
+    made of diagonal blocks ``[[diag(a), diag(b)], [I, 0]]`` and ``W = [(1+g) I, -g I]``."""
+    _check_params(method, eta, beta)
+    table = sampler_table(problem, sampler)
+    lam = np.asarray(problem.eigvals, float)
+    g = _gamma(method, beta)
+    a = 1 + beta - eta * (1 + g) * lam
+    b = -beta + eta * g * lam
+    return table, lam, table.noise_factor(batch_size), a, b, g
+
+
+def _second_moment_step(S, table, lam, c, a, b, g, eta):
+    """``Mbar S Mbar^T + eta^2 E1 N(W S W^T) E1^T`` in the eigenbasis: ``O(d^2)`` for the
+    mean part (diagonal blocks), ``O(m d^2)`` for the noise."""
+    d = lam.size
+    S11, S12, S21, S22 = S[:d, :d], S[:d, d:], S[d:, :d], S[d:, d:]
+    X = (1 + g) ** 2 * S11 - g * (1 + g) * (S12 + S21) + g * g * S22
+    out = np.empty_like(S)
+    out[:d, d:] = a[:, None] * S11 + b[:, None] * S21  # (Mbar S)_11
+    top_right = a[:, None] * S12 + b[:, None] * S22  # (Mbar S)_12
+    out[:d, :d] = out[:d, d:] * a[None, :] + top_right * b[None, :]
+    out[d:, :d] = S11 * a[None, :] + S12 * b[None, :]
+    out[d:, d:] = S11
+    out[:d, :d] += eta**2 * sampler_noise(table, X, c, np.diag(lam))
+    return out
+
+
+def sampler_curve(
+    problem,
+    sampler: str,
+    method: str,
+    batch_size: int,
+    eta: float,
+    beta: float,
+    steps: int,
+    *,
+    x0: np.ndarray | None = None,
+) -> MomentCurve:
+    """Exact ``E f(x_t)`` and ``E ||x_t - x*||^2`` for any sampler but ``kaczmarz_block``:
+    :func:`dense_curve` with the general noise operator :func:`sampler_noise`, iterated in
+    the eigenbasis of ``H``, ``O(m d^2 + d^3)`` per step.
+
+    Parameters
+    ----------
+    problem : a :class:`~minibatch_momentum.problems.Problem` of the sampler's kind.
+    sampler : a name from :mod:`~minibatch_momentum.samplers`.
+    method, batch_size, eta, beta, steps : as in :func:`dense_curve`.
+    x0 : start (default 0); ``x_{-1} = x_0``.
+    """
+    setup = _sampler_setup(problem, sampler, method, batch_size, eta, beta)
+    lam = setup[1]
+    d = lam.size
+    x0 = np.zeros(d) if x0 is None else np.asarray(x0, float)
+    e0 = np.asarray(problem.eigvecs, float).T @ (x0 - np.asarray(problem.x_star, float))
+    z0 = np.concatenate([e0, e0])
+    S = np.outer(z0, z0)
+    loss, dist = np.empty(steps + 1), np.empty(steps + 1)
+    for t in range(steps + 1):
+        P = np.diagonal(S)[:d]
+        loss[t], dist[t] = 0.5 * lam @ P, P.sum()
+        if t == steps:
+            break
+        S = _second_moment_step(S, *setup, eta)
+        S = 0.5 * (S + S.T)  # see dense_curve
+    return MomentCurve(loss=loss, dist=dist)
+
+
+def sampler_operator(
+    problem, sampler: str, method: str, batch_size: float, eta: float, beta: float
+) -> np.ndarray:
+    """The exact second-moment map of any sampler (not ``kaczmarz_block``) as a
+    ``(4 d^2, 4 d^2)`` matrix on row-major ``vec(Sigma)`` in the eigenbasis of ``H``
+    (:func:`dense_operator` with ``vec(u (v^T X v) u^T) = (u kron u)(v kron v)^T vec(X)``).
+    Small ``d`` only."""
+    table, lam, c, _, _, _ = _sampler_setup(problem, sampler, method, batch_size, eta, beta)
+    return _operator(table, lam, c, method, eta, beta)
+
+
+def _operator(table, lam, c, method, eta, beta) -> np.ndarray:
+    d = lam.size
+    H = np.diag(lam)
+    M, W = mean_transition(H, method, eta, beta), lookahead_map(d, method, beta)
+    U, V, w = np.asarray(table.U, float), np.asarray(table.V, float), _draw_weights(table)
+    Ku = np.einsum("ij,ik->ijk", U, U).reshape(-1, d * d)
+    Kv = np.einsum("ij,ik->ijk", V, V).reshape(-1, d * d)
+    N = c * ((Ku.T * w) @ Kv - np.kron(H, H))
+    E1 = np.vstack([np.eye(d), np.zeros((d, d))])
+    return np.kron(M, M) + eta**2 * np.kron(E1, E1) @ N @ np.kron(W, W)
+
+
+def _positive_modes(table, lam):
+    """The table and eigenvalues on the positive modes only. Null modes never feed back:
+    ``v_i`` has no component along them (rows lie in the row space; for coordinate
+    sampling ``v_j = Lambda V^T e_j``), so the positive modes' second moments are closed."""
+    import dataclasses
+
+    keep = lam > _NULL_TOL * lam.max()
+    U, V = np.asarray(table.U, float)[:, keep], np.asarray(table.V, float)[:, keep]
+    return dataclasses.replace(table, U=V if table.symmetric else U, V=V), lam[keep]
+
+
+def _pair_transfer(a, b, g, z) -> np.ndarray:
+    """``R_ij(z) = (w kron w)^T (z - M_i kron M_j)^{-1} (e1 kron e1)``, ``M_k = [[a_k, b_k],
+    [1, 0]]``, ``w = (1 + g, -g)``: the response of ``E u_i u_j`` to a unit injection into
+    ``E e_i e_j`` of the noise-free map, for every pair of modes (a 4x4 solve each)."""
+    d = a.size
+    M = np.zeros((d, 2, 2))
+    M[:, 0, 0], M[:, 0, 1], M[:, 1, 0] = a, b, 1.0
+    K = np.einsum("iac,jbd->ijabcd", M, M).reshape(d, d, 4, 4)
+    rhs = np.zeros((d, d, 4, 1))
+    rhs[..., 0, 0] = 1.0
+    v = np.linalg.solve(z * np.eye(4) - K, rhs)[..., 0]
+    w = np.array([(1 + g) ** 2, -g * (1 + g), -g * (1 + g), g * g])
+    return v @ w
+
+
+def _map_perron(F, d, state, tol) -> float:
+    """Perron root of a completely positive map ``F`` on ``d x d`` matrices: its spectral
+    radius, attained at a PSD eigenvector; ARPACK, warm-started from ``state.x``."""
+    import scipy.sparse.linalg as sla
+
+    def apply(v):
+        state.matvecs += 1
+        return F(v.reshape(d, d)).reshape(-1)
+
+    op = sla.LinearOperator((d * d, d * d), matvec=apply, dtype=float)
+    v0 = state.x if state.x is not None else np.eye(d).reshape(-1)
+    val, vec = sla.eigs(op, k=1, which="LM", v0=v0, tol=tol, maxiter=100_000)
+    state.x = np.abs(vec[:, 0].real) + 1e-3 * np.abs(vec[:, 0]).max()  # near the cone
+    return float(np.abs(val[0]))
+
+
+def sampler_rate(
+    problem,
+    sampler: str,
+    method: str,
+    batch_size: float,
+    eta: float,
+    beta: float,
+    *,
+    dense_max_d: int = 4,
+    tol: float = 1e-12,
+) -> float:
+    """Exact asymptotic rate ``rho`` of any sampler (not ``kaczmarz_block``): the spectral
+    radius of its second-moment map on the positive modes (null directions, as in
+    :func:`gaussian_rate`, are left out: they carry no loss and never feed back).
+
+    Up to ``dense_max_d`` positive modes: the eigenvalues of the ``(4 d^2)^2`` matrix.
+    Beyond: the mean map acts on each pair of modes by a 4x4 block, so ``z`` above its
+    radius is an eigenvalue iff the positive map ``Y -> eta^2 N(R(z) o Y)`` (``R`` from
+    :func:`_pair_transfer`, ``o`` entrywise) has Perron root 1; that root decreases in
+    ``z``, and the rate is found as in :func:`gaussian_rate` with the Perron root from
+    ARPACK (``O(m d^2 + d^3)`` per application, relative tolerance ``tol``).
+    """
+    table, lam, c, _, _, _ = _sampler_setup(problem, sampler, method, batch_size, eta, beta)
+    table, lam = _positive_modes(table, lam)
+    d = lam.size
+    if d <= dense_max_d:
+        op = _operator(table, lam, c, method, eta, beta)
+        return float(np.max(np.abs(np.linalg.eigvals(op))))
+    g = _gamma(method, beta)
+    a = 1 + beta - eta * (1 + g) * lam
+    b = -beta + eta * g * lam
+    blk = _blocks(lam, method, c, eta, beta)
+    s_max = float(np.min(blk.s_mean))
+    H = np.diag(lam)
+    state = _PerronState()
+
+    def gap(s):
+        if not s < s_max:
+            return -1.0
+        R = _pair_transfer(a, b, g, 1.0 - s)
+        return 1.0 - _map_perron(
+            lambda Y: eta**2 * sampler_noise(table, R * Y, c, H), d, state, tol
+        )
+
+    return 1.0 - _gap_root(gap, blk, c)
+
+
+def sampler_optimal_parameters(
+    problem,
+    sampler: str,
+    method: str,
+    batch_size: float,
+    *,
+    start: tuple[float, float] | None = None,
+) -> Tuned:
+    """Constant ``(eta, beta)`` minimizing the exact rate :func:`sampler_rate` (the tuner of
+    :func:`optimal_parameters`; each step is a dense rate, so small ``d`` only)."""
+    table = sampler_table(problem, sampler)
+    model = closure_model(problem, sampler)
+    lam, _, _, scale = model._rate_data
+    c = table.noise_factor(batch_size)
+    return _tune(
+        lambda eta, beta: 1.0 - sampler_rate(problem, sampler, method, batch_size, eta, beta),
+        method,
+        batch_size,
+        lam.max(),
+        lam.min(),
+        scale,
+        c,
+        start,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Any sampler: the moment closure, O(d^2) per step
+# --------------------------------------------------------------------------------------
+#
+# The Gaussian closed form keeps only the diagonal second moments (p_k, q_k, s_k) per mode
+# of H. For any sampler the same closure uses the diagonal of the noise, which for a
+# diagonal X (in H's eigenbasis, x_k = X_kk) is
+#
+#     N(X)_kk = c_B ((Q x)_k - lam_k^2 x_k),    Q_kj = E_i[u_ik^2 v_ij^2]
+#
+# (Gaussian rows: Q = 2 Lambda^2 + lam lam^T, the closed form above). The closure is exact
+# when E[Z X Z^T] maps diagonal X to diagonal X (row laws symmetric under reflections of
+# the eigen-coordinates, e.g. elliptical rows at the population level); otherwise it drops
+# the off-diagonal second moments, an approximation the tests measure.
+#
+# Rate. Split Q - Lambda^2 = diag(own) + C with C >= 0 entrywise: C_kj = Q_kj off the
+# diagonal and C_kk = min(Q_kk - lam_k^2, lam_k^2), so own_k = max(Q_kk - 2 lam_k^2, 0)
+# (Gaussian Q: own = lam^2, C = lam lam^T, the secular equation's split). Each mode's
+# 3x3 block D_k carries its own noise c eta^2 own_k; the coupling injects c eta^2 (C x)_k
+# into p_k. An eigenvalue z above every block's radius has x = diag(r(z)) kappa C x with
+# r_k = G_k / Q_k the block's response (as in the secular equation), kappa = c eta^2. Both
+# parts are positive maps, so r_k(z) >= 0 decreases in z there, and rho is the z where the
+# Perron root of kappa diag(r(z)) C equals 1 (or the largest block radius when it stays
+# below 1). For rank-one C this Perron root is the secular function phi. The Perron root
+# comes from power iteration, warm-started across the root search and stopped on the
+# Collatz-Wielandt bracket (min and max of (A x)_k / x_k), O(d^2) per iteration.
+
+
+@dataclass(frozen=True)
+class Closure:
+    """The moment closure's data for one (problem, sampler): eigenvalues of ``H``, the
+    fourth-moment matrix ``Q`` in their order, and the sampler's ``c_B`` (``m``,
+    ``replace``)."""
+
+    eigvals: np.ndarray
+    Q: np.ndarray
+    m: int | None = None
+    replace: bool = True
+
+    @classmethod
+    def gaussian(cls, eigvals, n: int | None = None, replace: bool = True) -> Closure:
+        """Gaussian rows ``N(0, H)``: ``Q = 2 Lambda^2 + lam lam^T`` (the closed form)."""
+        lam = np.asarray(eigvals, float)
+        return cls(lam, 2 * np.diag(lam * lam) + np.outer(lam, lam), n, replace)
+
+    def noise_factor(self, batch_size: float) -> float:
+        return noise_factor(batch_size, self.m, self.replace)
+
+    @cached_property
+    def _rate_data(self):
+        """Positive modes, their ``Q``, the split ``(own, C)`` and the noise scale."""
+        lam_all = np.asarray(self.eigvals, float)
+        lam = _positive(lam_all)
+        keep = lam_all > _NULL_TOL * lam_all.max()
+        Q = np.asarray(self.Q, float)[np.ix_(keep, keep)]
+        excess = np.maximum(np.diag(Q) - lam * lam, 0.0)
+        diag_c = np.minimum(excess, lam * lam)
+        C = Q.copy()
+        np.fill_diagonal(C, diag_c)
+        own = excess - diag_c
+        # Noise scale: SGD's small-step stability edge is eta = 2 B / rho(Lambda^-1 Q)
+        # (tr H + O(L) for Gaussian rows); it starts the tuner.
+        scale = _perron_root(Q, 1.0 / lam, _PerronState(), tol=1e-10)
+        return lam, C, own, scale
+
+
+def fourth_moments(table) -> np.ndarray:
+    """``Q_kj = E_i[u_ik^2 v_ij^2]`` of a :class:`~minibatch_momentum.samplers.Sampling`
+    (its coordinates: the eigenbasis for :func:`sampler_table`), ``O(m d^2)``."""
+    if table.project:
+        raise ValueError(BLOCK_PROJECTION_ERROR)
+    U, V, w = np.asarray(table.U, float), np.asarray(table.V, float), _draw_weights(table)
+    return ((U * U).T * w) @ (V * V)
+
+
+def closure_model(problem, sampler: str) -> Closure:
+    """The :class:`Closure` of ``sampler`` on ``problem``: its own ``Q`` and ``c_B``."""
+    table = sampler_table(problem, sampler)
+    return Closure(
+        np.asarray(problem.eigvals, float), fourth_moments(table), table.m, table.replace
+    )
+
+
+class _ClosureRecursion(_GaussianRecursion):
+    """State ``(p, q, s)`` of the moment closure for ``R`` configurations."""
+
+    def __init__(self, model: Closure, weights, method, c, eta, beta):
+        super().__init__(model.eigvals, weights, method, c, eta, beta)
+        self.Q = np.asarray(model.Q, float)
+
+    def step(self) -> None:
+        lam = self.lam[:, None]
+        w1, w2, w3 = self.w
+        x = w1 * self.p + w2 * self.q + w3 * self.s  # E u_i^2 at the gradient point
+        p = self.aa * self.p + self.ab2 * self.q + self.bb * self.s
+        p += self.kick * (self.Q @ x - lam * lam * x)
+        self.q, self.s, self.p = self.a * self.p + self.b * self.q, self.p, p
+
+
+def closure_curve(
+    model: Closure,
+    weights: np.ndarray,
+    method: str,
+    batch_size: float,
+    eta,
+    beta,
+    steps: int,
+) -> MomentCurve:
+    """:func:`gaussian_curve` for the moment closure ``model``, ``O(d^2 R)`` per step."""
+    scalar = np.ndim(eta) == 0 and np.ndim(beta) == 0
+    rec = _ClosureRecursion(model, weights, method, model.noise_factor(batch_size), eta, beta)
+    R = rec.p.shape[1]
+    loss, dist = np.empty((steps + 1, R)), np.empty((steps + 1, R))
+    loss[0], dist[0] = rec.loss(), rec.dist()
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(1, steps + 1):
+            rec.step()
+            loss[t], dist[t] = rec.loss(), rec.dist()
+    if scalar:
+        loss, dist = loss[:, 0], dist[:, 0]
+    return MomentCurve(loss=loss, dist=dist)
+
+
+def closure_iterations_many(
+    model: Closure,
+    weights: np.ndarray,
+    method: str,
+    batch_sizes,
+    eta,
+    beta,
+    eps: float,
+    *,
+    measure: str = "loss",
+    t_max: int = 10**6,
+) -> np.ndarray:
+    """:func:`gaussian_iterations_many` for the moment closure ``model``: iterations to
+    ``eps`` of the closure's curve, many ``(B, eta, beta)`` at once."""
+    if measure not in ("loss", "dist"):
+        raise ValueError(f"measure must be 'loss' or 'dist', got {measure!r}")
+    Bs, eta, beta = (
+        np.asarray(v, float)
+        for v in np.broadcast_arrays(
+            np.atleast_1d(np.asarray(batch_sizes, float)),
+            np.atleast_1d(np.asarray(eta, float)),
+            np.atleast_1d(np.asarray(beta, float)),
+        )
+    )
+    c = np.array([model.noise_factor(B) for B in Bs])
+    rec = _ClosureRecursion(model, weights, method, c, eta, beta)
+    value = rec.loss if measure == "loss" else rec.dist
+    target = eps * value()
+    out = np.full(Bs.size, np.inf)
+    ids = np.arange(Bs.size)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(1, t_max + 1):
+            rec.step()
+            v = value()
+            hit = v <= target
+            out[ids[hit]] = t
+            done = hit | ~(v < 1e200)
+            if done.any():
+                if done.all():
+                    break
+                rec.keep(~done)
+                ids, target = ids[~done], target[~done]
+    return out
+
+
+def closure_iterations(
+    model: Closure,
+    weights: np.ndarray,
+    method: str,
+    batch_size: float,
+    eta: float,
+    beta: float,
+    eps: float,
+    *,
+    measure: str = "loss",
+    t_max: int = 10**6,
+) -> float:
+    """Iterations-to-eps of the closure's curve for one configuration."""
+    out = closure_iterations_many(
+        model, weights, method, batch_size, eta, beta, eps, measure=measure, t_max=t_max
+    )
+    return float(out[0])
+
+
+def closure_operator(
+    model: Closure, method: str, batch_size: float, eta: float, beta: float
+) -> np.ndarray:
+    """The closure as a ``(3d, 3d)`` matrix on ``(p, q, s)`` (:func:`gaussian_operator`
+    with the coupling ``c eta^2 (Q - Lambda^2)``). For checks; the rate never forms it."""
+    _check_params(method, eta, beta)
+    lam = np.asarray(model.eigvals, float)
+    d = lam.size
+    g = _gamma(method, beta)
+    c = model.noise_factor(batch_size)
+    a = 1 + beta - eta * (1 + g) * lam
+    b = -beta + eta * g * lam
+    w = np.array(_lookahead_weights(g))
+    T = np.zeros((3 * d, 3 * d))
+    i = np.arange(d)
+    T[i, i], T[i, d + i], T[i, 2 * d + i] = a * a, 2 * a * b, b * b
+    T[d + i, i], T[d + i, d + i] = a, b
+    T[2 * d + i, i] = 1.0
+    coupling = c * eta**2 * (np.asarray(model.Q, float) - np.diag(lam * lam))
+    for k in range(3):
+        T[:d, k * d : (k + 1) * d] += w[k] * coupling
+    return T
+
+
+class _PerronState:
+    """The last Perron vector, to warm-start the next power iteration."""
+
+    x: np.ndarray | None = None
+    matvecs: int = 0
+
+
+def _perron_root(C, r, state: _PerronState, target: float | None = None, tol=1e-14):
+    """Perron root of ``diag(r) C`` (``C, r >= 0``) by power iteration from ``state.x``.
+
+    Stops when the Collatz-Wielandt bracket ``[min_k (A x)_k / x_k, max_k ...]`` is
+    ``tol`` relative wide, or when it excludes ``target`` by a hundred times its width:
+    then the root search learns the side and ``|root - target|`` to 1%, all it needs.
+    """
+    d = r.size
+    x = state.x if state.x is not None and state.x.size == d else np.full(d, 1.0 / d)
+    est = 0.0
+    for _ in range(20000):
+        y = r * (C @ x)
+        state.matvecs += 1
+        total = y.sum()
+        if not total > 0:
+            state.x = None
+            return 0.0
+        est = total / x.sum()
+        pos = x > 1e-250 * x.max()
+        ratio = y[pos] / x[pos]
+        lo, hi = ratio.min(), ratio.max()
+        x = y / total
+        if hi - lo <= tol * hi:
+            break
+        if target is not None and 100 * (hi - lo) < max(lo - target, target - hi):
+            break
+    state.x = x
+    return float(est)
+
+
+def _closure_gap(blk: _Blocks, C, kappa: float, state: _PerronState, s: float) -> float:
+    """``1 - (Perron root of kappa diag(G/Q) C)`` at ``z = 1 - s`` above every block's
+    radius, else -1 (as :func:`_secular_gap`)."""
+    Q = ((-s + blk.q2) * s + blk.q1) * s + blk.q0
+    dQ = (3 * s - 2 * blk.q2) * s - blk.q1
+    d2Q = 2 * blk.q2 - 6 * s
+    if not (np.all(Q > 0) and np.all(dQ > 0) and np.all(d2Q > 0)):
+        return -1.0
+    G = (blk.g2 * s + blk.g1) * s + blk.g0
+    return 1.0 - _perron_root(C, kappa * G / Q, state, target=1.0)
+
+
+def _closure_gap_rate(model: Closure, method: str, c: float, eta: float, beta: float) -> float:
+    """``1 - rho`` of the closure (positive modes)."""
+    lam, C, own, _ = model._rate_data
+    blk = _blocks(lam, method, c, eta, beta, own=own)
+    state = _PerronState()
+    kappa = c * eta**2
+    return _gap_root(lambda s: _closure_gap(blk, C, kappa, state, s), blk, c)
+
+
+def closure_rate(model: Closure, method: str, batch_size: float, eta: float, beta: float) -> float:
+    """Asymptotic rate ``rho`` of the moment closure: the spectral radius of
+    :func:`closure_operator` on the positive modes, from the Perron-root equation (see the
+    comment above :class:`Closure`), ``O(d^2)`` per power iteration."""
+    _check_params(method, eta, beta)
+    return 1.0 - _closure_gap_rate(model, method, model.noise_factor(batch_size), eta, beta)
+
+
+def closure_optimal_parameters(
+    model: Closure,
+    method: str,
+    batch_size: float,
+    *,
+    start: tuple[float, float] | None = None,
+) -> Tuned:
+    """:func:`optimal_parameters` for the moment closure (same tuner, the closure's rate;
+    the start uses the noise scale ``rho(Lambda^-1 Q)`` in place of ``tr H``)."""
+    lam, _, _, scale = model._rate_data
+    c = model.noise_factor(batch_size)
+    return _tune(
+        lambda eta, beta: _closure_gap_rate(model, method, c, eta, beta),
+        method,
+        batch_size,
+        lam.max(),
+        lam.min(),
+        scale,
+        c,
+        start,
+    )
+
+
+def closure_batch_scaling(
+    model: Closure, method: str, batch_sizes, *, eps: float = 1e-6
+) -> BatchScaling:
+    """:func:`batch_scaling` for the moment closure."""
+    Bs = np.asarray(batch_sizes, float)
+    return _scaling(Bs, [closure_optimal_parameters(model, method, B) for B in Bs], eps)
+
+
+def closure_knee_batch(
+    model: Closure, method: str, *, factor: float = 2.0, rtol: float = 1e-3
+) -> float:
+    """:func:`knee_batch` for the moment closure."""
+    lam, _, _, scale = model._rate_data
+    top = np.log(model.m) if (model.m is not None and not model.replace) else np.inf
+    return _knee(
+        lambda B: closure_optimal_parameters(model, method, B).rho,
+        method,
+        lam.max(),
+        lam.min(),
+        scale,
+        top,
+        factor,
+        rtol,
+    )

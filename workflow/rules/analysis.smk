@@ -19,7 +19,7 @@ rule claims:
     input:
         summaries=summaries(),
         theory=theory_files(),
-        montecarlo=theory_files("exact_vs_mc.parquet") if T1_ON else [],
+        montecarlo=montecarlo_files(),
         extra=seed_claims(),
         code=code("analysis", "claims", "summary", "exact", "theory", "rule", "problems", "seeds"),
     output:

@@ -13,21 +13,78 @@ CONDA_ENV = "../../environment.yml"
 
 PROBLEMS = list(config["problems"])
 METHODS = config["sweep"]["methods"]
-SAMPLERS = config["sweep"]["samplers"]
-BATCH_SIZES = config["sweep"]["batch_sizes"]
-# The paper reports on the first problem and sampler of the config.
-HEADLINE = f"{PROBLEMS[0]}/{SAMPLERS[0]}"
+# Which samplers each problem is swept with (`studies`; without it, every problem with
+# every `sweep.samplers`), and the `sweep` keys a study overrides for its shards.
+STUDIES = config.get("studies") or {p: {} for p in PROBLEMS}
+PAIRS = [
+    (p, s) for p, study in STUDIES.items() for s in study.get("samplers", config["sweep"]["samplers"])
+]
+SAMPLERS = list(dict.fromkeys(s for _, s in PAIRS))
+# The paper reports on the first (problem, sampler) pair of the config.
+HEADLINE = "/".join(PAIRS[0])
+BATCH_SIZES = STUDIES[PAIRS[0][0]].get("batch_sizes", config["sweep"]["batch_sizes"])
 # Claim T1's Monte Carlo (theory.t1.methods empty: off; its exact curve costs O(n d^2) per
-# step, too much for the largest problems).
+# step, too much for the largest problems; a study can turn it off with `t1: false`).
 T1_ON = bool(config["theory"]["t1"]["methods"])
-FIGURES = [
-    "tstar_vs_batch",
-    "speedup_vs_batch",
-    "loss_curves",
-    "theory_vs_empirical",
-    "rule_vs_grid",
-    "rate_heatmap",
-] + (["exact_vs_monte_carlo"] if T1_ON else [])
+# Every pair gets the figures its claims point to; the headline pair gets them all.
+FIGURES = ["tstar_vs_batch", "speedup_vs_batch", "rule_vs_grid"]
+HEADLINE_FIGURES = ["loss_curves", "theory_vs_empirical", "rate_heatmap"]
+GRID_FIGURE = "figures/coverage/tstar_grid.pdf"  # every pair side by side (C5, C6)
+# A sampler draws rows of a `rows` problem or coordinates of a `psd` one (samplers.py).
+COORDINATE_SAMPLERS = ("coordinate",)
+PROJECTION_SAMPLERS = ("kaczmarz_block",)  # no noise operator: no exact theory, no rule
+
+
+def _check_studies():
+    for p, study in STUDIES.items():
+        if p not in config["problems"]:
+            raise ValueError(f"studies.{p}: no problem of that name in `problems`")
+        kind = config["problems"][p].get("form", "rows")
+        for s in study.get("samplers", config["sweep"]["samplers"]):
+            if (s in COORDINATE_SAMPLERS) != (kind == "psd"):
+                raise ValueError(
+                    f"studies.{p}: sampler {s!r} needs a problem with form "
+                    f"{'psd' if s in COORDINATE_SAMPLERS else 'rows'}, {p!r} has form {kind!r}"
+                )
+
+
+_check_studies()
+
+
+def study(problem, key):
+    """A study's value for a `sweep` key (its own, else the sweep's)."""
+    return STUDIES[problem].get(key, config["sweep"][key])
+
+
+def pair_t1(problem, sampler):
+    """Whether claim T1 (exact theory vs Monte Carlo) runs for this pair."""
+    return T1_ON and STUDIES[problem].get("t1", True) and sampler not in PROJECTION_SAMPLERS
+
+
+def has_theory(problem, sampler):
+    return sampler not in PROJECTION_SAMPLERS
+
+
+def noise_model(problem, sampler):
+    """Gaussian closed form where it is exact (Gaussian rows, uniform mini-batches), else
+    the moment closure with the problem's own fourth moments (theory.py)."""
+    spec = config["problems"][problem]
+    gaussian = spec["family"] == "gaussian" and spec.get("form", "rows") == "rows"
+    uniform = sampler in ("without_replacement", "with_replacement")
+    return "gaussian" if gaussian and uniform else "moments"
+
+
+def pair_figures(problem, sampler):
+    names = FIGURES + (HEADLINE_FIGURES if f"{problem}/{sampler}" == HEADLINE else [])
+    if not has_theory(problem, sampler):
+        names = [f for f in names if f not in ("rule_vs_grid", "theory_vs_empirical", "rate_heatmap")]
+    return names + (["exact_vs_monte_carlo"] if pair_t1(problem, sampler) else [])
+
+
+# The standard `gpu` resource of jobs that run on the config's device: 1 when it asks for
+# CUDA (`device: cuda`, as in paper.yaml), else 0. `--resources gpu=1` then runs one such
+# job at a time on the GPU; the SLURM profile turns it into `--gpus=1`.
+GPU_JOBS = int(str(config.get("device", "auto")).startswith("cuda"))
 
 
 def code(*modules):
@@ -40,17 +97,17 @@ def problem_spec(wildcards):
 
 
 def shard_spec(wildcards):
-    s = config["sweep"]
+    p = wildcards.problem
     spec = {
-        "problem": wildcards.problem,
+        "problem": p,
         "method": wildcards.method,
         "sampler": wildcards.sampler,
         "batch_size": int(wildcards.batch),
-        "seeds": s["seeds"],
-        "dtype": s.get("dtype", "float64"),
-        "grid": s["grid"],
-        "stop": s["stop"],
-        "rule": rule_variant(wildcards.method),
+        "seeds": study(p, "seeds"),
+        "dtype": config["sweep"].get("dtype", "float64"),
+        "grid": study(p, "grid"),
+        "stop": config["sweep"]["stop"],
+        "rule": rule_variant(wildcards.method) if has_theory(p, wildcards.sampler) else None,
     }
     return json.dumps(spec, sort_keys=True)
 
@@ -65,7 +122,8 @@ def theory_spec(wildcards):
         "problem": wildcards.problem,
         "sampler": wildcards.sampler,
         "methods": METHODS,
-        "batch_sizes": BATCH_SIZES,
+        "batch_sizes": study(wildcards.problem, "batch_sizes"),
+        "noise": noise_model(wildcards.problem, wildcards.sampler),
         "eps": config["sweep"]["stop"]["eps"],
         "rule": config["rule"],
         "heatmap": config["theory"]["heatmap"],
@@ -77,6 +135,7 @@ def t1_spec(wildcards):
     spec = {
         "problem": wildcards.problem,
         "sampler": wildcards.sampler,
+        "noise": noise_model(wildcards.problem, wildcards.sampler),
         "eps": config["sweep"]["stop"]["eps"],
         "rule": config["rule"],
         "t1": config["theory"]["t1"],
@@ -85,17 +144,16 @@ def t1_spec(wildcards):
 
 
 def theory_dirs():
-    return expand("results/theory/{problem}/{sampler}", problem=PROBLEMS, sampler=SAMPLERS)
+    return [f"results/theory/{p}/{s}" for p, s in PAIRS if has_theory(p, s)]
 
 
 def theory_files(which=("tstar.parquet", "rate_maps.parquet", "theory.json")):
     """Files named ``which`` of every (problem, sampler)'s theory folder."""
-    return expand(
-        "results/theory/{problem}/{sampler}/{name}",
-        problem=PROBLEMS,
-        sampler=SAMPLERS,
-        name=which,
-    )
+    return [f"{d}/{name}" for d in theory_dirs() for name in which]
+
+
+def montecarlo_files():
+    return [f"results/theory/{p}/{s}/exact_vs_mc.parquet" for p, s in PAIRS if pair_t1(p, s)]
 
 
 def theory_inputs(wildcards):
@@ -114,22 +172,21 @@ def shards(wildcards):
         problem=wildcards.problem,
         sampler=wildcards.sampler,
         method=METHODS,
-        batch=BATCH_SIZES,
+        batch=study(wildcards.problem, "batch_sizes"),
     )
 
 
 def summaries():
-    return expand("results/summaries/{problem}/{sampler}", problem=PROBLEMS, sampler=SAMPLERS)
+    return [f"results/summaries/{p}/{s}" for p, s in PAIRS]
 
 
 def all_figures():
-    return expand(
-        "figures/{problem}/{sampler}/{figure}.{ext}",
-        problem=PROBLEMS,
-        sampler=SAMPLERS,
-        figure=FIGURES,
-        ext=["pdf", "png"],
-    )
+    return [
+        f"figures/{p}/{s}/{name}.{ext}"
+        for p, s in PAIRS
+        for name in pair_figures(p, s)
+        for ext in ("pdf", "png")
+    ]
 
 
 # The other seed systems (DESIGN.md section 3; rules in seeds.smk). `seeds.systems` lists
@@ -159,7 +216,7 @@ def seed_figures():
 
 
 # S3 and S6 use the headline problem and sampler (the config's first of each).
-SEED_PROBLEM, SEED_SAMPLER = PROBLEMS[0], SAMPLERS[0]
+SEED_PROBLEM, SEED_SAMPLER = PAIRS[0]
 SEED_BASELINES = ("sngm", "asgd", "mass")
 # Modules every `mbm seed` job imports (the experiments package imports its S1/S2 modules).
 SEED_CODE = ("seeds", "experiments/__init__", "experiments/large_batch", "experiments/label_noise")

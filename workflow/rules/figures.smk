@@ -167,3 +167,31 @@ rule figure_exact_vs_monte_carlo:
     shell:
         "python -m minibatch_momentum figure exact_vs_monte_carlo --montecarlo {input.montecarlo}"
         " --out {output.pdf} 2> {log}"
+
+
+# C5 and C6: every (problem, sampler) pair side by side.
+
+
+rule figure_tstar_grid:
+    input:
+        summaries=summaries(),
+        theory=theory_files(),
+        code=code("plots", "analysis", "summary", "exact"),
+    output:
+        pdf=report(
+            "figures/coverage/tstar_grid.pdf",
+            caption="../report/tstar_grid.rst",
+            category="Samplers and families",
+        ),
+        png="figures/coverage/tstar_grid.png",
+    params:
+        theory=theory_dirs(),
+    log:
+        "results/logs/figures/coverage/tstar_grid.log",
+    benchmark:
+        "results/benchmarks/figures/coverage/tstar_grid.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m minibatch_momentum figure-grid --summary {input.summaries} --theory {params.theory}"
+        " --out {output.pdf} 2> {log}"

@@ -97,6 +97,8 @@ rule seed_baseline_shard:
         spec=baseline_shard_spec,
         device=config.get("device", "auto"),
     threads: 1
+    resources:
+        gpu=GPU_JOBS,
     log:
         "results/logs/seeds/baselines/{baseline}/B{batch}.log",
     benchmark:

@@ -8,6 +8,8 @@ rule sweep:
         spec=shard_spec,
         device=config.get("device", "auto"),
     threads: 1
+    resources:
+        gpu=GPU_JOBS,  # `device: auto` never reserves a GPU (common.smk)
     log:
         "results/logs/sweep/{problem}/{sampler}/{method}/B{batch}.log",
     benchmark:

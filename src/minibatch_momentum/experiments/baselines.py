@@ -329,7 +329,7 @@ def run_baseline_shard(
             pts["beta"],
             seed=seed,
             stop=stop,
-            replace=sampler == "with_replacement",
+            sampler=sampler,
             device=device,
             dtype=dtype or torch.float64,
             extra=extra,
