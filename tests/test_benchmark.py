@@ -269,5 +269,6 @@ def test_paper_profile_estimate_runs_on_stubs(capsys):
         theory_fn=lambda lam, method, Bs, eps, n, replace: [1e3] * len(Bs),
         sampler_fn=lambda n, B, replace: 0.0,
     )
-    n_problems = len(cfg["problems"])
-    assert len(res["shards"]) == n_problems * 3 * 15
+    studies = cfg.get("studies") or {p: {} for p in cfg["problems"]}
+    pairs = sum(len(s.get("samplers", cfg["sweep"]["samplers"])) for s in studies.values())
+    assert len(res["shards"]) == pairs * 3 * 15

@@ -143,7 +143,8 @@ NOISE_DESCRIPTIONS = {
 
 def cmd_theory(args) -> None:
     """Spec keys: ``methods``, ``batch_sizes``, ``eps`` (required); ``sampler``, ``noise``,
-    ``rule``, ``heatmap`` (optional); ``problem`` is carried along."""
+    ``rule``, ``heatmap``, ``rate_maps`` (optional, default true; false leaves the rate-map
+    table empty); ``problem`` is carried along."""
     from pathlib import Path
 
     from . import exact
@@ -191,6 +192,8 @@ def cmd_theory(args) -> None:
     method = hm.pop("method")
     chosen = hm.pop("batch_sizes") or None
     heat_B = exact.heatmap_batches(spec["batch_sizes"], meta["B_sgd"], meta["B_sat"], chosen)
+    if not spec.get("rate_maps", True):  # only the headline pair's figure draws them
+        heat_B = []
     t0 = time.perf_counter()
     maps = exact.rate_map_table(lam, method, heat_B, n=n, replace=replace, closure=closure, **hm)
     timing["rate_maps_s"] = time.perf_counter() - t0
@@ -320,7 +323,7 @@ def cmd_claims(args) -> None:
         if stray:
             raise ValueError(f"{what}: no --summary folder for {sorted(stray)}")
     claims, md = [], []
-    for d in args.summary:
+    for i, d in enumerate(args.summary):
         s = read_summary(d)
         meta = s["summary"]["problem"]
         det = {k: float(v) for k, v in s["summary"]["deterministic_T"].items()}
@@ -341,6 +344,10 @@ def cmd_claims(args) -> None:
             montecarlo=th.get("montecarlo"),
             rule_variants=s["summary"].get("rule"),
         )
+        if i > 0:  # only the first (headline) pair has figures of its own: the others are
+            for claim in c:  # panels of the figure grid
+                if claim["id"] in ("C1", "C2", "C3", "C4"):
+                    claim["figure"] = GRID_FIGURE
         claims += c
         md.append(
             to_markdown(
@@ -366,6 +373,9 @@ def cmd_claims(args) -> None:
     write_text("\n".join(md), args.markdown)
     for c in claims:
         _log(f"{c['id']} {c['method']:>4}: {c['verdict']}")
+
+
+GRID_FIGURE = "figures/coverage/tstar_grid.pdf"
 
 
 def _pair_key(path) -> tuple[str, str]:
@@ -506,12 +516,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_montecarlo)
 
     s = sub.add_parser("claims", help="judge the claims; write JSON and Markdown")
-    s.add_argument("--summary", required=True, nargs="+", help="summary folder(s)")
     s.add_argument(
-        "--theory", nargs="+", default=None, help="theory folder(s), one per summary folder"
+        "--summary", required=True, nargs="+", help="summary folder(s), the headline pair first"
     )
     s.add_argument(
-        "--montecarlo", nargs="+", default=None, help="T1 table(s), one per summary folder"
+        "--theory", nargs="+", default=None, help="theory folders of the pairs that have one"
+    )
+    s.add_argument(
+        "--montecarlo", nargs="+", default=None, help="T1 tables of the pairs that have one"
     )
     s.add_argument("--tolerances", default=None, help="tolerances as JSON")
     s.add_argument(

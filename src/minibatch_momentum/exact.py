@@ -263,6 +263,9 @@ def rate_map_table(
         )
         for B in batch_sizes
     ]
+    if not frames:
+        columns = {"method": str, "batch_size": int, "eta": float, "beta": float, "rho": float}
+        return pd.DataFrame({k: pd.Series(dtype=t) for k, t in columns.items()})
     return pd.concat(frames, ignore_index=True)
 
 

@@ -26,7 +26,7 @@ BATCH_SIZES = STUDIES[PAIRS[0][0]].get("batch_sizes", config["sweep"]["batch_siz
 # Claim T1's Monte Carlo (theory.t1.methods empty: off; its exact curve costs O(n d^2) per
 # step, too much for the largest problems; a study can turn it off with `t1: false`).
 T1_ON = bool(config["theory"]["t1"]["methods"])
-# Every pair gets the figures its claims point to; the headline pair gets them all.
+# Figures of one (problem, sampler) pair (see pair_figures).
 FIGURES = ["tstar_vs_batch", "speedup_vs_batch", "rule_vs_grid"]
 HEADLINE_FIGURES = ["loss_curves", "theory_vs_empirical", "rate_heatmap"]
 GRID_FIGURE = "figures/coverage/tstar_grid.pdf"  # every pair side by side (C5, C6)
@@ -75,7 +75,9 @@ def noise_model(problem, sampler):
 
 
 def pair_figures(problem, sampler):
-    names = FIGURES + (HEADLINE_FIGURES if f"{problem}/{sampler}" == HEADLINE else [])
+    """The headline pair gets every figure; the others are panels of the figure grid
+    (GRID_FIGURE, where their claims point), plus their own T1 figure."""
+    names = FIGURES + HEADLINE_FIGURES if f"{problem}/{sampler}" == HEADLINE else []
     if not has_theory(problem, sampler):
         names = [f for f in names if f not in ("rule_vs_grid", "theory_vs_empirical", "rate_heatmap")]
     return names + (["exact_vs_monte_carlo"] if pair_t1(problem, sampler) else [])
@@ -127,6 +129,8 @@ def theory_spec(wildcards):
         "eps": config["sweep"]["stop"]["eps"],
         "rule": config["rule"],
         "heatmap": config["theory"]["heatmap"],
+        # rate maps feed the headline's heatmap figure only
+        "rate_maps": f"{wildcards.problem}/{wildcards.sampler}" == HEADLINE,
     }
     return json.dumps(spec, sort_keys=True)
 
