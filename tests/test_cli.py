@@ -299,6 +299,20 @@ T1 = {
 }
 
 
+def test_theory_command_can_leave_the_rate_maps_out(tmp_path, problem_file):
+    from minibatch_momentum.exact import read_theory
+
+    out = tmp_path / "theory"
+    spec = json.dumps({**THEORY, "rate_maps": False})
+    assert (
+        main(["theory", "--problem", str(problem_file), "--spec", spec, "--out-dir", str(out)]) == 0
+    )
+    th = read_theory(out)
+    assert th["rate_maps"].empty
+    assert list(th["rate_maps"].columns) == ["method", "batch_size", "eta", "beta", "rho"]
+    assert len(th["tstar"]) == 9 and th["info"]["heatmap"]["batch_sizes"] == []
+
+
 def test_theory_command_writes_the_exact_tables(tmp_path, problem_file):
     from minibatch_momentum import theory
     from minibatch_momentum.exact import read_theory

@@ -29,8 +29,16 @@ FIGURES = (
     "rate_heatmap",
     "exact_vs_monte_carlo",
 )
-FIGURE_RULES = {f"figure_{f}": 1 for f in FIGURES}
-SUMMARY_FIGURE_RULES = {f"figure_{f}": 1 for f in FIGURES if f != "exact_vs_monte_carlo"}
+# The headline pair's figures, the figure grid of all pairs, and the T1 figure of both
+# gaussian pairs (tiny_cd runs no T1).
+FIGURE_RULES = {
+    **{f"figure_{f}": 1 for f in FIGURES},
+    "figure_exact_vs_monte_carlo": 2,
+    "figure_tstar_grid": 1,
+}
+SUMMARY_FIGURE_RULES = {f"figure_{f}": 1 for f in FIGURES if f != "exact_vs_monte_carlo"} | {
+    "figure_tstar_grid": 1
+}
 SEED_FIGURES = (
     "large_batch",
     "label_noise_momentum",
@@ -384,7 +392,18 @@ def test_end_to_end_outputs(tiny_run):
     assert report["tolerances"]["slope"] == TINY["claims"]["slope"]
     claims = report["claims"]
     seeds = {"S1", "S2", "S3", "S4", "S5", "S6"}
-    assert {c["id"] for c in claims} == {"C1", "C2", "C3", "C4", "T1", *seeds}
+    assert {c["id"] for c in claims} == {"C1", "C2", "C3", "C4", "C5", "C6", "T1", *seeds}
+    pairs = {(c["problem"], c["sampler"]) for c in claims if c["id"] == "C1"}
+    assert pairs == {
+        ("gaussian", "without_replacement"),
+        ("gaussian", "kaczmarz"),
+        ("tiny_cd", "coordinate"),
+    }
+    c5 = {c["sampler"] for c in claims if c["id"] == "C5"}
+    assert c5 == {"without_replacement", "kaczmarz", "coordinate"}
+    assert {c["problem"] for c in claims if c["id"] == "C6"} == {"gaussian", "tiny_cd"}
+    t1 = {(c["problem"], c["sampler"]) for c in claims if c["id"] == "T1"}
+    assert t1 == {("gaussian", "without_replacement"), ("gaussian", "kaczmarz")}
     assert {c["method"] for c in claims if c["id"] not in seeds} == {"hb"}
     assert [c["id"] for c in claims if c["id"] in seeds] == sorted(seeds)  # after C1-T1
     c1 = next(c for c in claims if c["id"] == "C1")
@@ -392,7 +411,11 @@ def test_end_to_end_outputs(tiny_run):
     for c in claims:
         assert c["verdict"] in {"PASS", "FAIL", "INCONCLUSIVE"}
         assert c["checks"] and (wf / c["figure"]).is_file()
-    assert (wf / "results" / "claims.md").read_text().startswith("# Claims report")
+    assert (wf / "results" / "claims.md").read_text().startswith("# Claims C5 and C6")
+    for ext in ("pdf", "png"):
+        f = wf / "figures" / "coverage" / f"tstar_grid.{ext}"
+        assert f.is_file() and f.stat().st_size > 1000, f
+    assert len(list((wf / "results" / "runs" / "tiny_cd" / "coordinate").rglob("*.parquet"))) == 8
     for fig in FIGURES:
         for ext in ("pdf", "png"):
             f = wf / "figures" / "gaussian" / "without_replacement" / f"{fig}.{ext}"
@@ -457,8 +480,8 @@ def test_changed_grid_reruns_sweeps_and_downstream_but_not_the_problem(tiny_run)
     # the theory needs the problem only: it stays, and so does the T1 figure; of the seed
     # systems, S3 reads the shards and S6 the summary (its own shards stay)
     assert jobs == {
-        "sweep": 6,
-        "summarize": 1,
+        "sweep": 6 + 6 + 8,  # every pair: tiny_cd has its own batch sizes, not its own grid
+        "summarize": 3,
         "claims": 1,
         **SUMMARY_FIGURE_RULES,
         "seed_small_lr": 1,
@@ -476,8 +499,8 @@ def test_changed_t1_config_reruns_only_the_monte_carlo_and_what_reads_it(tiny_ru
     code, out = snakemake("-n", "--configfile", "t1.yaml", cwd=tiny_run)
     assert code == 0, out[-2000:]
     assert job_counts(out) == {
-        "montecarlo": 1,
-        "figure_exact_vs_monte_carlo": 1,
+        "montecarlo": 2,
+        "figure_exact_vs_monte_carlo": 2,
         "claims": 1,
     }
 
@@ -502,7 +525,8 @@ def test_changed_problem_reruns_everything(tiny_run):
     code, out = snakemake("-n", "--configfile", "prob.yaml", cwd=tiny_run)
     assert code == 0, out[-2000:]
     jobs = job_counts(out)
-    assert jobs["problem"] == 1 and jobs["sweep"] == 6 and jobs["claims"] == 1
+    assert jobs["problem"] == 1 and jobs["sweep"] == 12 and jobs["claims"] == 1
+    assert "results/problems/tiny_cd.npz" not in out  # the other problem stays
 
 
 @pytest.mark.slow  # shares the ~30-40 s end-to-end run (module fixture)

@@ -458,8 +458,10 @@ def exact_vs_monte_carlo(mc: pd.DataFrame, path) -> None:
 
 def tstar_grid(panels: list[dict], eps: float, path, ncols: int = 3) -> None:
     """``T*(B)`` of every (problem, sampler) pair, one panel each: grid-tuned sweeps
-    (markers, bars span the seeds), the exact theory where the sampler has one (lines),
-    its breakpoints (coloured dotted) and the closed-form ``B*_SGD``, ``B_sat`` (grey).
+    (markers, bars span the seeds), the theory where the sampler has one (lines: steps
+    until the expected loss reaches ``eps`` at the rate-optimal constant ``(eta, beta)``,
+    which counts the problem's own initial error, unlike the asymptotic-rate count), its
+    breakpoints (coloured dotted) and the closed-form ``B*_SGD``, ``B_sat`` (grey).
 
     ``panels``: dicts with ``title``, ``tuned`` and ``meta`` (a summary's), and
     optionally ``exact`` (the theory's ``tstar`` table) and ``knees``.
@@ -475,7 +477,7 @@ def tstar_grid(panels: list[dict], eps: float, path, ncols: int = 3) -> None:
             if exact is not None:
                 e = _exact(exact, method)
                 if not e.empty:
-                    ax.plot(e["batch_size"], e["T_rate"], color=st["color"], lw=1.0)
+                    ax.plot(e["batch_size"], e["T_curve"], color=st["color"], lw=1.0)
             t = tuned[tuned["method"] == method].sort_values("batch_size")
             if not t.empty:
                 T = t["T_gmean"].to_numpy(float)

@@ -128,10 +128,13 @@ def theory_spec(wildcards):
         "noise": noise_model(wildcards.problem, wildcards.sampler),
         "eps": config["sweep"]["stop"]["eps"],
         "rule": config["rule"],
-        "heatmap": config["theory"]["heatmap"],
-        # rate maps feed the headline's heatmap figure only
-        "rate_maps": f"{wildcards.problem}/{wildcards.sampler}" == HEADLINE,
     }
+    # Rate maps feed the headline's heatmap figure only: the other pairs skip them (and
+    # do not re-run when the heatmap's config changes).
+    if f"{wildcards.problem}/{wildcards.sampler}" == HEADLINE:
+        spec["heatmap"] = config["theory"]["heatmap"]
+    else:
+        spec["rate_maps"] = False
     return json.dumps(spec, sort_keys=True)
 
 
