@@ -270,5 +270,9 @@ def test_paper_profile_estimate_runs_on_stubs(capsys):
         sampler_fn=lambda n, B, replace: 0.0,
     )
     studies = cfg.get("studies") or {p: {} for p in cfg["problems"]}
-    pairs = sum(len(s.get("samplers", cfg["sweep"]["samplers"])) for s in studies.values())
-    assert len(res["shards"]) == pairs * 3 * 15
+    sweep = cfg["sweep"]
+    shards = sum(
+        len(s.get("samplers", sweep["samplers"])) * len(s.get("batch_sizes", sweep["batch_sizes"]))
+        for s in studies.values()
+    )
+    assert len(res["shards"]) == shards * len(sweep["methods"])

@@ -469,6 +469,42 @@ def gaussian_iterations(
     return np.inf
 
 
+def _configs(measure, batch_sizes, eta, beta) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Broadcast ``(B, eta, beta)`` to equal 1-d float arrays (and check ``measure``)."""
+    if measure not in ("loss", "dist"):
+        raise ValueError(f"measure must be 'loss' or 'dist', got {measure!r}")
+    return tuple(
+        np.asarray(v, float)
+        for v in np.broadcast_arrays(
+            np.atleast_1d(np.asarray(batch_sizes, float)),
+            np.atleast_1d(np.asarray(eta, float)),
+            np.atleast_1d(np.asarray(beta, float)),
+        )
+    )
+
+
+def _steps_to_eps(rec, measure: str, eps: float, t_max: int) -> np.ndarray:
+    """Step a recursion of ``R`` configurations until each reaches ``eps`` times its start
+    (or blows up, ``inf``); a configuration leaves the batch as soon as it is done."""
+    value = rec.loss if measure == "loss" else rec.dist
+    target = eps * value()
+    out = np.full(target.size, np.inf)
+    ids = np.arange(target.size)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(1, t_max + 1):
+            rec.step()
+            v = value()
+            hit = v <= target
+            out[ids[hit]] = t
+            done = hit | ~(v < 1e200)
+            if done.any():
+                if done.all():
+                    break
+                rec.keep(~done)
+                ids, target = ids[~done], target[~done]
+    return out
+
+
 def gaussian_iterations_many(
     eigvals: np.ndarray,
     weights: np.ndarray,
@@ -488,35 +524,10 @@ def gaussian_iterations_many(
     The configurations step together, ``O(d R)`` per step, and each leaves the batch
     when it gets to ``eps`` or blows up; the results equal one-at-a-time calls.
     """
-    if measure not in ("loss", "dist"):
-        raise ValueError(f"measure must be 'loss' or 'dist', got {measure!r}")
-    Bs, eta, beta = (
-        np.asarray(v, float)
-        for v in np.broadcast_arrays(
-            np.atleast_1d(np.asarray(batch_sizes, float)),
-            np.atleast_1d(np.asarray(eta, float)),
-            np.atleast_1d(np.asarray(beta, float)),
-        )
-    )
+    Bs, eta, beta = _configs(measure, batch_sizes, eta, beta)
     c = np.array([noise_factor(B, n, replace) for B in Bs])
     rec = _GaussianRecursion(eigvals, weights, method, c, eta, beta)
-    value = rec.loss if measure == "loss" else rec.dist
-    target = eps * value()
-    out = np.full(Bs.size, np.inf)
-    ids = np.arange(Bs.size)
-    with np.errstate(over="ignore", invalid="ignore"):
-        for t in range(1, t_max + 1):
-            rec.step()
-            v = value()
-            hit = v <= target
-            out[ids[hit]] = t
-            done = hit | ~(v < 1e200)
-            if done.any():
-                if done.all():
-                    break
-                rec.keep(~done)
-                ids, target = ids[~done], target[~done]
-    return out
+    return _steps_to_eps(rec, measure, eps, t_max)
 
 
 def gaussian_operator(
@@ -1316,35 +1327,10 @@ def closure_iterations_many(
 ) -> np.ndarray:
     """:func:`gaussian_iterations_many` for the moment closure ``model``: iterations to
     ``eps`` of the closure's curve, many ``(B, eta, beta)`` at once."""
-    if measure not in ("loss", "dist"):
-        raise ValueError(f"measure must be 'loss' or 'dist', got {measure!r}")
-    Bs, eta, beta = (
-        np.asarray(v, float)
-        for v in np.broadcast_arrays(
-            np.atleast_1d(np.asarray(batch_sizes, float)),
-            np.atleast_1d(np.asarray(eta, float)),
-            np.atleast_1d(np.asarray(beta, float)),
-        )
-    )
+    Bs, eta, beta = _configs(measure, batch_sizes, eta, beta)
     c = np.array([model.noise_factor(B) for B in Bs])
     rec = _ClosureRecursion(model, weights, method, c, eta, beta)
-    value = rec.loss if measure == "loss" else rec.dist
-    target = eps * value()
-    out = np.full(Bs.size, np.inf)
-    ids = np.arange(Bs.size)
-    with np.errstate(over="ignore", invalid="ignore"):
-        for t in range(1, t_max + 1):
-            rec.step()
-            v = value()
-            hit = v <= target
-            out[ids[hit]] = t
-            done = hit | ~(v < 1e200)
-            if done.any():
-                if done.all():
-                    break
-                rec.keep(~done)
-                ids, target = ids[~done], target[~done]
-    return out
+    return _steps_to_eps(rec, measure, eps, t_max)
 
 
 def closure_iterations(
