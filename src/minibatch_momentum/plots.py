@@ -176,6 +176,27 @@ def _align(c: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------------------
 
 
+def _tuned_markers(ax, tuned: pd.DataFrame, method: str, **style) -> None:
+    """Grid-tuned ``T*(B)`` of ``method`` as open markers, bars spanning the seeds."""
+    t = tuned[tuned["method"] == method].sort_values("batch_size")
+    if t.empty:
+        return
+    st = METHOD_STYLE[method]
+    T = t["T_gmean"].to_numpy(float)
+    # clip: the geometric mean of equal values can round a hair below them
+    yerr = np.clip(np.vstack([T - t["T_min"], t["T_max"] - T]), 0, None)
+    ax.errorbar(
+        t["batch_size"],
+        T,
+        yerr=yerr,
+        color=st["color"],
+        marker=st["marker"],
+        ls="none",
+        mfc="white",
+        **style,
+    )
+
+
 def _exact(exact: pd.DataFrame, method: str) -> pd.DataFrame:
     return exact[exact["method"] == method].sort_values("batch_size")
 
@@ -199,22 +220,7 @@ def theory_vs_empirical(
         e = _exact(exact, method)
         if not e.empty:
             ax.plot(e["batch_size"], e["T_rate"], color=st["color"], lw=1.1, label=st["label"])
-        t = tuned[tuned["method"] == method].sort_values("batch_size")
-        if not t.empty:
-            T = t["T_gmean"].to_numpy(float)
-            yerr = np.clip(np.vstack([T - t["T_min"], t["T_max"] - T]), 0, None)
-            ax.errorbar(
-                t["batch_size"],
-                T,
-                yerr=yerr,
-                color=st["color"],
-                marker=st["marker"],
-                ms=3.5,
-                ls="none",
-                capsize=1.5,
-                mfc="white",
-                mew=0.9,
-            )
+        _tuned_markers(ax, tuned, method, ms=3.5, capsize=1.5, mew=0.9)
         k = (knees or {}).get(method)
         if k is not None and np.isfinite(float(k)):
             ax.axvline(float(k), color=st["color"], ls=":", lw=0.9, zorder=0)
@@ -478,23 +484,7 @@ def tstar_grid(panels: list[dict], eps: float, path, ncols: int = 3) -> None:
                 e = _exact(exact, method)
                 if not e.empty:
                     ax.plot(e["batch_size"], e["T_curve"], color=st["color"], lw=1.0)
-            t = tuned[tuned["method"] == method].sort_values("batch_size")
-            if not t.empty:
-                T = t["T_gmean"].to_numpy(float)
-                yerr = np.clip(np.vstack([T - t["T_min"], t["T_max"] - T]), 0, None)
-                ax.errorbar(
-                    t["batch_size"],
-                    T,
-                    yerr=yerr,
-                    color=st["color"],
-                    marker=st["marker"],
-                    ms=2.8,
-                    ls="none",
-                    capsize=1.2,
-                    mfc="white",
-                    mew=0.8,
-                    label=st["label"],
-                )
+            _tuned_markers(ax, tuned, method, ms=2.8, capsize=1.2, mew=0.8, label=st["label"])
             k = knees.get(method)
             if k is not None and np.isfinite(float(k)):
                 ax.axvline(float(k), color=st["color"], ls=":", lw=0.8, zorder=0)

@@ -388,6 +388,20 @@ class _GaussianRecursion:
         return self.p.sum(axis=0)
 
 
+def _moment_curve(rec, steps: int, scalar: bool) -> MomentCurve:
+    """Step a per-mode recursion ``steps`` times, recording ``E f`` and ``E ||e||^2``."""
+    R = rec.p.shape[1]
+    loss, dist = np.empty((steps + 1, R)), np.empty((steps + 1, R))
+    loss[0], dist[0] = rec.loss(), rec.dist()
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(1, steps + 1):
+            rec.step()
+            loss[t], dist[t] = rec.loss(), rec.dist()
+    if scalar:
+        loss, dist = loss[:, 0], dist[:, 0]
+    return MomentCurve(loss=loss, dist=dist)
+
+
 def gaussian_curve(
     eigvals: np.ndarray,
     weights: np.ndarray,
@@ -420,16 +434,7 @@ def gaussian_curve(
     rec = _GaussianRecursion(
         eigvals, weights, method, noise_factor(batch_size, n, replace), eta, beta
     )
-    R = rec.p.shape[1]
-    loss, dist = np.empty((steps + 1, R)), np.empty((steps + 1, R))
-    loss[0], dist[0] = rec.loss(), rec.dist()
-    with np.errstate(over="ignore", invalid="ignore"):
-        for t in range(1, steps + 1):
-            rec.step()
-            loss[t], dist[t] = rec.loss(), rec.dist()
-    if scalar:
-        loss, dist = loss[:, 0], dist[:, 0]
-    return MomentCurve(loss=loss, dist=dist)
+    return _moment_curve(rec, steps, scalar)
 
 
 def gaussian_iterations(
@@ -1301,16 +1306,7 @@ def closure_curve(
     """:func:`gaussian_curve` for the moment closure ``model``, ``O(d^2 R)`` per step."""
     scalar = np.ndim(eta) == 0 and np.ndim(beta) == 0
     rec = _ClosureRecursion(model, weights, method, model.noise_factor(batch_size), eta, beta)
-    R = rec.p.shape[1]
-    loss, dist = np.empty((steps + 1, R)), np.empty((steps + 1, R))
-    loss[0], dist[0] = rec.loss(), rec.dist()
-    with np.errstate(over="ignore", invalid="ignore"):
-        for t in range(1, steps + 1):
-            rec.step()
-            loss[t], dist[t] = rec.loss(), rec.dist()
-    if scalar:
-        loss, dist = loss[:, 0], dist[:, 0]
-    return MomentCurve(loss=loss, dist=dist)
+    return _moment_curve(rec, steps, scalar)
 
 
 def closure_iterations_many(
