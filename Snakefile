@@ -52,6 +52,7 @@ rule all:
         "results/claims.md",
         all_figures(),
         GRID_FIGURE,
+        KAPPA_FIGURE,
         seed_figures(),
         "results/paper/main.pdf",
     default_target: True

@@ -22,6 +22,7 @@ SCHEMA = REPO_ROOT / "workflow" / "config" / "schema.yaml"
 QUICK = REPO_ROOT / "workflow" / "config" / "quick.yaml"
 FIGURES = (
     "tstar_vs_batch",
+    "efficiency_vs_batch",
     "speedup_vs_batch",
     "loss_curves",
     "theory_vs_empirical",
@@ -35,6 +36,7 @@ FIGURE_RULES = {
     **{f"figure_{f}": 1 for f in FIGURES},
     "figure_exact_vs_monte_carlo": 2,
     "figure_tstar_grid": 1,
+    "figure_kappa_scan": 1,
 }
 SUMMARY_FIGURE_RULES = {f"figure_{f}": 1 for f in FIGURES if f != "exact_vs_monte_carlo"} | {
     "figure_tstar_grid": 1
@@ -108,14 +110,9 @@ TINY = {
             "seed": 0,
         },
     },
-    "claims": {
-        "slope": 0.15,
-        "small_batch_ratio": [0.7, 1.5],
-        "knee_factor": 2.0,
-        "plateau_factor": 1.5,
-        "rule_factor": 1.5,
-        "t1_min_inside": 0.8,
-    },
+    # claim C7: the exact part at toy sizes (the sweep part needs kappa_scan.problems)
+    "kappa_scan": {"kappas": [30, 100, 300], "d": 8, "profile": "geometric"},
+    "claims": {"efficiency": 0.5, "theory_factor": 1.5},
     "seeds": {  # every seed system, at toy sizes
         "systems": ["large_batch", "label_noise", "small_lr", "threshold", "baselines"],
         "large_batch": {

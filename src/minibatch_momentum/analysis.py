@@ -37,13 +37,17 @@ def tune(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     geometric mean of iterations-to-eps over seeds.
 
     Only grid runs compete: rows with a ``source`` other than ``"grid"`` (the momentum
-    rule's point, judged against this choice) are ignored. Ties go to the smaller step
-    size, then the smaller momentum (the first in sort order). Returns ``(tuned,
-    tuned_runs)``: one row per key with the tuned ``eta``, ``beta`` and ``T_gmean``,
-    ``T_min``, ``T_max`` over seeds; and one row per key and seed with that seed's
-    ``iters_to_eps`` at the tuned point.
+    rule's point, judged against this choice) are ignored, and so are rows whose
+    ``stable`` column (when present, see :func:`mark_stable`) is False: a point outside
+    the method's deterministic stability region may be run and drawn, never chosen.
+    Ties go to the smaller step size, then the smaller momentum (the first in sort
+    order). Returns ``(tuned, tuned_runs)``: one row per key with the tuned ``eta``,
+    ``beta`` and ``T_gmean``, ``T_min``, ``T_max`` over seeds; and one row per key and seed
+    with that seed's ``iters_to_eps`` at the tuned point.
     """
-    runs = grid_rows(runs)
+    runs = all_runs = grid_rows(runs)
+    if "stable" in runs:
+        runs = runs[runs["stable"]]
     score = (
         runs.groupby(KEYS + ["eta", "beta"], sort=True)["iters_to_eps"]
         .agg(gmean)
@@ -63,8 +67,23 @@ def tune(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         .rename("converged_share")
     )
     tuned = best.join(spread, on=KEYS).join(converged, on=KEYS)
-    tuned["on_grid_edge"] = _on_edge(runs, tuned)
+    tuned["on_grid_edge"] = _on_edge(all_runs, tuned)
     return tuned, tuned_runs
+
+
+def mark_stable(runs: pd.DataFrame, L: float) -> pd.DataFrame:
+    """``runs`` with a ``stable`` column: whether each row's ``(eta, beta)`` lies in its
+    method's deterministic stability region (:func:`~minibatch_momentum.theory.stable_region`
+    with ``eta L``; ``L = 1`` for a projection sampler, whose ``eta`` is a relaxation)."""
+    from .theory import stable_region
+
+    stable = np.zeros(len(runs), bool)
+    for method, idx in runs.groupby("method").indices.items():
+        sel = runs.iloc[idx]
+        stable[idx] = stable_region(
+            method, sel["eta"].to_numpy() * L, sel["beta"].to_numpy()
+        )
+    return runs.assign(stable=stable)
 
 
 def rule_results(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

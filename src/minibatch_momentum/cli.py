@@ -299,76 +299,193 @@ def cmd_montecarlo(args) -> None:
     _log(f"-> {args.out}")
 
 
+def cmd_theory_grid(args) -> None:
+    """Spec keys: ``methods`` (``{method: [B, ...]}``), ``grid``, ``eps`` (required);
+    ``sampler``, ``noise``, ``check_every``, ``censor_factor`` optional."""
+    from . import exact
+    from .grid import Grid
+    from .problems import load_problem
+    from .sweep import write_parquet
+
+    spec = _json_arg(args.spec)
+    for key in ("methods", "grid", "eps"):
+        if key not in spec:
+            raise KeyError(key)
+    sampler, noise = _exact_spec(spec)
+    grid = Grid(**spec["grid"])
+    problem = load_problem(args.problem)
+    n, replace = exact.sampler_info(problem, sampler)
+    closure = exact.closure_for(problem, sampler, noise)
+    weights = exact.initial_weights(problem)
+    L = float(problem.eigvals[-1])
+    t0 = time.perf_counter()
+    frames = []
+    for method, sizes in spec["methods"].items():
+        eta, beta = grid.points(method, L)
+        frames.append(
+            exact.grid_table(
+                problem.eigvals,
+                weights,
+                method,
+                sizes,
+                eta,
+                beta,
+                spec["eps"],
+                n=n,
+                replace=replace,
+                closure=closure,
+                check_every=int(spec.get("check_every", 1)),
+                censor_factor=float(spec.get("censor_factor", 2.0)),
+                progress=_log,
+            )
+        )
+    import pandas as pd
+
+    table = pd.concat(frames, ignore_index=True)
+    write_parquet(table, args.out, {"spec": spec, "seconds": time.perf_counter() - t0})
+    _log(f"exact theory on the grid, {len(table)} (method, B) -> {args.out}")
+
+
+def cmd_kappa_scan(args) -> None:
+    """Spec keys: ``kappas``, ``d`` (required), ``profile`` (default geometric)."""
+    from .exact import kappa_scan
+    from .sweep import write_parquet
+
+    spec = _json_arg(args.spec)
+    for key in ("kappas", "d"):
+        if key not in spec:
+            raise KeyError(key)
+    table = kappa_scan(
+        [float(k) for k in spec["kappas"]],
+        int(spec["d"]),
+        spec.get("profile", "geometric"),
+        progress=_log,
+    )
+    write_parquet(table, args.out, {"spec": spec})
+    _log(f"exact kappa scan, {len(table)} rows -> {args.out}")
+
+
+def _scan_measurement(summaries: dict, exact_grids: dict) -> dict | None:
+    """C7 from the sweeps: ``B_crit,HB / B_crit,SGD`` per kappa-scan problem, bootstrap
+    replicates resampled independently per problem, and the exact grid-tuned ratio."""
+    from .claims import exact_curves, measured_curves
+
+    if not summaries:
+        return None
+    kappas, ratios, exact_ratios, names = [], [], [], []
+    for name, s in summaries.items():
+        det = {k: float(v) for k, v in s["summary"]["deterministic_T"].items()}
+        curves = measured_curves(s["grid"], det)
+        q = {m: curves.quantities(m)["B_crit"] for m in ("sgd", "hb")}
+        ex = exact_curves(exact_grids.get(name), det)
+        if ex is not None:
+            e = {m: ex.quantities(m)["B_crit"][0] for m in ("sgd", "hb")}
+            exact_ratios.append(float(e["hb"] / e["sgd"]))
+        else:
+            exact_ratios.append(float("nan"))
+        kappas.append(float(s["summary"]["problem"]["kappa"]))
+        ratios.append(q["hb"] / q["sgd"])
+        names.append(name)
+    order = np.argsort(kappas)
+    return {
+        "kappa": np.asarray(kappas)[order],
+        "ratio": np.stack(ratios, axis=1)[:, order],
+        "exact_ratio": np.asarray(exact_ratios)[order].tolist(),
+        "problems": [names[i] for i in order],
+    }
+
+
 def cmd_claims(args) -> None:
     import pandas as pd
 
-    from .claims import (
-        Tolerances,
-        build_claims,
-        coverage_claims,
-        coverage_markdown,
-        to_markdown,
-    )
+    from . import claims as cl
     from .exact import read_theory
     from .io import write_json, write_text
     from .summary import read_summary
 
-    tol = Tolerances.from_dict(_json_arg(args.tolerances) if args.tolerances else None)
+    tol = cl.Tolerances.from_dict(_json_arg(args.tolerances) if args.tolerances else None)
     # Theory folders and T1 tables belong to the summary of the same (problem, sampler):
     # matched by the last two path components, since some pairs have none.
     theory_dirs = {_pair_key(t): t for t in args.theory or []}
     mc_files = {_pair_key(os.path.dirname(m)): m for m in args.montecarlo or []}
     for what, keys in (("--theory", theory_dirs), ("--montecarlo", mc_files)):
-        stray = set(keys) - {_pair_key(d) for d in args.summary}
+        stray = set(keys) - {_pair_key(d) for d in args.summary + (args.scan or [])}
         if stray:
             raise ValueError(f"{what}: no --summary folder for {sorted(stray)}")
+
+    def exact_grid(d):
+        t = theory_dirs.get(_pair_key(d))
+        path = os.path.join(t, "grid_tuned.parquet") if t else None
+        return pd.read_parquet(path) if path and os.path.exists(path) else None
+
     claims, md = [], []
     for i, d in enumerate(args.summary):
         s = read_summary(d)
-        meta = s["summary"]["problem"]
-        det = {k: float(v) for k, v in s["summary"]["deterministic_T"].items()}
         t, m = theory_dirs.get(_pair_key(d)), mc_files.get(_pair_key(d))
         th = read_theory(t) if t is not None else {}
-        if m is not None:
-            th["montecarlo"] = pd.read_parquet(m)
-        c = build_claims(
-            s["tuned"],
-            s["tuned_runs"],
-            meta,
-            det,
+        c = cl.build_claims(
+            s,
             tol,
             source=str(d),
-            rule=s.get("rule"),
+            exact_grid=exact_grid(d),
             exact=th.get("tstar"),
-            knees=th.get("info", {}).get("knees"),
-            montecarlo=th.get("montecarlo"),
-            rule_variants=s["summary"].get("rule"),
+            montecarlo=pd.read_parquet(m) if m is not None else None,
         )
         if i > 0:  # only the first (headline) pair has figures of its own: the others are
             for claim in c:  # panels of the figure grid
-                if claim["id"] in ("C1", "C2", "C3", "C4"):
+                if claim["id"] in ("C1", "C2", "C3", "C4", "T2"):
                     claim["figure"] = GRID_FIGURE
         claims += c
         md.append(
-            to_markdown(
+            cl.to_markdown(
                 c,
-                meta,
+                s["summary"]["problem"],
                 rule_variants=s["summary"].get("rule"),
                 noise=th.get("info", {}).get("noise", "gaussian" if th else None),
+                info=s["summary"],
             )
         )
-    coverage = coverage_claims(claims)
+    if args.kappa_scan:
+        scan = {_pair_key(d)[0]: read_summary(d) for d in args.scan or []}
+        grids = {_pair_key(d)[0]: exact_grid(d) for d in args.scan or []}
+        c7 = cl.claim_c7(pd.read_parquet(args.kappa_scan), _scan_measurement(scan, grids), tol)
+        claim = {
+            "id": "C7",
+            "statement": cl.STATEMENTS["C7"],
+            "method": "hb",
+            "problem": "kappa scan",
+            "sampler": "all",
+            "verdict": cl._verdict(c7["checks"]),
+            "checks": c7["checks"],
+            "figure": c7["figure"],
+            "source": args.kappa_scan,
+        }
+        claims.append(claim)
+        md.append(
+            "# Claim C7: the critical batch against kappa\n\n"
+            + "\n".join(
+                [
+                    "| claim | method | verdict | check | measured [interval] | predicted | band |",
+                    "|---|---|---|---|---|---|---|",
+                    *cl.check_rows([claim]),
+                    "",
+                ]
+            )
+        )
+    coverage = cl.coverage_claims(claims)
     if coverage:
         claims += coverage
-        md.insert(0, coverage_markdown(coverage))
+        md.insert(0, cl.coverage_markdown(coverage))
     if args.extra:
-        from .claims import seed_markdown
         from .seeds import read_claims_file
 
         extra = [c for path in args.extra for c in read_claims_file(path)[0]]
         extra.sort(key=lambda c: c["id"])  # S1..S6, whatever the files' order
         claims += extra
-        md.append(seed_markdown(extra))
+        md.append(cl.seed_markdown(extra))
+    headline = _pair_key(args.summary[0])
+    md.insert(0, cl.summary_markdown(claims, headline))
+    md.append(cl.statements_markdown())
     write_json({"tolerances": tol.__dict__, "claims": claims}, args.json)
     write_text("\n".join(md), args.markdown)
     for c in claims:
@@ -421,10 +538,21 @@ def cmd_figure(args) -> None:
     elif args.name == "rate_heatmap":
         method = th["info"]["heatmap"]["method"]
         plots.rate_heatmap(th["rate_maps"], s["tuned"], th["tstar"], meta, args.out, method)
-    elif args.name == "tstar_vs_batch":
-        plots.tstar_vs_batch(s["tuned"], meta, eps, args.out)
-    elif args.name == "speedup_vs_batch":
-        plots.speedup_vs_batch(s["tuned_runs"], meta, args.out)
+    elif args.name in CURVE_FIGURES:
+        from .claims import exact_curves, measured_curves
+
+        det = {k: float(v) for k, v in s["summary"]["deterministic_T"].items()}
+        grid = os.path.join(args.theory, "grid_tuned.parquet") if args.theory else None
+        exact = None
+        if grid and os.path.exists(grid):
+            import pandas as pd
+
+            exact = exact_curves(pd.read_parquet(grid), det)
+        measured = measured_curves(s["grid"], det)
+        if args.name == "tstar_vs_batch":
+            plots.tstar_vs_batch(measured, exact, meta, eps, args.out)
+        else:
+            getattr(plots, args.name)(measured, exact, meta, args.out)
     elif args.name == "loss_curves":
         sizes = set(s["curves"]["batch_size"])
         picks = _nearest(sizes, [1, meta["B_sgd"], meta["B_sat"], max(sizes)])
@@ -457,7 +585,28 @@ def cmd_figure_grid(args) -> None:
 
 
 THEORY_FIGURES = ("theory_vs_empirical", "rule_vs_grid", "rate_heatmap", "exact_vs_monte_carlo")
-FIGURES = ("tstar_vs_batch", "speedup_vs_batch", "loss_curves", *THEORY_FIGURES)
+# Figures of the batch-scaling quantities: measured curves with bootstrap bars, and the
+# exact theory on the same grid when --theory names a folder with grid_tuned.parquet.
+CURVE_FIGURES = ("tstar_vs_batch", "efficiency_vs_batch", "speedup_vs_batch")
+FIGURES = (*CURVE_FIGURES, "loss_curves", *THEORY_FIGURES)
+
+
+def cmd_figure_kappa(args) -> None:
+    import pandas as pd
+
+    from . import plots
+    from .claims import exact_kappa_ratios
+    from .summary import read_summary
+
+    k, r = exact_kappa_ratios(pd.read_parquet(args.kappa_scan))
+    theory = {_pair_key(t)[0]: t for t in args.theory or []}
+    grids = {
+        name: pd.read_parquet(os.path.join(t, "grid_tuned.parquet")) for name, t in theory.items()
+    }
+    scan = {_pair_key(d)[0]: read_summary(d) for d in args.scan or []}
+    measured = _scan_measurement(scan, grids) if len(scan) else None
+    plots.kappa_scan(k, r, measured, args.out)
+    _log(f"figure kappa_scan -> {args.out}")
 
 
 def cmd_paper_inputs(args) -> None:
@@ -515,6 +664,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="output .parquet")
     s.set_defaults(func=cmd_montecarlo)
 
+    s = sub.add_parser(
+        "theory-grid", help="exact expected-loss counts tuned on a sweep's own grid (T2)"
+    )
+    s.add_argument("--problem", required=True)
+    s.add_argument("--spec", required=True, help="spec as JSON (see cmd_theory_grid)")
+    s.add_argument("--out", required=True, help="output .parquet")
+    s.set_defaults(func=cmd_theory_grid)
+
+    s = sub.add_parser("kappa-scan", help="exact critical batches over kappa (C7)")
+    s.add_argument("--spec", required=True, help="spec as JSON (see cmd_kappa_scan)")
+    s.add_argument("--out", required=True, help="output .parquet")
+    s.set_defaults(func=cmd_kappa_scan)
+
     s = sub.add_parser("claims", help="judge the claims; write JSON and Markdown")
     s.add_argument(
         "--summary", required=True, nargs="+", help="summary folder(s), the headline pair first"
@@ -526,6 +688,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--montecarlo", nargs="+", default=None, help="T1 tables of the pairs that have one"
     )
     s.add_argument("--tolerances", default=None, help="tolerances as JSON")
+    s.add_argument("--kappa-scan", default=None, help="exact kappa scan table (C7)")
+    s.add_argument(
+        "--scan", nargs="+", default=None, help="summary folders of the kappa-scan problems"
+    )
     s.add_argument(
         "--extra",
         nargs="+",
@@ -554,6 +720,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--theory", nargs="*", default=[], help="theory folders of the pairs with one")
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_figure_grid)
+
+    s = sub.add_parser("figure-kappa", help="claim C7: B_crit,HB / B_crit,SGD against kappa")
+    s.add_argument("--kappa-scan", required=True, help="exact kappa scan table")
+    s.add_argument("--scan", nargs="*", default=[], help="summary folders of the scan problems")
+    s.add_argument("--theory", nargs="*", default=[], help="their theory folders")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_figure_kappa)
 
     s = sub.add_parser("paper-inputs", help="the paper's generated numbers and tables")
     s.add_argument("--claims", required=True, help="results/claims.json")

@@ -38,6 +38,8 @@ mean does). The figures and claims use ``T_curve``.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
@@ -95,12 +97,26 @@ def _rate(eigvals, method, B, eta, beta, n, replace, closure) -> float:
     return theory.closure_rate(closure, method, B, eta, beta)
 
 
-def _iterations_many(eigvals, weights, method, Bs, eta, beta, eps, t_max, n, replace, closure):
+def _iterations_many(
+    eigvals, weights, method, Bs, eta, beta, eps, t_max, n, replace, closure, censor_factor=None
+):
     if closure is None:
         return theory.gaussian_iterations_many(
-            eigvals, weights, method, Bs, eta, beta, eps, t_max=t_max, n=n, replace=replace
+            eigvals,
+            weights,
+            method,
+            Bs,
+            eta,
+            beta,
+            eps,
+            t_max=t_max,
+            n=n,
+            replace=replace,
+            censor_factor=censor_factor,
         )
-    return theory.closure_iterations_many(closure, weights, method, Bs, eta, beta, eps, t_max=t_max)
+    return theory.closure_iterations_many(
+        closure, weights, method, Bs, eta, beta, eps, t_max=t_max, censor_factor=censor_factor
+    )
 
 
 def batch_scaling_table(
@@ -180,6 +196,137 @@ def batch_scaling_table(
             )
         frames.append(df)
     return pd.concat(frames, ignore_index=True)
+
+
+def grid_table(
+    eigvals: np.ndarray,
+    weights: np.ndarray,
+    method: str,
+    batch_sizes,
+    eta: np.ndarray,
+    beta: np.ndarray,
+    eps: float,
+    *,
+    n: int | None = None,
+    replace: bool = True,
+    closure: theory.Closure | None = None,
+    check_every: int = 1,
+    censor_factor: float = 2.0,
+    t_max: int = T_MAX,
+    progress=None,
+) -> pd.DataFrame:
+    """The exact theory tuned on a sweep's own grid: per batch size, the smallest exact
+    expected-loss count ``T_curve`` over the grid points ``(eta, beta)`` inside the
+    method's deterministic stability region, and the point that attains it.
+
+    This is the count a sweep estimates, put through the sweep's own tuning: the same
+    points, the same stability restriction, the loss checked every ``check_every`` steps
+    (the count is rounded up to the next check) and every point still going at
+    ``censor_factor`` times the first one's count stopped, as :class:`~minibatch_momentum.
+    engine.StopRule` does. It is what claim T2 compares each measured ``T_m(B)`` with and
+    what the exact-theory predictions of C1-C3 are computed from.
+    """
+    eta, beta = np.asarray(eta, float), np.asarray(beta, float)
+    ok = theory.stable_region(method, eta * float(np.max(eigvals)), beta)
+    eta, beta = eta[ok], beta[ok]
+    rows = []
+    for B in batch_sizes:
+        t0 = time.perf_counter()
+        T = _iterations_many(
+            eigvals,
+            weights,
+            method,
+            float(B),
+            eta,
+            beta,
+            eps,
+            t_max,
+            n,
+            replace,
+            closure,
+            censor_factor=censor_factor,
+        )
+        T = np.ceil(T / check_every) * check_every
+        k = int(np.argmin(T))
+        rows.append(
+            {
+                "method": method,
+                "batch_size": int(B),
+                "eta": float(eta[k]),
+                "beta": float(beta[k]),
+                "T_curve": float(T[k]),
+                "stable_points": int(eta.size),
+            }
+        )
+        if progress:
+            progress(
+                f"exact on the grid: {method} B={int(B)} T={T[k]:g} "
+                f"({time.perf_counter() - t0:.1f}s)"
+            )
+    return pd.DataFrame(rows)
+
+
+def kappa_scan(
+    kappas,
+    d: int,
+    profile: str = "geometric",
+    methods=("sgd", "hb"),
+    *,
+    stop_factor: float = 1.5,
+    progress=None,
+) -> pd.DataFrame:
+    """Exact ``B T*(B)`` and ``T_det`` over problems that differ only in ``kappa`` (claim C7).
+
+    For each ``kappa``, the Gaussian-rows closed form with the spectrum
+    :func:`~minibatch_momentum.problems.spectrum` ``(d, kappa, profile)`` (infinite ``n``)
+    is tuned at ``B = 1, 2, 4, ...`` until ``B T*(B)`` exceeds ``stop_factor`` times its
+    smallest value so far: ``B T*(B)`` grows with ``B`` (a larger batch adds a smaller
+    noise map, at most halving ``T*`` per doubling), so its minimum ``E`` lies before that
+    point. ``T_det`` is the noise-free optimum's count. Counts are the asymptotic
+    ``log(1/eps) / log(1/rho)`` with ``eps = e^-1`` (e-foldings): an expected-loss count
+    would need ~10^7 recursion steps per point at ``kappa = 10^6``, and in
+    ``B_crit = E / T_det`` the factor ``log(1/eps)`` cancels. One row per (kappa, method,
+    B) with ``T``, ``T_det``, ``B_sgd`` and ``B_sat``.
+    """
+    from .problems import spectrum
+
+    rows = []
+    for kappa in kappas:
+        lam = spectrum(d, float(kappa), profile)
+        L, mu = float(lam.max()), float(lam.min())
+        b_sgd, b_sat = float(lam.sum() / L), float(lam.sum() / np.sqrt(L * mu))
+        for method in methods:
+            t0 = time.perf_counter()
+            T_det = float(
+                theory.iterations_from_rate(
+                    theory.deterministic_optimum(method, L, mu)[2], np.e**-1
+                )
+            )
+            B, best = 1.0, np.inf
+            while True:
+                rho = theory.optimal_parameters(lam, method, B).rho
+                T = float(theory.iterations_from_rate(rho, np.e**-1))
+                rows.append(
+                    {
+                        "kappa": float(kappa),
+                        "method": method,
+                        "batch_size": int(B),
+                        "T": T,
+                        "T_det": T_det,
+                        "B_sgd": b_sgd,
+                        "B_sat": b_sat,
+                    }
+                )
+                best = min(best, B * T)
+                if B * T > stop_factor * best or B > 4 * b_sat:
+                    break
+                B *= 2
+            if progress:
+                progress(
+                    f"kappa scan: kappa={kappa:g} {method} up to B={int(B)} "
+                    f"({time.perf_counter() - t0:.1f}s)"
+                )
+    return pd.DataFrame(rows)
 
 
 def knees(

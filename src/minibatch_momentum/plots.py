@@ -17,7 +17,6 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from .analysis import speedup  # noqa: E402
 from .io import atomic_path  # noqa: E402
 
 COLUMN_WIDTH = 3.4
@@ -63,70 +62,178 @@ def _log2_x(ax):
     ax.set_xlabel("batch size $B$")
 
 
-def tstar_vs_batch(tuned: pd.DataFrame, meta: dict, eps: float, path) -> None:
-    """Grid-tuned iterations-to-eps against B, log-log; bars span the seeds."""
+def _regimes(ax, meta, B_max):
+    """Shade the three regimes: perfect scaling for both (B < B*_SGD), for momentum only
+    (B*_SGD..B_sat), saturation (B > B_sat)."""
+    spans = [
+        (0.5, meta["B_sgd"], "#e5f5e0", "both scale"),
+        (meta["B_sgd"], meta["B_sat"], "#deebf7", "momentum scales"),
+        (meta["B_sat"], 2 * B_max, "#f0f0f0", "saturation"),
+    ]
+    for lo, hi, color, label in spans:
+        ax.axvspan(lo, hi, color=color, lw=0, zorder=0)
+        ax.text(
+            np.sqrt(max(lo, 1.0) * min(hi, B_max)),
+            0.02,
+            label,
+            transform=ax.get_xaxis_transform(),
+            ha="center",
+            va="bottom",
+            fontsize=6,
+            color="0.35",
+        )
+
+
+def _point_and_bars(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Point estimates (replicate 0) and 90% bootstrap bars as ``errorbar``'s ``yerr``."""
+    from .scaling import interval
+
+    point = values[0]
+    ci = np.array([interval(values[:, j]) for j in range(values.shape[1])]).T
+    with np.errstate(invalid="ignore"):
+        err = np.clip(np.vstack([point - ci[0], ci[1] - point]), 0, None)
+    return point, np.nan_to_num(err, nan=0.0, posinf=0.0)
+
+
+def _measured(ax, B, values, st, label=True):
+    point, err = _point_and_bars(values)
+    ax.errorbar(
+        B,
+        point,
+        yerr=err,
+        color=st["color"],
+        marker=st["marker"],
+        ms=3.5,
+        lw=0,
+        elinewidth=1.0,
+        capsize=1.5,
+        label=st["label"] if label else None,
+        zorder=3,
+    )
+
+
+def tstar_vs_batch(measured, exact, meta: dict, eps: float, path) -> None:
+    """Grid-tuned iterations-to-eps against B (markers, 90% bootstrap bars over seeds)
+    and the exact theory tuned on the same grid (lines), with the three regimes shaded."""
     _style()
     fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.6))
+    B_max = max(float(B[-1]) for B in measured.batch_sizes.values())
+    _regimes(ax, meta, B_max)
     for method, st in METHOD_STYLE.items():
-        t = tuned[tuned["method"] == method].sort_values("batch_size")
-        if t.empty:
+        if method not in measured.T:
             continue
-        B, T = t["batch_size"].to_numpy(float), t["T_gmean"].to_numpy(float)
-        # clip: the geometric mean of equal values can round a hair below them
-        yerr = np.clip(np.vstack([T - t["T_min"], t["T_max"] - T]), 0, None)
-        ax.errorbar(
-            B,
-            T,
-            yerr=yerr,
-            color=st["color"],
-            marker=st["marker"],
-            ms=3.5,
-            lw=1.2,
-            capsize=1.5,
-            label=st["label"],
-        )
-    hb = tuned[tuned["method"] == "hb"].sort_values("batch_size")
-    if not hb.empty:
-        b0, t0 = float(hb["batch_size"].iloc[0]), float(hb["T_gmean"].iloc[0])
-        Bref = np.array([b0, meta["B_sat"]])
-        ax.plot(Bref, t0 * b0 / Bref, color="0.3", lw=0.7, ls=":", label=r"$\propto 1/B$")
+        _measured(ax, measured.batch_sizes[method], measured.T[method], st)
+        ax.axhline(measured.T_det[method], color=st["color"], lw=0.6, ls=":", zorder=1)
+        if exact is not None and method in exact.T:
+            ax.plot(exact.batch_sizes[method], exact.T[method][0], color=st["color"], lw=1.0)
     _breakpoints(ax, meta)
     _log2_x(ax)
+    ax.set_xlim(0.7, 1.4 * B_max)
     ax.set_yscale("log")
     ax.set_ylabel(rf"iterations to $\varepsilon={eps:g}$")
+    ax.legend(
+        fontsize=7, loc="upper right", title="lines: exact; dotted: full batch", title_fontsize=6
+    )
+    sns.despine(fig)
+    save(fig, path)
+
+
+def efficiency_vs_batch(measured, exact, meta: dict, path) -> None:
+    """Parallel efficiency ``eff(B) = B_ref T(B_ref) / (B T(B))`` of every method (markers,
+    90% bootstrap bars; lines: the exact theory on the same grid) with the 1/2 line."""
+    from .scaling import efficiency
+
+    _style()
+    fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.4))
+    B_max = max(float(B[-1]) for B in measured.batch_sizes.values())
+    _regimes(ax, meta, B_max)
+    for method, st in METHOD_STYLE.items():
+        if method not in measured.T:
+            continue
+        B = measured.batch_sizes[method]
+        _measured(ax, B, efficiency(B, measured.T[method]), st)
+        if exact is not None and method in exact.T:
+            Be = exact.batch_sizes[method]
+            ax.plot(Be, efficiency(Be, exact.T[method])[0], color=st["color"], lw=1.0)
+    ax.axhline(0.5, color="0.3", lw=0.7, ls="--")
+    _breakpoints(ax, meta)
+    _log2_x(ax)
+    ax.set_xlim(0.7, 1.4 * B_max)
+    ax.set_yscale("log")
+    ax.set_ylabel(r"parallel efficiency $\mathrm{eff}(B)$")
     ax.legend(fontsize=7, loc="lower left")
     sns.despine(fig)
     save(fig, path)
 
 
-def speedup_vs_batch(tuned_runs: pd.DataFrame, meta: dict, path) -> None:
-    """Momentum's speedup over SGD at equal B, paired by seed; band spans the seeds."""
+def speedup_vs_batch(measured, exact, meta: dict, path) -> None:
+    """Momentum's speedup ``R(B) = T_SGD/T`` (top) and the speedup per unit of batch
+    ``A(B) = R(B) B_crit,SGD / B`` (bottom); markers with 90% bootstrap bars, lines the
+    exact theory on the same grid."""
     _style()
-    fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.4))
+    fig, (ax, bx) = plt.subplots(2, 1, figsize=(COLUMN_WIDTH, 3.6), sharex=True)
     for method in ("hb", "nag"):
-        if method not in set(tuned_runs["method"]):
+        if method not in measured.T or "sgd" not in measured.T:
             continue
         st = METHOD_STYLE[method]
-        sp = speedup(tuned_runs, "sgd", method).sort_values("batch_size")
-        B = sp["batch_size"].to_numpy(float)
-        ax.plot(
-            B,
-            sp["ratio"],
-            color=st["color"],
-            marker=st["marker"],
-            ms=3.5,
-            lw=1.2,
-            label=st["label"],
-        )
-        ax.fill_between(B, sp["ratio_min"], sp["ratio_max"], color=st["color"], alpha=0.2, lw=0)
-    Bref = np.array([meta["B_sgd"], meta["B_sat"]])
-    ax.plot(Bref, Bref / meta["B_sgd"], color="0.3", lw=0.7, ls=":", label=r"$\propto B$")
+        q = measured.quantities(method)
+        _measured(ax, q["B_common"], q["R"], st)
+        _measured(bx, q["B_common"], q["A"], st, label=False)
+        if exact is not None and method in exact.T:
+            e = exact.quantities(method)
+            ax.plot(e["B_common"], e["R"][0], color=st["color"], lw=1.0)
+            bx.plot(e["B_common"], e["A"][0], color=st["color"], lw=1.0)
     ax.axhline(1.0, color="0.6", lw=0.6)
-    _breakpoints(ax, meta)
-    _log2_x(ax)
+    bx.axhline(1.0, color="0.3", lw=0.7, ls="--")
+    bx.axvspan(4 * meta["B_sgd"], meta["B_sat"] / 4, color="#deebf7", lw=0, zorder=0)
+    for a in (ax, bx):
+        _breakpoints(a, meta)
+        a.set_yscale("log")
+    _log2_x(bx)
+    ax.set_ylabel(r"speedup $R(B)=T_{\rm SGD}/T$")
+    bx.set_ylabel(r"$A(B)=R(B)\,B_{\rm crit,SGD}/B$")
+    ax.legend(fontsize=7, loc="upper left")
+    sns.despine(fig)
+    save(fig, path)
+
+
+def kappa_scan(exact_kappa, exact_ratio, measured: dict | None, path) -> None:
+    """Claim C7: ``B_crit,HB / B_crit,SGD`` against kappa, the exact theory (line) and
+    the sweeps (markers, 90% bootstrap bars), beside ``sqrt(kappa)``."""
+    _style()
+    fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.4))
+    k = np.asarray(exact_kappa, float)
+    ax.plot(
+        k, exact_ratio, color=METHOD_STYLE["hb"]["color"], lw=1.0, marker=".", label="exact theory"
+    )
+    ax.plot(
+        k,
+        np.sqrt(k) * exact_ratio[0] / np.sqrt(k[0]),
+        color="0.3",
+        lw=0.7,
+        ls=":",
+        label=r"$\propto\sqrt{\kappa}$",
+    )
+    if measured is not None:
+        point, err = _point_and_bars(np.asarray(measured["ratio"], float))
+        ax.errorbar(
+            measured["kappa"],
+            point,
+            yerr=err,
+            color="k",
+            marker="s",
+            ms=3.5,
+            lw=0,
+            elinewidth=1.0,
+            capsize=1.5,
+            label="sweeps",
+            zorder=3,
+        )
+    ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_ylabel(r"speedup $T_{\rm SGD}/T$")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, 0.9))
+    ax.set_xlabel(r"condition number $\kappa$")
+    ax.set_ylabel(r"$B_{\rm crit,HB}/B_{\rm crit,SGD}$")
+    ax.legend(fontsize=7, loc="upper left")
     sns.despine(fig)
     save(fig, path)
 
@@ -219,7 +326,7 @@ def theory_vs_empirical(
     for method, st in METHOD_STYLE.items():
         e = _exact(exact, method)
         if not e.empty:
-            ax.plot(e["batch_size"], e["T_rate"], color=st["color"], lw=1.1, label=st["label"])
+            ax.plot(e["batch_size"], e["T_curve"], color=st["color"], lw=1.1, label=st["label"])
         _tuned_markers(ax, tuned, method, ms=3.5, capsize=1.5, mew=0.9)
         k = (knees or {}).get(method)
         if k is not None and np.isfinite(float(k)):
@@ -293,7 +400,7 @@ def rule_vs_grid(
             )
         if not e.empty and e["rule_T_curve"].notna().any():
             ax.plot(e.index, e["rule_T_curve"], color=st["color"], ls="--", lw=0.9)
-            bx.plot(e.index, e["rule_T_rate"] / e["T_rate"], color=st["color"], ls="--", lw=0.9)
+            bx.plot(e.index, e["rule_T_curve"] / e["T_curve"], color=st["color"], ls="--", lw=0.9)
     ax.plot([], [], color="0.3", ls="--", lw=0.9, label="rule, exact theory")
     bx.axhline(factor, color="0.35", lw=0.8, ls="-.")
     bx.text(

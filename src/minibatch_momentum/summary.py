@@ -1,7 +1,9 @@
 """Collect a problem's sweep shards into the tables the claims and figures read.
 
 A summary folder holds ``tuned.parquet`` (tuned point and T*(B) per method and batch
-size, over the grid's runs only), ``tuned_runs.parquet`` (T at the tuned point per
+size, over the grid's runs inside the method's deterministic stability region),
+``grid.parquet`` (iterations-to-eps of every grid run and whether its point is in that
+region: what the bootstrap intervals re-tune), ``tuned_runs.parquet`` (T at the tuned point per
 seed), ``rule.parquet`` and ``rule_runs.parquet`` (the same for the momentum rule's
 point, run beside the grid), ``curves.parquet`` (loss curves at the tuned points) and
 ``summary.json`` (the problem's spectral quantities, the stopping rule, and the exact
@@ -17,12 +19,14 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from .analysis import KEYS, deterministic_iters, grid_rows, rule_results, tune
+from .analysis import KEYS, deterministic_iters, grid_rows, mark_stable, rule_results, tune
+from .grid import Grid
 from .io import read_json, write_json
 from .problems import Problem
-from .sweep import Grid, read_metadata, write_parquet
+from .sweep import grid_scale, read_metadata, write_parquet
+from .theory import stable_region
 
-TABLES = ("tuned", "tuned_runs", "rule", "rule_runs", "curves")
+TABLES = ("tuned", "tuned_runs", "rule", "rule_runs", "curves", "grid")
 
 
 def load_runs(paths) -> tuple[pd.DataFrame, list[dict]]:
@@ -44,19 +48,26 @@ def summarize(problem: Problem, runs: pd.DataFrame, shard_meta: list[dict]) -> d
     grid = Grid(**specs[0]["grid"])
     if "source" not in runs:
         runs = runs.assign(source="grid")
+    runs = mark_stable(runs, grid_scale(problem, str(runs["sampler"].iloc[0])))
     light = runs.drop(columns=["curve_step", "curve_loss"])
     tuned, tuned_runs = tune(light)
+    grid_runs = grid_rows(light)[KEYS + ["eta", "beta", "seed", "iters_to_eps", "stable"]]
     rule, rule_runs = rule_results(light)
     curves = grid_rows(runs).merge(tuned[KEYS + ["eta", "beta"]], on=KEYS + ["eta", "beta"])[
         KEYS + ["eta", "beta", "seed", "curve_step", "curve_loss"]
     ]
     e0 = problem.eigvecs.T @ (0.0 - problem.x_star)
-    L = float(problem.eigvals[-1])
-    deterministic = {}
+    deterministic, excluded = {}, {}
     for method in sorted(set(runs["method"])):
-        eta, beta = grid.points(method, L)
-        T = deterministic_iters(problem.eigvals, e0, method, eta, beta, stop["eps"], stop["t_max"])
+        # the full-batch count is over H's spectrum (eta in units of its L)
+        Lh = float(problem.eigvals[-1])
+        eta, beta = grid.points(method, Lh)
+        ok = stable_region(method, eta * Lh, beta)
+        T = deterministic_iters(
+            problem.eigvals, e0, method, eta[ok], beta[ok], stop["eps"], stop["t_max"]
+        )
         deterministic[method] = float(np.min(T))
+        excluded[method] = {"grid_points": int(eta.size), "outside_stability": int((~ok).sum())}
     meta = problem.spectral_summary()
     return {
         "tuned": tuned,
@@ -64,12 +75,17 @@ def summarize(problem: Problem, runs: pd.DataFrame, shard_meta: list[dict]) -> d
         "rule": rule,
         "rule_runs": rule_runs,
         "curves": curves,
+        "grid": grid_runs,
         "summary": {
             "problem": meta,
             "eps": stop["eps"],
             "stop": stop,
             "grid": specs[0]["grid"],
             "deterministic_T": deterministic,
+            "grid_points": excluded,
+            "tuned_on_grid_edge": tuned.loc[tuned["on_grid_edge"], ["method", "batch_size"]]
+            .astype({"batch_size": int})
+            .to_dict("records"),
             "rule": {s["method"]: s.get("rule") for s in specs},
             "shards": len(specs),
         },

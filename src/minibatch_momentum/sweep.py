@@ -19,47 +19,11 @@ import pyarrow.parquet as pq
 from . import __version__
 from .checks import is_int as _is_int
 from .engine import METHODS, StopRule, resolve_device, run_grid
+from .grid import Grid
 from .io import atomic_path, dumps
 from .problems import Problem
 from .samplers import SAMPLERS, sampling
-
-
-@dataclass(frozen=True)
-class Grid:
-    """Log-spaced step sizes (in units of ``1/L``) and momenta ``beta = 1 - 2^-k``-style.
-
-    ``eta * L`` runs over ``num_eta`` values from ``eta_min`` to ``eta_max`` (for the
-    block-projection sampler ``kaczmarz_block``, ``L = 1``: ``eta`` is the relaxation
-    factor of the projection);
-    ``1 - beta`` over ``num_beta`` values from ``one_minus_beta_min`` to
-    ``one_minus_beta_max``. SGD uses the step sizes only.
-    """
-
-    eta_min: float = 1e-3
-    eta_max: float = 4.0
-    num_eta: int = 25
-    one_minus_beta_min: float = 1e-3
-    one_minus_beta_max: float = 0.5
-    num_beta: int = 10
-
-    def __post_init__(self):
-        _require(0 < self.eta_min <= self.eta_max, "grid.eta_min/eta_max", "0 < eta_min <= eta_max")
-        _require(self.num_eta >= 1, "grid.num_eta", ">= 1")
-        _require(self.num_beta >= 1, "grid.num_beta", ">= 1")
-        _require(
-            0 < self.one_minus_beta_min <= self.one_minus_beta_max <= 1,
-            "grid.one_minus_beta_min/max",
-            "0 < one_minus_beta_min <= one_minus_beta_max <= 1",
-        )
-
-    def points(self, method: str, L: float) -> tuple[np.ndarray, np.ndarray]:
-        """``(eta, beta)`` arrays of the grid for ``method``, absolute (not scaled by L)."""
-        eta = np.geomspace(self.eta_min, self.eta_max, self.num_eta) / L
-        if method == "sgd":
-            return eta, np.zeros_like(eta)
-        omb = np.geomspace(self.one_minus_beta_min, self.one_minus_beta_max, self.num_beta)
-        e, b = np.meshgrid(eta, 1.0 - omb, indexing="ij")
-        return e.ravel(), b.ravel()
+from .theory import stable_region
 
 
 @dataclass(frozen=True)
@@ -141,14 +105,19 @@ def _require(ok: bool, name: str, what: str) -> None:
         raise ValueError(f"{name}: must be {what}")
 
 
+def grid_scale(problem: Problem, sampler: str) -> float:
+    """The ``L`` the grid's ``eta`` is in units of: ``H``'s largest eigenvalue, or 1 for
+    the block-projection sampler, whose ``eta`` is a relaxation factor."""
+    return 1.0 if sampling(problem, sampler).project else float(problem.eigvals[-1])
+
+
 def shard_points(problem: Problem, spec: ShardSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(eta, beta, source)`` of a shard's runs: the grid, then the rule's point if the
     spec asks for it. The rule sees the problem's spectrum only (never any run)."""
     from .rule import rule_for_spectrum
 
     draws = sampling(problem, spec.sampler)
-    L = 1.0 if draws.project else float(problem.eigvals[-1])
-    eta, beta = spec.grid.points(spec.method, L)
+    eta, beta = spec.grid.points(spec.method, grid_scale(problem, spec.sampler))
     source = np.full(eta.size, "grid", dtype=object)
     # The rule is written in L, mu and tr H of a gradient estimate with E[Z_S] = H; a
     # block projection has neither, so its shards run the grid alone.
@@ -184,6 +153,10 @@ def run_shard(
 
     eta, beta, source = shard_points(problem, spec)
     grid = source == "grid"
+    # Only grid points inside the stability region start the censoring clock: a point that
+    # tuning may never choose must not cut the runs it may choose short.
+    L = grid_scale(problem, spec.sampler)
+    leaders = grid & stable_region(spec.method, eta * L, beta)
     dev = resolve_device(device)
     frames = []
     for seed in spec.seeds:
@@ -199,7 +172,7 @@ def run_shard(
             sampler=spec.sampler,
             device=dev,
             dtype=getattr(torch, spec.dtype),
-            leaders=grid,
+            leaders=leaders,
         )
         seconds = time.perf_counter() - t0
         frames.append(

@@ -179,6 +179,29 @@ def iterations_from_rate(rho, eps: float):
     return float(out) if out.ndim == 0 else out
 
 
+def stable_region(method: str, eta_L, beta) -> np.ndarray:
+    """Whether ``(eta, beta)`` (``eta_L = eta * L``) lies inside the method's deterministic
+    stability region, where full-batch iterations converge on every curvature in ``(0, L]``.
+
+    A mode ``lam`` follows ``x' = (1 + beta - eta (1 + gamma) lam) x - (beta - eta gamma
+    lam) x_prev``; Jury's criterion for ``z^2 - a z - b`` (``|b| < 1``, ``|a| < 1 - b``)
+    at the worst mode ``lam = L`` gives SGD ``eta L < 2``, heavy ball
+    ``eta L < 2 (1 + beta)``, Nesterov ``eta L < 2 (1 + beta) / (1 + 2 beta)``, for
+    ``0 <= beta < 1``. Tuning uses only these points: outside, the mean-square dynamics
+    diverge at every batch size even when a typical finite run still reaches ``eps``
+    (e.g. SGD at ``eta L = 2.004``).
+    """
+    _gamma(method, 0.0)
+    eta_L, beta = np.broadcast_arrays(np.asarray(eta_L, float), np.asarray(beta, float))
+    if method == "sgd":
+        limit = np.full(eta_L.shape, 2.0)
+    elif method == "hb":
+        limit = 2.0 * (1.0 + beta)
+    else:
+        limit = 2.0 * (1.0 + beta) / (1.0 + 2.0 * beta)
+    return (eta_L > 0) & (eta_L < limit) & (beta >= 0) & (beta < 1)
+
+
 def deterministic_optimum(method: str, L: float, mu: float) -> tuple[float, float, float]:
     """Rate-optimal constant ``(eta, beta)`` without noise, and its rate ``rho``.
 
@@ -488,19 +511,30 @@ def _configs(measure, batch_sizes, eta, beta) -> tuple[np.ndarray, np.ndarray, n
     )
 
 
-def _steps_to_eps(rec, measure: str, eps: float, t_max: int) -> np.ndarray:
+def _steps_to_eps(
+    rec, measure: str, eps: float, t_max: int, censor_factor: float | None = None
+) -> np.ndarray:
     """Step a recursion of ``R`` configurations until each reaches ``eps`` times its start
-    (or blows up, ``inf``); a configuration leaves the batch as soon as it is done."""
+    (or blows up, ``inf``); a configuration leaves the batch as soon as it is done.
+
+    With ``censor_factor``, stop every configuration still going at ``censor_factor``
+    times the first count any of them reached (``inf`` for those), as the sweeps do:
+    only the fastest configurations matter to a grid's minimum."""
     value = rec.loss if measure == "loss" else rec.dist
     target = eps * value()
     out = np.full(target.size, np.inf)
     ids = np.arange(target.size)
+    horizon = t_max
     with np.errstate(over="ignore", invalid="ignore"):
         for t in range(1, t_max + 1):
+            if t > horizon:
+                break
             rec.step()
             v = value()
             hit = v <= target
             out[ids[hit]] = t
+            if censor_factor is not None and hit.any() and horizon == t_max:
+                horizon = min(t_max, int(np.ceil(censor_factor * t)))
             done = hit | ~(v < 1e200)
             if done.any():
                 if done.all():
@@ -523,16 +557,18 @@ def gaussian_iterations_many(
     t_max: int = 10**6,
     n: int | None = None,
     replace: bool = True,
+    censor_factor: float | None = None,
 ) -> np.ndarray:
     """:func:`gaussian_iterations` for many ``(B, eta, beta)`` at once (broadcast arrays).
 
     The configurations step together, ``O(d R)`` per step, and each leaves the batch
-    when it gets to ``eps`` or blows up; the results equal one-at-a-time calls.
+    when it gets to ``eps`` or blows up; the results equal one-at-a-time calls (with
+    ``censor_factor``, see :func:`_steps_to_eps`, only for the ones not censored).
     """
     Bs, eta, beta = _configs(measure, batch_sizes, eta, beta)
     c = np.array([noise_factor(B, n, replace) for B in Bs])
     rec = _GaussianRecursion(eigvals, weights, method, c, eta, beta)
-    return _steps_to_eps(rec, measure, eps, t_max)
+    return _steps_to_eps(rec, measure, eps, t_max, censor_factor)
 
 
 def gaussian_operator(
@@ -1320,13 +1356,14 @@ def closure_iterations_many(
     *,
     measure: str = "loss",
     t_max: int = 10**6,
+    censor_factor: float | None = None,
 ) -> np.ndarray:
     """:func:`gaussian_iterations_many` for the moment closure ``model``: iterations to
     ``eps`` of the closure's curve, many ``(B, eta, beta)`` at once."""
     Bs, eta, beta = _configs(measure, batch_sizes, eta, beta)
     c = np.array([model.noise_factor(B) for B in Bs])
     rec = _ClosureRecursion(model, weights, method, c, eta, beta)
-    return _steps_to_eps(rec, measure, eps, t_max)
+    return _steps_to_eps(rec, measure, eps, t_max, censor_factor)
 
 
 def closure_iterations(

@@ -2,7 +2,7 @@ rule summarize:
     input:
         problem="results/problems/{problem}.npz",
         runs=shards,
-        code=code("problems", "analysis", "summary", "sweep"),
+        code=code("problems", "analysis", "summary", "sweep", "grid", "theory"),
     output:
         directory("results/summaries/{problem}/{sampler}"),
     log:
@@ -18,16 +18,21 @@ rule summarize:
 rule claims:
     input:
         summaries=summaries(),
+        scan=SCAN_SUMMARIES,
         theory=theory_files(),
+        kappa_scan=KAPPA_SCAN,
         montecarlo=montecarlo_files(),
         extra=seed_claims(),
-        code=code("analysis", "claims", "summary", "exact", "theory", "rule", "problems", "seeds"),
+        code=code(
+            "analysis", "claims", "scaling", "summary", "exact", "theory", "rule", "problems", "seeds"
+        ),
     output:
         json="results/claims.json",
         markdown=report("results/claims.md", caption="../report/claims.rst", category="Claims"),
     params:
-        tolerances=json.dumps(config["claims"], sort_keys=True),
-        theory=theory_dirs(),
+        tolerances=json.dumps(config.get("claims", {}), sort_keys=True),
+        theory=theory_dirs() + [d for d in scan_theory_dirs() if d not in theory_dirs()],
+        scan=lambda wildcards, input: f"--scan {' '.join(input.scan)}" if input.scan else "",
         montecarlo=lambda wildcards, input: (
             f"--montecarlo {' '.join(input.montecarlo)}" if input.montecarlo else ""
         ),
@@ -40,5 +45,6 @@ rule claims:
         CONDA_ENV
     shell:
         "python -m minibatch_momentum claims --summary {input.summaries} --theory {params.theory}"
+        " --kappa-scan {input.kappa_scan} {params.scan}"
         " {params.montecarlo} {params.extra} --tolerances {params.tolerances:q}"
         " --json {output.json} --markdown {output.markdown} 2> {log}"

@@ -12,24 +12,33 @@ shell.prefix(f"set -euo pipefail; export PYTHONPATH={SRC}${{{{PYTHONPATH:+:$PYTH
 CONDA_ENV = "../../environment.yml"
 
 PROBLEMS = list(config["problems"])
-METHODS = config["sweep"]["methods"]
 # Which samplers each problem is swept with (`studies`; without it, every problem with
 # every `sweep.samplers`), and the `sweep` keys a study overrides for its shards.
 STUDIES = config.get("studies") or {p: {} for p in PROBLEMS}
-PAIRS = [
+METHODS = list(
+    dict.fromkeys(
+        [*config["sweep"]["methods"], *(m for st in STUDIES.values() for m in st.get("methods", []))]
+    )
+)
+ALL_PAIRS = [
     (p, s) for p, study in STUDIES.items() for s in study.get("samplers", config["sweep"]["samplers"])
 ]
-SAMPLERS = list(dict.fromkeys(s for _, s in PAIRS))
+# Pairs of role `scan` only feed claim C7 (critical batches over kappa): no per-pair
+# claims, figures or T1.
+SCAN_PAIRS = [(p, s) for p, s in ALL_PAIRS if STUDIES[p].get("role", "pair") == "scan"]
+PAIRS = [ps for ps in ALL_PAIRS if ps not in SCAN_PAIRS]
+SAMPLERS = list(dict.fromkeys(s for _, s in ALL_PAIRS))
 # The paper reports on the first (problem, sampler) pair of the config.
 HEADLINE = "/".join(PAIRS[0])
-BATCH_SIZES = STUDIES[PAIRS[0][0]].get("batch_sizes", config["sweep"]["batch_sizes"])
+KAPPA_SCAN = "results/theory/kappa_scan.parquet"
 # Claim T1's Monte Carlo (theory.t1.methods empty: off; its exact curve costs O(n d^2) per
 # step, too much for the largest problems; a study can turn it off with `t1: false`).
 T1_ON = bool(config["theory"]["t1"]["methods"])
 # Figures of one (problem, sampler) pair (see pair_figures).
-FIGURES = ["tstar_vs_batch", "speedup_vs_batch", "rule_vs_grid"]
+FIGURES = ["tstar_vs_batch", "efficiency_vs_batch", "speedup_vs_batch", "rule_vs_grid"]
 HEADLINE_FIGURES = ["loss_curves", "theory_vs_empirical", "rate_heatmap"]
 GRID_FIGURE = "figures/coverage/tstar_grid.pdf"  # every pair side by side (C5, C6)
+KAPPA_FIGURE = "figures/coverage/kappa_scan.pdf"  # claim C7
 # A sampler draws rows of a `rows` problem or coordinates of a `psd` one (samplers.py).
 COORDINATE_SAMPLERS = ("coordinate",)
 PROJECTION_SAMPLERS = ("kaczmarz_block",)  # no noise operator: no exact theory, no rule
@@ -56,9 +65,25 @@ def study(problem, key):
     return STUDIES[problem].get(key, config["sweep"][key])
 
 
+def study_methods(problem):
+    return STUDIES[problem].get("methods", config["sweep"]["methods"])
+
+
+def method_batches(problem, method):
+    """The batch sizes ``method`` is swept at for ``problem`` (its study's, up to the
+    study's or the sweep's ``max_batch`` for the method)."""
+    cap = {**config["sweep"].get("max_batch", {}), **STUDIES[problem].get("max_batch", {})}
+    return [b for b in study(problem, "batch_sizes") if b <= cap.get(method, b)]
+
+
 def pair_t1(problem, sampler):
     """Whether claim T1 (exact theory vs Monte Carlo) runs for this pair."""
-    return T1_ON and STUDIES[problem].get("t1", True) and sampler not in PROJECTION_SAMPLERS
+    return (
+        T1_ON
+        and STUDIES[problem].get("t1", True)
+        and sampler not in PROJECTION_SAMPLERS
+        and (problem, sampler) in PAIRS
+    )
 
 
 def has_theory(problem, sampler):
@@ -79,7 +104,11 @@ def pair_figures(problem, sampler):
     (GRID_FIGURE, where their claims point), plus their own T1 figure."""
     names = FIGURES + HEADLINE_FIGURES if f"{problem}/{sampler}" == HEADLINE else []
     if not has_theory(problem, sampler):
-        names = [f for f in names if f not in ("rule_vs_grid", "theory_vs_empirical", "rate_heatmap")]
+        names = [
+            f
+            for f in names
+            if f not in ("rule_vs_grid", "theory_vs_empirical", "rate_heatmap", "tstar_vs_batch")
+        ]
     return names + (["exact_vs_monte_carlo"] if pair_t1(problem, sampler) else [])
 
 
@@ -123,7 +152,7 @@ def theory_spec(wildcards):
     spec = {
         "problem": wildcards.problem,
         "sampler": wildcards.sampler,
-        "methods": METHODS,
+        "methods": study_methods(wildcards.problem),
         "batch_sizes": study(wildcards.problem, "batch_sizes"),
         "noise": noise_model(wildcards.problem, wildcards.sampler),
         "eps": config["sweep"]["stop"]["eps"],
@@ -150,13 +179,35 @@ def t1_spec(wildcards):
     return json.dumps(spec, sort_keys=True)
 
 
-def theory_dirs():
-    return [f"results/theory/{p}/{s}" for p, s in PAIRS if has_theory(p, s)]
+def theory_grid_spec(wildcards):
+    p = wildcards.problem
+    spec = {
+        "problem": p,
+        "sampler": wildcards.sampler,
+        "methods": {m: method_batches(p, m) for m in study_methods(p)},
+        "grid": study(p, "grid"),
+        "eps": config["sweep"]["stop"]["eps"],
+        "check_every": config["sweep"]["stop"].get("check_every", 10),
+        "censor_factor": config["sweep"]["stop"].get("censor_factor", 2.0),
+        "noise": noise_model(p, wildcards.sampler),
+    }
+    return json.dumps(spec, sort_keys=True)
 
 
-def theory_files(which=("tstar.parquet", "rate_maps.parquet", "theory.json")):
-    """Files named ``which`` of every (problem, sampler)'s theory folder."""
-    return [f"{d}/{name}" for d in theory_dirs() for name in which]
+def kappa_scan_spec():
+    return json.dumps(config["kappa_scan"], sort_keys=True)
+
+
+def theory_dirs(pairs=None):
+    return [f"results/theory/{p}/{s}" for p, s in (pairs or PAIRS) if has_theory(p, s)]
+
+
+def theory_files(which=("tstar.parquet", "rate_maps.parquet", "theory.json", "grid_tuned.parquet")):
+    """Files named ``which`` of every (problem, sampler)'s theory folder (the scan pairs:
+    only the exact counts on the grid)."""
+    return [f"{d}/{name}" for d in theory_dirs() for name in which] + [
+        f"{d}/grid_tuned.parquet" for d in scan_theory_dirs() if d not in theory_dirs()
+    ]
 
 
 def montecarlo_files():
@@ -174,17 +225,21 @@ def theory_inputs(wildcards):
 
 
 def shards(wildcards):
-    return expand(
-        "results/runs/{problem}/{sampler}/{method}/B{batch}.parquet",
-        problem=wildcards.problem,
-        sampler=wildcards.sampler,
-        method=METHODS,
-        batch=study(wildcards.problem, "batch_sizes"),
-    )
+    p, s = wildcards.problem, wildcards.sampler
+    return [
+        f"results/runs/{p}/{s}/{m}/B{b}.parquet"
+        for m in study_methods(p)
+        for b in method_batches(p, m)
+    ]
 
 
-def summaries():
-    return [f"results/summaries/{p}/{s}" for p, s in PAIRS]
+def summaries(pairs=None):
+    return [f"results/summaries/{p}/{s}" for p, s in (pairs or PAIRS)]
+
+
+def scan_theory_dirs():
+    """Theory folders of the kappa-scan problems (their exact counts on the grid)."""
+    return [d.replace("results/summaries/", "results/theory/") for d in SCAN_SUMMARIES]
 
 
 def all_figures():
@@ -222,8 +277,14 @@ def seed_figures():
     )
 
 
-# S3 and S6 use the headline problem and sampler (the config's first of each).
-SEED_PROBLEM, SEED_SAMPLER = PAIRS[0]
+# S3 and S6 use `seeds.problem` (default: the headline) and its study's first sampler.
+SEED_PROBLEM = SEEDS.get("problem", PAIRS[0][0])
+SEED_SAMPLER = next(s for p, s in PAIRS if p == SEED_PROBLEM)
+# Claim C7's swept problems (each with sgd and hb), in the config's order.
+SCAN_PROBLEMS = config["kappa_scan"].get("problems", [])
+SCAN_SUMMARIES = [
+    f"results/summaries/{p}/{s}" for p in SCAN_PROBLEMS for pp, s in ALL_PAIRS if pp == p
+][: len(SCAN_PROBLEMS)]
 SEED_BASELINES = ("sngm", "asgd", "mass")
 # Modules every `mbm seed` job imports (the experiments package imports its S1/S2 modules).
 SEED_CODE = ("seeds", "experiments/__init__", "experiments/large_batch", "experiments/label_noise")
@@ -235,13 +296,12 @@ def seed_spec(system):
 
 def small_lr_shards(wildcards):
     methods = ["sgd", *SEEDS["small_lr"]["methods"]]
-    return expand(
-        "results/runs/{problem}/{sampler}/{method}/B{batch}.parquet",
-        problem=SEED_PROBLEM,
-        sampler=SEED_SAMPLER,
-        method=[m for m in methods if m in METHODS],
-        batch=BATCH_SIZES,
-    )
+    return [
+        f"results/runs/{SEED_PROBLEM}/{SEED_SAMPLER}/{m}/B{b}.parquet"
+        for m in methods
+        if m in study_methods(SEED_PROBLEM)
+        for b in method_batches(SEED_PROBLEM, m)
+    ]
 
 
 def baseline_shard_spec(wildcards):

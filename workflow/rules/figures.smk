@@ -4,7 +4,8 @@
 rule figure_tstar_vs_batch:
     input:
         summary="results/summaries/{problem}/{sampler}",
-        code=code("plots", "analysis", "summary"),
+        grid="results/theory/{problem}/{sampler}/grid_tuned.parquet",
+        code=code("plots", "analysis", "summary", "claims", "scaling"),
     output:
         pdf=report(
             "figures/{problem}/{sampler}/tstar_vs_batch.pdf",
@@ -20,13 +21,39 @@ rule figure_tstar_vs_batch:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum figure tstar_vs_batch --summary {input.summary} --out {output.pdf} 2> {log}"
+        "python -m minibatch_momentum figure tstar_vs_batch --summary {input.summary}"
+        " --theory results/theory/{wildcards.problem}/{wildcards.sampler} --out {output.pdf} 2> {log}"
+
+
+rule figure_efficiency_vs_batch:
+    input:
+        summary="results/summaries/{problem}/{sampler}",
+        grid="results/theory/{problem}/{sampler}/grid_tuned.parquet",
+        code=code("plots", "analysis", "summary", "claims", "scaling"),
+    output:
+        pdf=report(
+            "figures/{problem}/{sampler}/efficiency_vs_batch.pdf",
+            caption="../report/efficiency_vs_batch.rst",
+            category="Batch scaling",
+            subcategory="{problem} / {sampler}",
+        ),
+        png="figures/{problem}/{sampler}/efficiency_vs_batch.png",
+    log:
+        "results/logs/figures/{problem}/{sampler}/efficiency_vs_batch.log",
+    benchmark:
+        "results/benchmarks/figures/{problem}/{sampler}/efficiency_vs_batch.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m minibatch_momentum figure efficiency_vs_batch --summary {input.summary}"
+        " --theory results/theory/{wildcards.problem}/{wildcards.sampler} --out {output.pdf} 2> {log}"
 
 
 rule figure_speedup_vs_batch:
     input:
         summary="results/summaries/{problem}/{sampler}",
-        code=code("plots", "analysis", "summary"),
+        grid="results/theory/{problem}/{sampler}/grid_tuned.parquet",
+        code=code("plots", "analysis", "summary", "claims", "scaling"),
     output:
         pdf=report(
             "figures/{problem}/{sampler}/speedup_vs_batch.pdf",
@@ -42,7 +69,8 @@ rule figure_speedup_vs_batch:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum figure speedup_vs_batch --summary {input.summary} --out {output.pdf} 2> {log}"
+        "python -m minibatch_momentum figure speedup_vs_batch --summary {input.summary}"
+        " --theory results/theory/{wildcards.problem}/{wildcards.sampler} --out {output.pdf} 2> {log}"
 
 
 rule figure_loss_curves:
@@ -195,3 +223,29 @@ rule figure_tstar_grid:
     shell:
         "python -m minibatch_momentum figure-grid --summary {input.summaries} --theory {params.theory}"
         " --out {output.pdf} 2> {log}"
+
+
+rule figure_kappa_scan:
+    input:
+        kappa_scan=KAPPA_SCAN,
+        scan=SCAN_SUMMARIES,
+        grids=[f"{d}/grid_tuned.parquet" for d in scan_theory_dirs()],
+        code=code("plots", "claims", "scaling", "summary"),
+    output:
+        pdf=report(
+            KAPPA_FIGURE,
+            caption="../report/kappa_scan.rst",
+            category="Claims",
+        ),
+        png=KAPPA_FIGURE.replace(".pdf", ".png"),
+    params:
+        theory=scan_theory_dirs(),
+    log:
+        "results/logs/figures/kappa_scan.log",
+    benchmark:
+        "results/benchmarks/figures/kappa_scan.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m minibatch_momentum figure-kappa --kappa-scan {input.kappa_scan}"
+        " --scan {input.scan} --theory {params.theory} --out {output.pdf} 2> {log}"

@@ -45,3 +45,46 @@ rule montecarlo:
         "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
         " python -m minibatch_momentum montecarlo --problem {input.problem} --spec {params.spec:q}"
         " --out {output} 2> {log}"
+
+
+# The exact theory tuned on each pair's own sweep grid (claim T2 and the predictions of
+# C1-C3): the exact expected-loss count of every stable grid point, its minimum per B.
+rule theory_grid:
+    input:
+        problem="results/problems/{problem}.npz",
+        code=code("problems", "theory", "exact", "grid", "samplers"),
+    output:
+        "results/theory/{problem}/{sampler}/grid_tuned.parquet",
+    params:
+        spec=theory_grid_spec,
+    threads: 1
+    log:
+        "results/logs/theory_grid/{problem}/{sampler}.log",
+    benchmark:
+        "results/benchmarks/theory_grid/{problem}/{sampler}.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
+        " python -m minibatch_momentum theory-grid --problem {input.problem} --spec {params.spec:q}"
+        " --out {output} 2> {log}"
+
+
+# Claim C7's exact part: critical batches of the Gaussian closed form over kappa.
+rule kappa_scan:
+    input:
+        code=code("problems", "theory", "exact"),
+    output:
+        KAPPA_SCAN,
+    params:
+        spec=kappa_scan_spec(),
+    threads: 1
+    log:
+        "results/logs/kappa_scan.log",
+    benchmark:
+        "results/benchmarks/kappa_scan.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
+        " python -m minibatch_momentum kappa-scan --spec {params.spec:q} --out {output} 2> {log}"
