@@ -274,7 +274,9 @@ def lanczos_extremes(H, start: np.ndarray, steps: int) -> np.ndarray:
         w -= basis.T @ (basis @ w)
         w -= basis.T @ (basis @ w)  # twice is enough (Kahan-Parlett)
         nb = float(np.linalg.norm(w))
-        if nb <= 1e-12 * max(abs(a), 1e-300) or len(Q) == H.shape[0]:
+        # Invariant subspace (to round-off relative to ||H||): going on would fill the
+        # basis with round-off, e.g. from the null space of a rank-deficient H.
+        if nb <= 1e-10 * max(max(abs(t) for t in alpha), 1e-300) or len(Q) == H.shape[0]:
             break
         beta.append(nb)
         Q.append(w / nb)
