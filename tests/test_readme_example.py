@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+
 from conftest import REPO_ROOT
 
 README = (REPO_ROOT / "README.md").read_text()

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import scipy.sparse
 import yaml
-from conftest import PYTHON, REPO_ROOT, subprocess_env
 
+from conftest import PYTHON, REPO_ROOT, subprocess_env
 from minibatch_momentum.problems import gaussian_system, make_problem
 from minibatch_momentum.solver import (
     _System,
@@ -75,11 +75,14 @@ def test_auto_batch_is_the_smallest_within_the_factor():
         grid = batch_grid(p.n)
         assert predicted_steps(method, B, est, "uniform", p.n, 1e-6) <= 2 * t_sat
         smaller = grid[: grid.index(B)]
-        assert all(predicted_steps(method, b, est, "uniform", p.n, 1e-6) > 2 * t_sat for b in smaller)
+        assert all(
+            predicted_steps(method, b, est, "uniform", p.n, 1e-6) > 2 * t_sat for b in smaller
+        )
     # Momentum saturates later than SGD (perfect scaling lasts ~sqrt(kappa) longer).
-    assert auto_batch("hb", est, "uniform", p.n, 1e-6)[0] >= 8 * auto_batch(
-        "sgd", est, "uniform", p.n, 1e-6
-    )[0]
+    assert (
+        auto_batch("hb", est, "uniform", p.n, 1e-6)[0]
+        >= 8 * auto_batch("sgd", est, "uniform", p.n, 1e-6)[0]
+    )
 
 
 # --------------------------------------------------------------------------- solving
@@ -242,7 +245,15 @@ def _mbm(*args, cwd):
 def test_cli_solve_on_a_user_matrix(small_system):
     tmp, A, x = small_system
     out = _mbm(
-        "solve", "--matrix", "A.npy", "--rhs", "b.npy", "--out", "x.npy", "--json", "r.json",
+        "solve",
+        "--matrix",
+        "A.npy",
+        "--rhs",
+        "b.npy",
+        "--out",
+        "x.npy",
+        "--json",
+        "r.json",
         cwd=tmp,
     )
     assert out.returncode == 0, out.stderr
