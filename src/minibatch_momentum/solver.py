@@ -543,7 +543,11 @@ def solve(
     ValueError
         Bad arguments or input (shape mismatch, NaN or inf, a non-square, non-symmetric or
         indefinite matrix for the coordinate sampler), before any work; an inconsistent
-        system when the run finds one (module docstring, "Stopping").
+        system when the run finds one (module docstring, "Stopping"). Indefiniteness is
+        caught by a negative diagonal entry or a negative Ritz value of the Lanczos
+        estimate; a negative eigenvalue too small for the Lanczos steps to see makes the
+        run diverge instead (stop reason ``diverged``). A callable ``M`` is not checked
+        for symmetry.
     """
     import torch
 
