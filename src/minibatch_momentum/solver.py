@@ -667,23 +667,21 @@ def solve(
 
     res0, _ = rel_residual(x)
     history = [(0, 0.0, res0)]
-    steps, reason, backoffs = 0, None, 0
+    steps, reason, backoffs = 0, ("converged" if res0 <= tol else None), 0
     best_res, best_x = res0, x.clone()
     while reason is None:
         k = every if max_steps is None else min(every, max_steps - steps)
         block = stream.take(k)
+        block_d = block.to(dev)  # one copy per check interval, not per step
         xbar.zero_()
-        for idx in block:
+        for t in range(k):
+            idx_d = block_d[t]
             y = x if gamma == 0 else x + gamma * v
             if dense:
-                idx_d = idx.to(dev)
                 rows = A_t.index_select(0, idx_d)
-                r = rows @ y - b_t.index_select(0, idx_d)
             else:
-                idx_np = idx.numpy()
-                rows = torch.as_tensor(system.rows(idx_np), dtype=dt, device=dev)
-                idx_d = idx.to(dev)
-                r = rows @ y - b_t.index_select(0, idx_d)
+                rows = torch.as_tensor(system.rows(block[t].numpy()), dtype=dt, device=dev)
+            r = rows @ y - b_t.index_select(0, idx_d)
             if w_t is not None:
                 r = r * w_t.index_select(0, idx_d)
             v.mul_(beta)
