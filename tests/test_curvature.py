@@ -137,3 +137,26 @@ def test_sgd_from_rule_without_L_says_what_to_pass():
         sgd_from_rule([torch.zeros(3, requires_grad=True)], 64)
     with pytest.raises(ValueError, match="not both"):
         sgd_from_rule([torch.zeros(3, requires_grad=True)], 64, 1.0, 1e-3, 5.0, momentum=0.9)
+
+
+def test_without_hutchinson_the_noise_scale_sets_the_trace():
+    nan = float("nan")
+    curv = Curvature(2.0, nan, nan, nan, 11.0, nan, 1.0, 5.0, 8, 32, 0, 0, 0.0)
+    opt = sgd_from_rule([torch.zeros(3, requires_grad=True)], 64, curv, mu=1e-3)
+    # tr H = L (B_noise - 1) = 20
+    assert opt.param_groups[0]["lr"] == pytest.approx(momentum_rule("hb", 64, 2.0, 1e-3, 20.0)[0])
+
+
+def test_noise_scale_trace_bounds_the_truth_on_a_quadratic():
+    # tr H = lambda_G (B_noise - 1) <= L (B_noise - 1): the stand-in over-estimates.
+    gen = torch.Generator().manual_seed(2)
+    lam = spectrum(16, 100.0)
+    x_star = torch.randn(16, generator=gen, dtype=torch.float64)
+    batches = []
+    for _ in range(32):
+        X = _gaussian_rows(lam, 128, gen)
+        batches.append((X, X @ x_star))
+    w = torch.zeros(16, dtype=torch.float64)
+    c = estimate_curvature(_least_squares, [w], batches, power_iters=40, hutchinson_samples=0)
+    assert np.isnan(c.trace)
+    assert c.L * (c.b_noise - 1) > lam.sum()

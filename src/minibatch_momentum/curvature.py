@@ -125,7 +125,9 @@ def estimate_curvature(
     batches : mini-batches, each a tensor or a tuple of tensors sharing the leading
         (batch) dimension, all of the same size ``B``, divisible by ``split``.
     power_iters : power-iteration steps for ``L`` (one product on all the batches each).
-    hutchinson_samples : Rademacher vectors for ``tr H`` (one product each, batches in turn).
+    hutchinson_samples : Rademacher vectors for ``tr H`` (one product each, batches in
+        turn); 0 skips it (``trace`` is then ``nan`` and
+        :func:`~minibatch_momentum.optim.sgd_from_rule` uses the noise scale instead).
     split : the small batch size is ``B / split`` (``>= 2``).
     seed : seeds the start vector and the Rademacher vectors.
 
@@ -144,9 +146,10 @@ def estimate_curvature(
         raise ValueError(
             f"split: must be an integer >= 2 dividing the batch size {B}, got {split!r}"
         )
-    for name, value in (("power_iters", power_iters), ("hutchinson_samples", hutchinson_samples)):
-        if not (isinstance(value, int) and value >= 1):
-            raise ValueError(f"{name}: must be an integer >= 1, got {value!r}")
+    if not (isinstance(power_iters, int) and power_iters >= 1):
+        raise ValueError(f"power_iters: must be an integer >= 1, got {power_iters!r}")
+    if not (isinstance(hutchinson_samples, int) and hutchinson_samples >= 0):
+        raise ValueError(f"hutchinson_samples: must be an integer >= 0, got {hutchinson_samples!r}")
     t0 = time.perf_counter()
     leaves, rebuild = _as_tuple(params)
     if not leaves:
@@ -194,7 +197,7 @@ def estimate_curvature(
         )
         samples.append(float(_dot(z, hvp(z, batches[s % nb]))))
     hvps += hutchinson_samples
-    samples = np.array(samples)
+    samples = np.array(samples) if samples else np.array([np.nan])
     trace = float(samples.mean())
     trace_se = (
         float(samples.std(ddof=1) / np.sqrt(samples.size)) if samples.size > 1 else float("nan")

@@ -718,6 +718,11 @@ def sgd_from_rule(
             :class:`~minibatch_momentum.curvature.Curvature` from
             :func:`~minibatch_momentum.curvature.estimate_curvature`, which gives ``L``
             and ``trace`` (``trace`` is raised to ``L`` if the estimate fell below it).
+            Without a Hutchinson trace (``hutchinson_samples=0``) the gradient noise
+            scale stands in: for a quadratic in the interpolation regime ``tr Sigma =
+            2 f tr H + |G|^2`` (:mod:`~minibatch_momentum.rule`), so ``tr H =
+            lambda_G (B_noise - 1)`` with ``lambda_G = |G|^2 / (2 f) <= L``; the rule takes
+            ``trace = L (B_noise - 1)``, an over-estimate and so a smaller, safe step.
         mu: smallest non-zero eigenvalue (see above); ``None``: implied by ``momentum``.
         trace: ``tr H`` (ignored with a ``Curvature``).
         method: ``"hb"`` (heavy ball: ``nesterov=False``), ``"nag"`` (``nesterov=True``;
@@ -752,8 +757,14 @@ def sgd_from_rule(
         "an integer >= 1",
     )
     if isinstance(L, Curvature):
-        _check_positive("L", L.L)
-        L, trace = L.L, max(L.trace, L.L)
+        curv = L
+        _check_positive("L", curv.L)
+        L = curv.L
+        if math.isfinite(curv.trace):
+            trace = max(curv.trace, L)
+        else:  # no Hutchinson estimate: the noise scale's (see Args)
+            _check_positive("curvature.b_noise", curv.b_noise)
+            trace = L * max(curv.b_noise - 1.0, 1.0)
     if L is None or trace is None:
         raise ValueError(
             "L and trace are needed: pass them, or curvature = estimate_curvature(loss_fn, "
