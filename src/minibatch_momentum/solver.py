@@ -61,7 +61,7 @@ alarm. Otherwise the stop reason is ``stalled``.
 Cost accounting: one *pass* is a product with ``A`` or ``A^T`` (``n d`` multiply-adds);
 a step on ``B`` rows costs ``2 B / n`` passes (a coordinate step ``B / n``). Scipy's
 ``cg`` on the normal equations and ``lsqr`` cost 2 passes per iteration in the same
-units (``benchmarks/solver_vs_cg.py``).
+units (``python -m minibatch_momentum.solver_benchmark``).
 """
 
 from __future__ import annotations
