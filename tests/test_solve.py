@@ -273,3 +273,23 @@ def test_cli_advise_on_a_user_matrix(small_system):
     assert "B*_SGD" in out.stdout and "B_sat (hb)" in out.stdout
     for col in ("T_model_hb", "T_rule_hb", "T_opt_hb", "T_opt_sgd"):
         assert col in out.stdout
+
+
+def test_benchmark_table_meets_the_tolerance_for_every_method():
+    from minibatch_momentum.solver_benchmark import compare
+
+    p = gaussian_system(d=8, n=256, kappa=50, seed=12)
+    lines = []
+    rows = compare("tiny", p.A, p.b, 1e-6, out=lines.append)
+    assert [r["method"].split(" (")[0] for r in rows] == [
+        "solve hb",
+        "solve nag",
+        "solve sgd",
+        "cg",
+        "lsqr",
+        "lstsq",
+    ]
+    assert all(r["residual"] <= 1e-6 for r in rows)
+    for r in rows[3:5]:  # CG and LSQR: the first iteration meeting tol, 2 passes each
+        assert r["passes"] % 2 == 0 and 2 <= r["passes"] <= 2 * 8 + 2
+    assert len(lines) == 2 + len(rows)
