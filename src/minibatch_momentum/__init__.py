@@ -13,6 +13,16 @@ Modules, one job each:
 - :mod:`~minibatch_momentum.claims`    the claims report (JSON + Markdown)
 - :mod:`~minibatch_momentum.plots`     one function per figure
 - :mod:`~minibatch_momentum.cli`       the ``mbm`` command the workflow calls
+- :mod:`~minibatch_momentum.solver`    the rule as a linear-system solver: :func:`solve`
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # ``minibatch_momentum.solve`` without importing torch at package import.
+    if name == "solve":
+        from .solver import solve
+
+        return solve
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

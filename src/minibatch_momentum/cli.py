@@ -12,6 +12,8 @@ writes files; the work happens in the library.
     mbm paper-inputs --claims CLAIMS.json --summary DIR --benchmarks DIR --out-dir paper/generated
     mbm paper-pdf paper/main.tex --out results/paper/main.pdf
     mbm benchmark
+    mbm solve     --matrix A.npy --rhs b.npy [--out x.npy] [--json RESULT.json]
+    mbm advise    --matrix A.npy   predicted steps against the batch size, before a solve
     mbm seed      SYSTEM ...   the seed systems S1-S6 (see minibatch_momentum.seeds)
 
 Bad input ends the command with a one-line message naming the offending field and
@@ -629,6 +631,73 @@ def cmd_benchmark(args) -> None:
     bench(args)
 
 
+def _batch_size(text: str):
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be 'auto' or an integer, got {text!r}") from None
+    return value
+
+
+def _user_matrix(args, need_rhs: bool):
+    from .problems import read_system
+
+    form = "psd" if args.sampler == "coordinate" else "rows"
+    A, b, _ = read_system(args.matrix, getattr(args, "rhs", None), form, args.max_n, args.max_d)
+    if need_rhs and b is None:
+        raise ValueError(f"rhs: give --rhs (or an .npz holding 'b' beside 'A'), {args.matrix!r}")
+    return A, b
+
+
+def cmd_solve(args) -> None:
+    from .io import atomic_path, write_json
+    from .solver import solve
+
+    A, b = _user_matrix(args, need_rhs=True)
+    res = solve(
+        A,
+        b,
+        method=args.method,
+        sampler=args.sampler,
+        batch_size=args.batch_size,
+        tol=args.tol,
+        max_passes=args.max_passes,
+        seed=args.seed,
+        device=args.device,
+        verbose=_log,
+    )
+    if args.out:
+        with atomic_path(args.out) as tmp:
+            with open(tmp, "wb") as fh:
+                np.save(fh, res.x)
+    summary = res.summary()
+    if args.json:
+        write_json({**summary, "history": res.history.tolist()}, args.json)
+    print(json.dumps(summary, indent=1))
+
+
+def cmd_advise(args) -> None:
+    from .solver import advise
+
+    A, _ = _user_matrix(args, need_rhs=False)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    print(advise(A, methods=methods, sampler=args.sampler, tol=args.tol).report())
+
+
+def _add_user_matrix_arguments(s) -> None:
+    from .problems import MAX_D, MAX_N
+
+    s.add_argument("--matrix", required=True, help="A as .npy, .npz (array 'A') or .mtx")
+    s.add_argument(
+        "--sampler", default="uniform", help="uniform | kaczmarz | coordinate (symmetric PSD A)"
+    )
+    s.add_argument("--tol", type=float, default=1e-6, help="relative residual ||Ax-b||/||b||")
+    s.add_argument("--max-n", type=int, default=MAX_N, help="refuse more rows than this")
+    s.add_argument("--max-d", type=int, default=MAX_D, help="refuse more columns than this")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mbm", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -751,6 +820,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_benchmark_arguments(s)
     s.set_defaults(func=cmd_benchmark)
+
+    s = sub.add_parser("solve", help="solve a consistent system A x = b with the momentum rule")
+    _add_user_matrix_arguments(s)
+    s.add_argument("--rhs", default=None, help="b as .npy or .mtx (or 'b' inside the .npz)")
+    s.add_argument("--method", default="hb", help="hb | nag | sgd")
+    s.add_argument("--batch-size", type=_batch_size, default="auto", help="auto or an integer")
+    s.add_argument("--max-passes", type=float, default=10_000, help="budget, passes over A")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, ...")
+    s.add_argument("--out", default=None, help="write x here (.npy)")
+    s.add_argument("--json", default=None, help="write the result summary and history here")
+    s.set_defaults(func=cmd_solve)
+
+    s = sub.add_parser("advise", help="predicted steps to the tolerance against the batch size")
+    _add_user_matrix_arguments(s)
+    s.add_argument("--methods", default="sgd,hb,nag", help="comma-separated: sgd, hb, nag")
+    s.set_defaults(func=cmd_advise)
     return p
 
 

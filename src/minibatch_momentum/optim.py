@@ -10,7 +10,10 @@ class                      method                                            sou
 =========================  ================================================  ================
 
 :func:`sgd_from_rule` builds a ``torch.optim.SGD`` whose learning rate and momentum come
-from this project's momentum rule (:mod:`~minibatch_momentum.rule`) for a batch size.
+from this project's momentum rule (:mod:`~minibatch_momentum.rule`) for a batch size;
+:func:`estimate_curvature` (from :mod:`~minibatch_momentum.curvature`) measures what it
+needs on a model, and :func:`gradient_noise_scale` (from :mod:`~minibatch_momentum.rule`)
+is McCandlish et al.'s estimator from mini-batch gradients.
 
 Each class is a thin loop over its parameter groups around a functional update
 (:func:`sngm_update`, :func:`random_scaled_sgdm_update`, :func:`accsgd_update`,
@@ -56,6 +59,9 @@ __all__ = [
     "accsgd_update",
     "mass_update",
     "sgd_from_rule",
+    "estimate_curvature",
+    "Curvature",
+    "gradient_noise_scale",
 ]
 
 
@@ -660,11 +666,12 @@ class MaSS(_MomentumOptimizer):
 def sgd_from_rule(
     params: Iterable,
     batch_size: int,
-    L: float,
-    mu: float,
-    trace: float,
+    L: Any = None,
+    mu: float | None = None,
+    trace: float | None = None,
     method: str = "hb",
     *,
+    momentum: float | None = None,
     n: int | None = None,
     eigvals: Any = None,
     form: str = "harmonic",
@@ -678,16 +685,50 @@ def sgd_from_rule(
     batch, so :math:`\eta` grows in proportion to ``batch_size`` up to the saturation batch
     and then stays at the (slightly damped) deterministic value.
 
+    Typical use, with everything measured::
+
+        curv = estimate_curvature(loss_fn, dict(model.named_parameters()), batches)
+        opt = sgd_from_rule(model.parameters(), 64, curv)          # momentum 0.9
+        opt = sgd_from_rule(model.parameters(), 64, curv, mu=1e-3)  # a known mu
+
+    What ``mu`` means beyond a quadratic. For ``f(x) = ||A x - b||^2 / (2n)`` ``mu`` is the
+    smallest non-zero eigenvalue of ``H``: the slowest direction the run must resolve, and
+    the rule damps just enough for it (``1 - beta = c sqrt(mu / L)``). A network's Hessian
+    changes along the run, is indefinite away from a minimum and has eigenvalues down to
+    zero, so its smallest eigenvalue says nothing useful. What plays ``mu``'s part is the
+    smallest curvature worth resolving in the steps you can afford: an L2 penalty
+    ``lambda`` makes it at least ``lambda``, and a run of ``T`` steps at the accelerated
+    rate resolves curvatures down to about ``L (c / T)^2``. With the README's digits
+    example's estimates (``L = 1.78``, ``tr H = 16.2``) at ``B = 64``, ``mu = 1e-6`` gives
+    ``lr`` 0.016 and momentum 0.998 (damped for a run of ``sqrt(L / mu) ≈ 1300`` steps
+    and more) and ``mu = 1e-2`` gives ``lr`` 0.81 and momentum 0.765: ``mu``
+    sets the momentum, and the momentum the time scale. Without ``mu`` the rule therefore
+    takes the damping as given: ``momentum`` (default 0.9, the common choice) fixes
+    ``beta`` and so implies ``mu = L ((1 - beta) / c)^2``, and the rule sets the
+    learning rate from ``L``, ``tr H`` and ``B`` (noise line and ceiling). For ``"sgd"``
+    without ``mu`` the ceiling is ``2 / L``.
+
     Args:
         params: parameters or param groups, as for ``torch.optim.SGD``.
         batch_size: examples per step ``B``.
-        L, mu, trace: largest and smallest non-zero eigenvalue, and trace, of the Hessian
-            of the loss the optimizer sees: the *mean* over examples (``reduction="mean"``),
-            so the mini-batch gradient is the mean of ``B`` per-example gradients. For
-            least squares ``f(w) = ||X w - y||^2 / (2n)`` that is ``H = X^T X / n``.
+        L: largest eigenvalue of the Hessian of the loss the optimizer sees: the *mean*
+            over examples (``reduction="mean"``), so the mini-batch gradient is the mean of
+            ``B`` per-example gradients. For least squares ``f(w) = ||X w - y||^2 / (2n)``
+            that is ``H = X^T X / n``. Or a
+            :class:`~minibatch_momentum.curvature.Curvature` from
+            :func:`~minibatch_momentum.curvature.estimate_curvature`, which gives ``L``
+            and ``trace`` (``trace`` is raised to ``L`` if the estimate fell below it).
+            Without a Hutchinson trace (``hutchinson_samples=0``) the gradient noise
+            scale stands in: for a quadratic in the interpolation regime ``tr Sigma =
+            2 f tr H + |G|^2`` (:mod:`~minibatch_momentum.rule`), so ``tr H =
+            lambda_G (B_noise - 1)`` with ``lambda_G = |G|^2 / (2 f) <= L``; the rule takes
+            ``trace = L (B_noise - 1)``, an over-estimate and so a smaller, safe step.
+        mu: smallest non-zero eigenvalue (see above); ``None``: implied by ``momentum``.
+        trace: ``tr H`` (ignored with a ``Curvature``).
         method: ``"hb"`` (heavy ball: ``nesterov=False``), ``"nag"`` (``nesterov=True``;
             PyTorch's parameters are then the look-ahead point, as in the engine) or
             ``"sgd"`` (no momentum).
+        momentum: with ``mu=None``, the momentum to keep (default 0.9); not with ``mu``.
         n: training-set size. ``None``: rows drawn i.i.d. (noise factor ``1/B``); given:
             ``B`` distinct rows per step, as a shuffling loader draws them (noise factor
             ``(n - B) / (B (n - 1))``, no noise at ``B = n``).
@@ -704,7 +745,8 @@ def sgd_from_rule(
     Example:
         >>> opt = sgd_from_rule(model.parameters(), 256, 1.0, 1e-4, 8.0)  # doctest: +SKIP
     """
-    from .rule import momentum_rule
+    from .curvature import Curvature
+    from .rule import RULE_CONSTANTS, momentum_rule
 
     if method not in ("sgd", "hb", "nag"):
         raise ValueError(f"method must be 'sgd', 'hb' or 'nag', got {method!r}")
@@ -714,8 +756,36 @@ def sgd_from_rule(
         batch_size,
         "an integer >= 1",
     )
-    for name, value in (("L", L), ("mu", mu), ("trace", trace)):
+    if isinstance(L, Curvature):
+        curv = L
+        _check_positive("L", curv.L)
+        L = curv.L
+        if math.isfinite(curv.trace):
+            trace = max(curv.trace, L)
+        else:  # no Hutchinson estimate: the noise scale's (see Args)
+            _check_positive("curvature.b_noise", curv.b_noise)
+            trace = L * max(curv.b_noise - 1.0, 1.0)
+    if L is None or trace is None:
+        raise ValueError(
+            "L and trace are needed: pass them, or curvature = estimate_curvature(loss_fn, "
+            "params, batches) in their place (sgd_from_rule(params, B, curvature))"
+        )
+    for name, value in (("L", L), ("trace", trace)):
         _check_positive(name, value)
+    if mu is None:
+        if method == "sgd":
+            _require(momentum in (None, 0, 0.0), "momentum", momentum, "None or 0 for 'sgd'")
+            mu = 1e-12 * float(L)  # only enters the ceiling 2 / (L + mu)
+        else:
+            momentum = 0.9 if momentum is None else momentum
+            _require(
+                _finite(momentum) and 0.0 < float(momentum) < 1.0, "momentum", momentum, "in (0, 1)"
+            )
+            damp = RULE_CONSTANTS[(method, "trace" if eigvals is None else "spectrum")].damp
+            mu = float(L) * ((1.0 - float(momentum)) / damp) ** 2
+    elif momentum is not None:
+        raise ValueError("momentum: give mu or momentum, not both (mu sets the momentum)")
+    _check_positive("mu", mu)
     _require(float(mu) <= float(L), "mu", mu, f"<= L = {L!r}")
     _require(float(trace) >= float(L), "trace", trace, f">= L = {L!r}")
     if n is not None:
@@ -744,3 +814,7 @@ def sgd_from_rule(
         nesterov=method == "nag",
         weight_decay=weight_decay,
     )
+
+
+from .curvature import Curvature, estimate_curvature  # noqa: E402  (re-exported)
+from .rule import gradient_noise_scale  # noqa: E402  (re-exported)

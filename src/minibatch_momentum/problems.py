@@ -536,6 +536,57 @@ def _read_vector(path: str) -> np.ndarray:
     return v.ravel()
 
 
+def read_system(
+    path: str, rhs: str | None = None, form: str = "rows", max_n: int = MAX_N, max_d: int = MAX_D
+) -> tuple[np.ndarray, np.ndarray | None, str | None]:
+    """The checked matrix and right-hand side of :func:`matrix_system`, without solving.
+
+    Every check of :func:`matrix_system` but consistency (which needs a solve): returns
+    ``(A, b, source)`` with ``b`` (and ``source``, the field that gave it) None when no
+    right-hand side was given. ``A`` is symmetrized for ``form='psd'``.
+    """
+    _check_form(form)
+    A, b_inside = _read_matrix(path, max_n, max_d)
+    _check_finite(A, path, "path")
+    if not np.any(A):
+        raise ValueError(f"path: {path!r} is an all-zero matrix")
+    n, d = A.shape
+    if form == "psd":
+        if n != d:
+            raise ValueError(f"path: {path!r} must be square for form 'psd', got shape {A.shape}")
+        scale = float(np.abs(A).max())
+        asym = float(np.abs(A - A.T).max())
+        if asym > SYMMETRY_TOL * scale:
+            raise ValueError(
+                f"path: {path!r} is not symmetric (max |A - A^T| = {asym:.3g}, "
+                f"{asym / scale:.3g} of max |A|), as form 'psd' needs"
+            )
+        A = 0.5 * (A + A.T)
+        ev = scipy.linalg.eigvalsh(A)
+        if ev[0] < -PSD_TOL * max(ev[-1], 0.0) or not ev[-1] > 0:
+            raise ValueError(
+                f"path: {path!r} is not positive semi-definite (smallest eigenvalue "
+                f"{ev[0]:.3g}, largest {ev[-1]:.3g}), as form 'psd' needs"
+            )
+    if b_inside is not None and rhs is not None:
+        raise ValueError(f"rhs: {path!r} already holds 'b'; give the right-hand side once")
+    if rhs is not None:
+        b, source = _read_vector(rhs), f"rhs: {rhs!r}"
+    elif b_inside is not None:
+        b, source = _as_real(b_inside, path, "path").ravel(), f"path: 'b' in {path!r}"
+    else:
+        return A, None, None
+    if b.shape != (n,):
+        raise ValueError(f"{source} has length {b.size}, the matrix has {n} rows")
+    if n_nan := int(np.isnan(b).sum()):
+        raise ValueError(f"{source} contains NaN ({n_nan} entries)")
+    if n_inf := int(np.isinf(b).sum()):
+        raise ValueError(f"{source} contains inf ({n_inf} entries)")
+    if not np.any(b):
+        raise ValueError(f"{source} is all zero (x* = 0: nothing to solve)")
+    return A, b, source
+
+
 def matrix_system(
     path: str,
     rhs: str | None = None,
@@ -568,46 +619,10 @@ def matrix_system(
     symmetric or not PSD, a right-hand side of the wrong length / with NaN or inf / all
     zero, and an inconsistent system: relative residual ``||A x* - b|| / ||b|| > tol``.
     """
-    _check_form(form)
-    A, b_inside = _read_matrix(path, max_n, max_d)
-    _check_finite(A, path, "path")
-    if not np.any(A):
-        raise ValueError(f"path: {path!r} is an all-zero matrix")
-    n, d = A.shape
-    if form == "psd":
-        if n != d:
-            raise ValueError(f"path: {path!r} must be square for form 'psd', got shape {A.shape}")
-        scale = float(np.abs(A).max())
-        asym = float(np.abs(A - A.T).max())
-        if asym > SYMMETRY_TOL * scale:
-            raise ValueError(
-                f"path: {path!r} is not symmetric (max |A - A^T| = {asym:.3g}, "
-                f"{asym / scale:.3g} of max |A|), as form 'psd' needs"
-            )
-        A = 0.5 * (A + A.T)
-        ev = scipy.linalg.eigvalsh(A)
-        if ev[0] < -PSD_TOL * max(ev[-1], 0.0) or not ev[-1] > 0:
-            raise ValueError(
-                f"path: {path!r} is not positive semi-definite (smallest eigenvalue "
-                f"{ev[0]:.3g}, largest {ev[-1]:.3g}), as form 'psd' needs"
-            )
-    if b_inside is not None and rhs is not None:
-        raise ValueError(f"rhs: {path!r} already holds 'b'; give the right-hand side once")
-    if rhs is not None:
-        b, source = _read_vector(rhs), f"rhs: {rhs!r}"
-    elif b_inside is not None:
-        b, source = _as_real(b_inside, path, "path").ravel(), f"path: 'b' in {path!r}"
-    else:
-        x0 = np.random.default_rng(seed).standard_normal(d)
+    A, b, source = read_system(path, rhs, form, max_n, max_d)
+    if b is None:
+        x0 = np.random.default_rng(seed).standard_normal(A.shape[1])
         return from_psd(A, x0) if form == "psd" else from_matrix(A, x0)
-    if b.shape != (n,):
-        raise ValueError(f"{source} has length {b.size}, the matrix has {n} rows")
-    if n_nan := int(np.isnan(b).sum()):
-        raise ValueError(f"{source} contains NaN ({n_nan} entries)")
-    if n_inf := int(np.isinf(b).sum()):
-        raise ValueError(f"{source} contains inf ({n_inf} entries)")
-    if not np.any(b):
-        raise ValueError(f"{source} is all zero (x* = 0: nothing to solve)")
     if form == "psd":
         x_ls = scipy.linalg.lstsq(A, b, cond=PSD_TOL)[0]
         problem = from_psd(A, x_ls)
@@ -621,7 +636,7 @@ def matrix_system(
             f"{source}: inconsistent system with {path!r}: relative residual "
             f"||A x_ls - b|| / ||b|| = {residual:.3g} at the minimum-norm least-squares "
             f"solution exceeds the tolerance {tol:g} (effective rank {rank} of "
-            f"{min(n, d)}); the interpolation regime needs a consistent system b = A x*"
+            f"{min(A.shape)}); the interpolation regime needs a consistent system b = A x*"
         )
     return problem
 
