@@ -60,8 +60,8 @@ def exact_table(method, T, rule_T):
         {
             "method": method,
             "batch_size": BS[: len(T)],
-            "T_rate": np.asarray(T, float),
-            "rule_T_rate": np.asarray(rule_T, float),
+            "T_curve": np.asarray(T, float),
+            "rule_T_curve": np.asarray(rule_T, float),
         }
     )
 
@@ -180,17 +180,19 @@ def test_t1_without_data_is_inconclusive():
 # --------------------------------------------------------------------------- build_claims
 
 
-def test_build_claims_adds_c4_t1_and_the_exact_details():
-    tuned = pd.concat(
-        [
-            table("sgd", [4000, 1200, 800, 700, 700, 700]),
-            table("hb", [4000, 1000, 260, 70, 25, 20]),
-        ],
-        ignore_index=True,
-    )
-    runs = tuned.loc[tuned.index.repeat(2), ["problem", "method", "sampler", "batch_size"]]
-    runs["seed"] = [0, 1] * len(tuned)
-    runs["iters_to_eps"] = np.repeat(tuned["T_gmean"].to_numpy(), 2)
+def _grid(T_by_method, seeds=2):
+    rows = []
+    for method, T in T_by_method.items():
+        for b, t in zip(BS, T, strict=True):
+            for seed in range(seeds):
+                rows.append(("p", method, "without_replacement", b, 0.1, 0.9, seed, t, True))
+    cols = ["problem", "method", "sampler", "batch_size", "eta", "beta", "seed"]
+    return pd.DataFrame(rows, columns=cols + ["iters_to_eps", "stable"])
+
+
+def test_build_claims_adds_c4_t1_t2_and_the_exact_predictions():
+    T = {"sgd": [4000, 1200, 800, 700, 700, 700], "hb": [4000, 1000, 260, 70, 25, 20]}
+    tuned = pd.concat([table(m, t) for m, t in T.items()], ignore_index=True)
     rule = table("hb", [4400, 1100, 300, 80, 30, 22])
     exact = pd.concat(
         [
@@ -199,46 +201,49 @@ def test_build_claims_adds_c4_t1_and_the_exact_details():
         ],
         ignore_index=True,
     )
+    grid_exact = exact.rename(columns={"T_curve": "T_curve"})[["method", "batch_size", "T_curve"]]
     t = np.arange(51)
     mc = mc_frame(0.9**t, 0.9**t, 0.01 * 0.9**t)
+    summary = {
+        "tuned": tuned,
+        "grid": _grid(T),
+        "rule": rule,
+        "summary": {
+            "problem": META,
+            "deterministic_T": {"sgd": 680.0, "hb": 18.0},
+            "rule": {"hb": {"noise_line": "trace", "form": "harmonic"}},
+        },
+    }
     claims = build_claims(
-        tuned,
-        runs,
-        META,
-        {"hb": 18.0},
-        Tolerances(),
-        source="s",
-        rule=rule,
-        exact=exact,
-        knees={"hb": 300.0},
-        montecarlo=mc,
-        rule_variants={"hb": {"noise_line": "trace", "form": "harmonic"}},
+        summary, Tolerances(), source="s", exact_grid=grid_exact, exact=exact, montecarlo=mc
     )
     assert [(c["id"], c["method"]) for c in claims] == [
         ("C1", "hb"),
         ("C2", "hb"),
         ("C3", "hb"),
         ("C4", "hb"),
+        ("T2", "hb"),
+        ("T2", "sgd"),
         ("T1", "hb"),
     ]
-    by_id = {c["id"]: c for c in claims}
-    assert by_id["C4"]["verdict"] == PASS and by_id["T1"]["verdict"] == PASS
-    assert by_id["C4"]["figure"].endswith("rule_vs_grid.pdf")
-    assert by_id["T1"]["figure"].endswith("exact_vs_monte_carlo.pdf")
-    c1 = by_id["C1"]["checks"][0]
-    # exact slope over the same window [B*_SGD, B_sat/3] = [4, 85.3]: B = 4, 16, 64
-    want = np.polyfit(np.log([4, 16, 64]), np.log([980, 245, 61]), 1)[0]
-    assert c1["exact_theory_slope"] == pytest.approx(want)
-    knee = by_id["C3"]["checks"][0]
-    assert knee["exact_theory_knee"] == 300.0 and np.isfinite(knee["knee_fitted_to_exact_curve"])
-    assert by_id["C3"]["checks"][1]["exact_theory_T_at_largest_B"] == 18.0
+    by_id = {(c["id"], c["method"]): c for c in claims}
+    assert by_id[("C4", "hb")]["verdict"] == PASS and by_id[("T1", "hb")]["verdict"] == PASS
+    assert by_id[("C4", "hb")]["figure"].endswith("rule_vs_grid.pdf")
+    assert by_id[("T1", "hb")]["figure"].endswith("exact_vs_monte_carlo.pdf")
+    # T2: the worst ratio of measured to exact, here at B = 256 (25 / 20)
+    t2 = by_id[("T2", "hb")]["checks"][0]
+    assert t2["measured"] == pytest.approx(25 / 20) and t2["worst_at"] == 256
+    # C3's prediction: the exact curve's B_crit = min_B B T(B) / T_det = 3900 / 18
+    c3 = by_id[("C3", "hb")]["checks"][0]
+    assert c3["predicted"] == pytest.approx(3900 / 18 / META["B_sat"])
+    assert c3["measured"] == pytest.approx(4000 / 18 / META["B_sat"])
     md = to_markdown(claims, META, rule_variants={"hb": {"noise_line": "trace"}})
     assert "| C4 | hb | **PASS** |" in md and "| T1 | hb | **PASS** |" in md
     assert "hb: trace noise line" in md and "Gaussian-rows" in md
-    # without the theory, C1-C3 still build (as before) and C4/T1 are absent
-    plain = build_claims(tuned, runs, META, {"hb": 18.0}, Tolerances(), source="s")
+    # without the theory, C1-C3 still build (predictions nan) and C4, T1, T2 are absent
+    plain = build_claims({**summary, "rule": None}, Tolerances(), source="s")
     assert [c["id"] for c in plain] == ["C1", "C2", "C3"]
-    assert math.isnan(plain[0]["checks"][0]["exact_theory_slope"])
+    assert math.isnan(plain[2]["checks"][0]["predicted"])
 
 
 def _pair_claim(cid, method, problem, sampler, verdict):
