@@ -10,6 +10,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import yaml
@@ -264,7 +265,7 @@ def test_schema_fills_defaults():
     cfg["claims"] = {}
     validate(cfg, str(SCHEMA))
     assert cfg["sweep"]["stop"]["t_max"] == 100000
-    assert cfg["claims"]["slope"] == 0.15
+    assert cfg["claims"]["efficiency"] == 0.5
 
 
 @pytest.fixture(scope="module")
@@ -386,10 +387,12 @@ def tiny_run(tmp_path_factory):
 def test_end_to_end_outputs(tiny_run):
     wf = tiny_run
     report = json.loads((wf / "results" / "claims.json").read_text())
-    assert report["tolerances"]["slope"] == TINY["claims"]["slope"]
+    assert report["tolerances"]["efficiency"] == TINY["claims"]["efficiency"]
+    assert report["tolerances"]["plateau_factor"] == 1.5  # a default filled in
     claims = report["claims"]
     seeds = {"S1", "S2", "S3", "S4", "S5", "S6"}
-    assert {c["id"] for c in claims} == {"C1", "C2", "C3", "C4", "C5", "C6", "T1", *seeds}
+    ids = {"C1", "C2", "C3", "C4", "C5", "C6", "C7", "T1", "T2"}
+    assert {c["id"] for c in claims} == ids | seeds
     pairs = {(c["problem"], c["sampler"]) for c in claims if c["id"] == "C1"}
     assert pairs == {
         ("gaussian", "without_replacement"),
@@ -401,14 +404,16 @@ def test_end_to_end_outputs(tiny_run):
     assert {c["problem"] for c in claims if c["id"] == "C6"} == {"gaussian", "tiny_cd"}
     t1 = {(c["problem"], c["sampler"]) for c in claims if c["id"] == "T1"}
     assert t1 == {("gaussian", "without_replacement"), ("gaussian", "kaczmarz")}
-    assert {c["method"] for c in claims if c["id"] not in seeds} == {"hb"}
+    assert {c["method"] for c in claims if c["id"] not in seeds | {"T2"}} == {"hb"}
+    assert {c["method"] for c in claims if c["id"] == "T2"} == {"sgd", "hb"}
     assert [c["id"] for c in claims if c["id"] in seeds] == sorted(seeds)  # after C1-T1
-    c1 = next(c for c in claims if c["id"] == "C1")
-    assert "exact_theory_slope" in c1["checks"][0]
+    c3 = next(c for c in claims if c["id"] == "C3")
+    assert "B_crit_interval" in c3["checks"][0] and np.isfinite(c3["checks"][0]["predicted"])
     for c in claims:
         assert c["verdict"] in {"PASS", "FAIL", "INCONCLUSIVE"}
         assert c["checks"] and (wf / c["figure"]).is_file()
-    assert (wf / "results" / "claims.md").read_text().startswith("# Claims C5 and C6")
+    md = (wf / "results" / "claims.md").read_text()
+    assert md.startswith("# Claims: summary") and "# Claims C5 and C6" in md
     for ext in ("pdf", "png"):
         f = wf / "figures" / "coverage" / f"tstar_grid.{ext}"
         assert f.is_file() and f.stat().st_size > 1000, f
@@ -430,7 +435,13 @@ def test_end_to_end_outputs(tiny_run):
         assert source.count("rule") == TINY["sweep"]["seeds"]
     theory = wf / "results" / "theory" / "gaussian" / "without_replacement"
     names = {p.name for p in theory.iterdir()}
-    assert names == {"tstar.parquet", "rate_maps.parquet", "theory.json", "exact_vs_mc.parquet"}
+    assert names == {
+        "tstar.parquet",
+        "rate_maps.parquet",
+        "theory.json",
+        "exact_vs_mc.parquet",
+        "grid_tuned.parquet",
+    }
     summary = wf / "results" / "summaries" / "gaussian" / "without_replacement"
     assert (summary / "rule.parquet").is_file() and (summary / "rule_runs.parquet").is_file()
     # the seed systems: data, claims files and figures
@@ -458,7 +469,7 @@ def test_unchanged_config_has_nothing_to_do(tiny_run):
 @pytest.mark.slow  # shares the ~30-40 s end-to-end run (module fixture)
 def test_changed_tolerance_reruns_only_the_claims(tiny_run):
     cfg = copy.deepcopy(TINY)
-    cfg["claims"]["slope"] = 0.25
+    cfg["claims"]["efficiency"] = 0.4
     write_config(tiny_run / "tol.yaml", cfg)
     code, out = snakemake("-n", "--configfile", "tol.yaml", cwd=tiny_run)
     assert code == 0, out[-2000:]
@@ -479,6 +490,7 @@ def test_changed_grid_reruns_sweeps_and_downstream_but_not_the_problem(tiny_run)
     assert jobs == {
         "sweep": 6 + 6 + 8,  # every pair: tiny_cd has its own batch sizes, not its own grid
         "summarize": 3,
+        "theory_grid": 3,  # the exact theory tuned on the (new) grid
         "claims": 1,
         **SUMMARY_FIGURE_RULES,
         "seed_small_lr": 1,

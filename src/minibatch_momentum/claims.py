@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from . import scaling
+from .analysis import loglog_slope
 
 PASS, FAIL, INCONCLUSIVE = "PASS", "FAIL", "INCONCLUSIVE"
 
@@ -173,6 +174,19 @@ def _nag_b_crit(pair: PairData) -> float:
     return _pred(pair, "nag", lambda q: q["B_crit"])
 
 
+def _slopes(pair: PairData, method: str) -> dict:
+    """Log-log slopes of T over [B*_SGD, B_sat/3], measured and exact: a description only
+    (both curves bend smoothly, so a windowed slope misses -1 even in the model)."""
+    lo, hi = pair.meta["B_sgd"], pair.meta["B_sat"] / 3
+    out = {}
+    for m in (method, "sgd"):
+        for name, curves in (("measured", pair.measured), ("exact", pair.exact)):
+            if curves is not None and m in curves.T:
+                slope = loglog_slope(curves.batch_sizes[m], curves.T[m][0], lo, hi)["slope"]
+                out[f"description_slope_{m}_{name}_on_Bsgd_to_Bsat_over_3"] = slope
+    return out
+
+
 def claim_c1(pair: PairData, method: str, tol: Tolerances) -> dict:
     meta, f = pair.meta, tol.efficiency
     top = meta["B_sat"] / 4 if method == "hb" else _nag_b_crit(pair) / 4
@@ -192,6 +206,7 @@ def claim_c1(pair: PairData, method: str, tol: Tolerances) -> dict:
             ci,
             marg,
             batch_sizes=[int(b) for b in q["B"][sel]],
+            **_slopes(pair, method),
             **({} if enough else {"undecided": "the batch grid does not cover the window"}),
         )
     ]

@@ -490,6 +490,10 @@ def cmd_claims(args) -> None:
     md.append(cl.statements_markdown())
     write_json({"tolerances": tol.__dict__, "claims": claims}, args.json)
     write_text("\n".join(md), args.markdown)
+    if args.html:
+        from .render import markdown_to_html
+
+        write_text(markdown_to_html("\n".join(md)), args.html)
     for c in claims:
         _log(f"{c['id']} {c['method']:>4}: {c['verdict']}")
 
@@ -769,6 +773,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--json", required=True)
     s.add_argument("--markdown", required=True)
+    s.add_argument("--html", default=None, help="the Markdown report rendered as an HTML page")
     s.set_defaults(func=cmd_claims)
 
     s = sub.add_parser("figure", help="render one figure (PDF, and PNG beside it)")

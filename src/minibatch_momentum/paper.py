@@ -201,7 +201,9 @@ def headline_claims(claims: list[dict], headline: tuple[str, str]) -> list[dict]
     return [
         c
         for c in claims
-        if c["id"].startswith("S") or (c.get("problem"), c.get("sampler")) == tuple(headline)
+        if c["id"].startswith("S")
+        or c["id"] == "C7"
+        or (c.get("problem"), c.get("sampler")) == tuple(headline)
     ]
 
 
@@ -253,6 +255,9 @@ def numbers(claims: list[dict], summary_dir: str | os.PathLike, bench: pd.DataFr
         for i, ch in enumerate(c["checks"], start=1):
             out[f"{base}.{i}.measured"] = fmt(ch["measured"])
             out[f"{base}.{i}.predicted"] = fmt(ch["predicted"])
+            ci = ch.get("interval")
+            if ci and not isinstance(ci[0], list):
+                out[f"{base}.{i}.interval"] = f"[{fmt(ci[0])}, {fmt(ci[1])}]"
     out["coverage.pairs"] = fmt(len(pairs))
     for c in cover:
         over = c["sampler"] if c["id"] == "C5" else c["problem"]

@@ -24,11 +24,21 @@ rule claims:
         montecarlo=montecarlo_files(),
         extra=seed_claims(),
         code=code(
-            "analysis", "claims", "scaling", "summary", "exact", "theory", "rule", "problems", "seeds"
+            "analysis",
+            "claims",
+            "scaling",
+            "render",
+            "summary",
+            "exact",
+            "theory",
+            "rule",
+            "problems",
+            "seeds",
         ),
     output:
         json="results/claims.json",
-        markdown=report("results/claims.md", caption="../report/claims.rst", category="Claims"),
+        markdown="results/claims.md",
+        html=report("results/claims.html", caption="../report/claims.rst", category="Claims"),
     params:
         tolerances=json.dumps(config.get("claims", {}), sort_keys=True),
         theory=theory_dirs() + [d for d in scan_theory_dirs() if d not in theory_dirs()],
@@ -47,4 +57,4 @@ rule claims:
         "python -m minibatch_momentum claims --summary {input.summaries} --theory {params.theory}"
         " --kappa-scan {input.kappa_scan} {params.scan}"
         " {params.montecarlo} {params.extra} --tolerances {params.tolerances:q}"
-        " --json {output.json} --markdown {output.markdown} 2> {log}"
+        " --json {output.json} --markdown {output.markdown} --html {output.html} 2> {log}"

@@ -9,7 +9,7 @@ rule paper_inputs:
     input:
         claims="results/claims.json",
         summary=f"results/summaries/{HEADLINE}",
-        figures=[*all_figures(), GRID_FIGURE, *seed_figures()],
+        figures=[*all_figures(), GRID_FIGURE, KAPPA_FIGURE, *seed_figures()],
         code=code("paper"),
     output:
         numbers="paper/generated/numbers.tex",
@@ -30,7 +30,7 @@ rule paper:
     input:
         generated=rules.paper_inputs.output,
         tex=PAPER_TEX,
-        figures=[*all_figures(), GRID_FIGURE, *seed_figures()],
+        figures=[*all_figures(), GRID_FIGURE, KAPPA_FIGURE, *seed_figures()],
         code=code("paper"),
     output:
         report("results/paper/main.pdf", caption="../report/paper.rst", category="Paper"),
