@@ -202,12 +202,21 @@ def theory_dirs(pairs=None):
     return [f"results/theory/{p}/{s}" for p, s in (pairs or PAIRS) if has_theory(p, s)]
 
 
-def theory_files(which=("tstar.parquet", "rate_maps.parquet", "theory.json", "grid_tuned.parquet")):
-    """Files named ``which`` of every (problem, sampler)'s theory folder (the scan pairs:
-    only the exact counts on the grid)."""
-    return [f"{d}/{name}" for d in theory_dirs() for name in which] + [
-        f"{d}/grid_tuned.parquet" for d in scan_theory_dirs() if d not in theory_dirs()
-    ]
+def pair_t2(problem, sampler):
+    """Whether the exact theory is tuned on this pair's grid (claim T2 and the predictions
+    of C1-C3): a study can turn it off with `t2: false` where the moment closure's
+    O(d^2) per step and grid point is too much for the profile (e.g. d = 256)."""
+    return has_theory(problem, sampler) and STUDIES[problem].get("t2", True)
+
+
+def theory_files(which=("tstar.parquet", "rate_maps.parquet", "theory.json")):
+    """Files named ``which`` of every (problem, sampler)'s theory folder, and the exact
+    counts on the grid of every pair that has them (the scan pairs: only those)."""
+    return (
+        [f"{d}/{name}" for d in theory_dirs() for name in which]
+        + [f"results/theory/{p}/{s}/grid_tuned.parquet" for p, s in PAIRS if pair_t2(p, s)]
+        + [f"{d}/grid_tuned.parquet" for d in scan_theory_dirs() if d not in theory_dirs()]
+    )
 
 
 def montecarlo_files():
