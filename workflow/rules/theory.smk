@@ -23,7 +23,7 @@ rule theory:
     shell:
         "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
         " python -m minibatch_momentum theory --problem {input.problem} --spec {params.spec:q}"
-        " --out-dir results/theory/{wildcards.problem}/{wildcards.sampler} 2> {log}"
+        " --out-dir results/theory/{wildcards.problem}/{wildcards.sampler} 2>&1 | tee {log} >&2"
 
 
 rule montecarlo:
@@ -44,4 +44,4 @@ rule montecarlo:
     shell:
         "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
         " python -m minibatch_momentum montecarlo --problem {input.problem} --spec {params.spec:q}"
-        " --out {output} 2> {log}"
+        " --out {output} 2>&1 | tee {log} >&2"
