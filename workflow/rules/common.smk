@@ -208,7 +208,7 @@ def all_figures():
     ]
 
 
-# The other seed systems (DESIGN.md section 3; rules in seeds.smk). `seeds.systems` lists
+# The other seed systems (docs/design.md section 2; rules in seeds.smk). `seeds.systems` lists
 # the ones a profile runs (none without a `seeds` section); each leaves a claims file for
 # the report and its figure(s).
 SEEDS = config.get("seeds") or {}

@@ -1,4 +1,4 @@
-# The other seed systems (DESIGN.md section 3), one rule per `mbm seed` call and one per
+# The other seed systems (docs/design.md section 2), one rule per `mbm seed` call and one per
 # figure. S3 and S6 use the headline problem and sampler (the config's first of each);
 # S1, S2 and S5 need no problem file. A system runs when `seeds.systems` lists it.
 wildcard_constraints:

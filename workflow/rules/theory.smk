@@ -1,6 +1,6 @@
 # The exact mean-square theory beside the sweeps: it needs only the problem file, so it
 # runs while the sweeps do. BLAS gets one thread per job (multi-threaded BLAS stalls
-# when the other core is busy, DESIGN.md section 6).
+# when the other core is busy, docs/design.md section 6).
 
 
 rule theory:
