@@ -8,7 +8,8 @@
 # becomes a link to it), else a new virtual environment in `.venv` (system interpreters
 # refuse `pip install`, PEP 668). Either way `.venv/bin/` holds the python, snakemake,
 # pytest and ruff the README's commands use.
-# Needs python3 >= 3.10 with its venv module (Debian/Ubuntu: apt-get install python3-venv).
+# Needs python3 >= 3.11 (constraints.txt pins numpy 2.4, which needs it) with its venv module
+# (Debian/Ubuntu: apt-get install python3-venv).
 set -euo pipefail
 cd "$(dirname "$0")"
 
