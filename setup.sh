@@ -44,5 +44,10 @@ elif [ ! -x .venv/bin/python ]; then
         exit 1
     }
 fi
+.venv/bin/python -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
+    echo "setup.sh: needs Python >= 3.11 (constraints.txt's versions), .venv has" \
+        "$(.venv/bin/python --version); remove .venv and run with a newer python3 on PATH" >&2
+    exit 1
+}
 .venv/bin/python -m pip install --progress-bar off -c constraints.txt -e ".[test]"
 echo "setup.sh: done; run the workflow with .venv/bin/snakemake (or: source .venv/bin/activate)" >&2
