@@ -1,5 +1,5 @@
 # One command regenerates every result:  snakemake --cores all
-# Default profile: workflow/config/quick.yaml. Full study: see README ("paper profile").
+# Default profile: workflow/config/quick.yaml. Full study: see docs/scale-out.md ("paper profile").
 from snakemake.utils import min_version, validate
 
 min_version("9.0")

@@ -17,7 +17,7 @@ SRC = REPO_ROOT / "src"
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: takes more than ~20 s")
     # One torch thread: the tests' tensors are tiny, and multi-threaded ops stall when the
-    # other core is busy (DESIGN.md section 6), e.g. with the workflow test's jobs.
+    # other core is busy (docs/design.md section 6), e.g. with the workflow test's jobs.
     torch.set_num_threads(1)
 
 

@@ -407,3 +407,11 @@ def test_bad_montecarlo_spec_exits_2_naming_the_field(
     code, lines = run_main(capsys, argv)
     assert code == 2 and len(lines) == 1 and field in lines[0], lines
     assert not out.exists()
+
+
+def test_help_describes_the_cli_in_whole_sentences(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Each subcommand reads files and writes files; the work happens in the library." in text

@@ -311,7 +311,7 @@ def test_optimal_parameters_beat_a_grid(method):
 
 
 def test_design_first_check_numbers():
-    """DESIGN.md section 2: d = 60, geometric [1e-4, 1], iterations to cut E||e||^2 by 1e6."""
+    """docs/design.md section 3: d = 60, geometric [1e-4, 1], iterations to cut E||e||^2 by 1e6."""
     lam = spectrum(60, 1e4)
     expected = {
         ("sgd", 1): 280e3,

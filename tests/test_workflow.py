@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -17,7 +18,7 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from conftest import REPO_ROOT, subprocess_env
+from conftest import PYTHON, REPO_ROOT, subprocess_env
 
 SCHEMA = REPO_ROOT / "workflow" / "config" / "schema.yaml"
 QUICK = REPO_ROOT / "workflow" / "config" / "quick.yaml"
@@ -165,7 +166,8 @@ BASELINE_SHARDS = 5  # sngm B=16, asgd and mass B=1 and 16
 def snakemake(*args, cwd, timeout=300, paper=False):
     extra = () if paper or "--lint" in args else NO_PAPER
     proc = subprocess.run(
-        ["snakemake", *args, *extra],
+        # this interpreter's Snakemake (a virtual environment's, activated or not)
+        [PYTHON, "-m", "snakemake", *args, *extra],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -458,6 +460,35 @@ def test_end_to_end_outputs(tiny_run):
     # no temporary files anywhere in the results
     leftovers = [p for p in (wf / "results").rglob("*") if p.name.endswith(".tmp")]
     assert leftovers == []
+
+
+@pytest.mark.slow  # a problem and one sweep job, twice (~20 s)
+def test_sweep_job_shows_progress_on_the_console_and_keeps_its_exit_status(tmp_path):
+    wf = copy_workflow(tmp_path)
+    write_config(wf / "tiny.yaml", TINY)
+    shard = "results/runs/gaussian/without_replacement/hb/B4.parquet"
+    log = wf / "results/logs/sweep/gaussian/without_replacement/hb/B4.log"
+    code, out = snakemake(shard, "--cores", "1", "--configfile", "tiny.yaml", cwd=wf)
+    assert code == 0, out[-3000:]
+    seed_lines = [line for line in log.read_text().splitlines() if "hb B=4 seed=" in line]
+    assert len(seed_lines) == TINY["sweep"]["seeds"], log.read_text()
+    for line in seed_lines:  # the log's progress lines, also on the console
+        assert line in out
+
+    # The log is tee'd: a failing command must still fail its job (pipefail), not pass as
+    # tee's status would. Corrupt the problem file, keeping its time, and rerun the shard.
+    problem = wf / "results/problems/gaussian.npz"
+    stat = problem.stat()
+    problem.write_bytes(b"not a problem file")
+    os.utime(problem, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    code, out = snakemake(
+        shard, "--forcerun", "sweep", "--cores", "1", "--configfile", "tiny.yaml", cwd=wf
+    )
+    assert code != 0
+    assert "non-zero exit status" in out, out[-3000:]
+    last = log.read_text().strip().splitlines()[-1]
+    assert last in out
+    assert not (wf / shard).exists()
 
 
 @pytest.mark.slow  # shares the ~30-40 s end-to-end run (module fixture)

@@ -23,7 +23,7 @@ measured too, and for B >= 64 the share of it the engine reaches (the flops of t
 products it does per step, ``2 * 2 B d R``, or the Gram form when that is cheaper).
 
     mbm benchmark               # quick profile's shard shape, then the cost study
-    mbm benchmark --design      # DESIGN.md section 6's 4096 x 512 float32 reference
+    mbm benchmark --design      # docs/design.md section 6's 4096 x 512 float32 reference
     mbm benchmark --quick       # smaller, a smoke test (seconds; CI runs it)
     python -m minibatch_momentum.benchmark --cost   # only the cost study and the
                                 # profile extrapolation (all flags: add_arguments)
@@ -81,7 +81,7 @@ class BenchmarkSpec:
     gemm_size: int = 1024
 
 
-DESIGN = BenchmarkSpec(
+REFERENCE = BenchmarkSpec(
     n=4096, d=512, kappa=1e3, batch_sizes=(1, 64, 1024), num_eta=8, num_beta=8, dtype="float32"
 )
 QUICK = BenchmarkSpec(
@@ -860,7 +860,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``mbm benchmark`` flags (cli.py may call this for its subcommand)."""
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="a small smoke-test sweep (seconds)")
-    size.add_argument("--design", action="store_true", help="DESIGN.md's 4096x512 fp32 sweep")
+    size.add_argument("--design", action="store_true", help="docs/design.md's 4096x512 fp32 sweep")
     size.add_argument(
         "--cost", action="store_true", help="only the cost study and the profile extrapolation"
     )
@@ -891,7 +891,7 @@ def main(args) -> dict:
     cost_only = getattr(args, "cost", False)
     results: dict = {}
     if not cost_only:
-        spec = QUICK if quick else DESIGN if design else BenchmarkSpec()
+        spec = QUICK if quick else REFERENCE if design else BenchmarkSpec()
         results["comparison"] = run(spec, use_jax=not getattr(args, "no_jax", False))
         results["exact_theory"] = exact_theory()
     if cost_only or not (quick or design):

@@ -703,7 +703,8 @@ def _add_user_matrix_arguments(s) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mbm", description=__doc__.split("\n")[0])
+    # the docstring's first paragraph, whole sentences (argparse re-wraps it)
+    p = argparse.ArgumentParser(prog="mbm", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("problem", help="generate a problem file and its metadata JSON")

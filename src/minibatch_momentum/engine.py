@@ -33,7 +33,7 @@ the grid's first converged run (it cannot be the tuned choice any more), or at `
 
 Baselines
 ---------
-Three more methods (DESIGN.md section 3, S6) run through the same :func:`run_grid` and
+Three more methods (docs/design.md section 2, S6) run through the same :func:`run_grid` and
 :func:`trajectory`, on the same mini-batches, each equal to its ``torch.optim`` class in
 :mod:`~minibatch_momentum.optim` (tests/test_engine_baselines.py, to 1e-10 in float64).
 With ``g_t = g_S(y_t)`` the mini-batch gradient at the method's gradient point ``y_t``:

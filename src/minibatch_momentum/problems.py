@@ -2,7 +2,7 @@
 
 A problem is ``f(x) = ||A x - b||^2 / (2n)`` with ``b = A x*`` exactly (kind ``rows``),
 or ``f(x) = x^T M x / 2 - c^T x`` with ``c = M x*`` (kind ``psd``, for coordinate
-descent), together with the spectral quantities that the theory of DESIGN.md section 2
+descent), together with the spectral quantities that the theory of docs/design.md section 3
 is written in:
 
 - ``H = A^T A / n`` (``rows``) or ``H = M`` (``psd``), ``L = lambda_max(H)``, ``mu`` the

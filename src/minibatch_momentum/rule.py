@@ -10,7 +10,7 @@ up to the deterministic optimum's effective step::
     eta_eff(B) = blend(c_noise nu(B), c_ceil eta_eff_det)        eta = eta_eff (1 - beta)
 
 ``blend`` is the harmonic mean-like ``1 / (1/a + 1/b)`` (default) or ``min(a, b)``,
-the literal form of DESIGN.md §2, ``eta(B) = min(B / B_sat, 1) eta_max``. With the
+the literal form of docs/design.md §3, ``eta(B) = min(B / B_sat, 1) eta_max``. With the
 harmonic blend, ``eta(B) = eta_max (B / B_sat) / (1 + B / B_sat)``; both forms grow
 ``∝ B`` below ``B_sat`` and approach ``eta_max`` above it. ``B_sat`` is where the two lines
 cross (:func:`saturation_batch`). The exact theory rules out ``min`` as the default: the
@@ -196,7 +196,7 @@ def momentum_rule(
     n, replace : sampling, for the noise factor ``c_B`` (see
         :func:`~minibatch_momentum.theory.noise_factor`).
     eigvals : optional spectrum; sharpens the noise line (matters for ``nag``).
-    form : ``"harmonic"`` (default) or ``"min"`` (DESIGN.md's literal form; it
+    form : ``"harmonic"`` (default) or ``"min"`` (docs/design.md's literal form; it
         overshoots where the two lines cross, see the module docstring).
     constants : override ``RULE_CONSTANTS[(method, line)]``.
 

@@ -1,4 +1,4 @@
-"""``mbm seed``: the seed systems of DESIGN.md section 3 (S1-S6) as thin subcommands.
+"""``mbm seed``: the seed systems of docs/design.md section 2 (S1-S6) as thin subcommands.
 
 Each reads files and writes files; the work is in :mod:`minibatch_momentum.experiments`.
 A system writes its data (``results/seeds/<name>.parquet``) and its claims-report
@@ -350,7 +350,7 @@ def _outputs(s, figure: str) -> None:
 
 def add_parser(sub) -> None:
     """Register ``seed`` and its subcommands on ``mbm``'s subparsers."""
-    p = sub.add_parser("seed", help="the seed systems S1-S6 (DESIGN.md section 3)")
+    p = sub.add_parser("seed", help="the seed systems S1-S6 (docs/design.md section 2)")
     ss = p.add_subparsers(dest="system", required=True)
 
     s = ss.add_parser("large-batch", help="S1, S4: SNGM and RS-SGDM vs MSGD on digits")

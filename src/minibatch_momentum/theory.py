@@ -1,4 +1,4 @@
-r"""Exact mean-square dynamics of mini-batch SGD, heavy ball and Nesterov (DESIGN.md §2).
+r"""Exact mean-square dynamics of mini-batch SGD, heavy ball and Nesterov (docs/design.md §3).
 
 Everything here is exact: expected loss curves, asymptotic rates and the tuned
 ``T*(B)`` curves follow from the second moments of the error, with no constant fitted

@@ -2,13 +2,25 @@
 # A rule's `params` hold exactly the config it depends on, so a changed value
 # re-runs that rule (Snakemake's params rerun trigger) and what depends on it.
 import json
+import os
 import shlex
+import sys
+
+from snakemake.settings.types import DeploymentMethod
 
 # Jobs run the package from this checkout, installed or not, so the code that made a
-# result is the code in the repository. With --sdm conda, jobs get environment.yml.
+# result is the code in the repository. With --sdm conda, jobs get environment.yml;
+# otherwise they run the Python that runs Snakemake (its bin/ first on PATH), so
+# `.venv/bin/snakemake` works without activating .venv, on SLURM nodes too.
 SRC = shlex.quote(f"{workflow.basedir}/src")
+if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
+    _PATH = ""
+else:
+    _PATH = f"export PATH={shlex.quote(os.path.dirname(sys.executable))}:$PATH; "
 # The prefix is formatted again per job: quadruple braces end up as single ones.
-shell.prefix(f"set -euo pipefail; export PYTHONPATH={SRC}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
+shell.prefix(
+    f"set -euo pipefail; {_PATH}export PYTHONPATH={SRC}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
+)
 CONDA_ENV = "../../environment.yml"
 
 PROBLEMS = list(config["problems"])
@@ -260,7 +272,7 @@ def all_figures():
     ]
 
 
-# The other seed systems (DESIGN.md section 3; rules in seeds.smk). `seeds.systems` lists
+# The other seed systems (docs/design.md section 2; rules in seeds.smk). `seeds.systems` lists
 # the ones a profile runs (none without a `seeds` section); each leaves a claims file for
 # the report and its figure(s).
 SEEDS = config.get("seeds") or {}

@@ -13,4 +13,4 @@ rule problem:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum problem --spec {params.spec:q} --out {output.npz} 2> {log}"
+        "python -m minibatch_momentum problem --spec {params.spec:q} --out {output.npz} 2>&1 | tee {log} >&2"

@@ -1,4 +1,4 @@
-# The other seed systems (DESIGN.md section 3), one rule per `mbm seed` call and one per
+# The other seed systems (docs/design.md section 2), one rule per `mbm seed` call and one per
 # figure. S3 and S6 use the headline problem and sampler (the config's first of each);
 # S1, S2 and S5 need no problem file. A system runs when `seeds.systems` lists it.
 wildcard_constraints:
@@ -22,7 +22,7 @@ rule seed_large_batch:
         CONDA_ENV
     shell:
         "OMP_NUM_THREADS={threads} python -m minibatch_momentum seed large-batch --spec {params.spec:q}"
-        " --out {output.data} --claims {output.claims} 2> {log}"
+        " --out {output.data} --claims {output.claims} 2>&1 | tee {log} >&2"
 
 
 rule seed_label_noise:
@@ -42,7 +42,7 @@ rule seed_label_noise:
         CONDA_ENV
     shell:
         "OMP_NUM_THREADS={threads} python -m minibatch_momentum seed label-noise --spec {params.spec:q}"
-        " --out {output.data} --claims {output.claims} 2> {log}"
+        " --out {output.data} --claims {output.claims} 2>&1 | tee {log} >&2"
 
 
 rule seed_small_lr:
@@ -63,7 +63,7 @@ rule seed_small_lr:
         CONDA_ENV
     shell:
         "python -m minibatch_momentum seed small-lr --problem {input.problem} --runs {input.runs}"
-        " --spec {params.spec:q} --out {output.data} --claims {output.claims} 2> {log}"
+        " --spec {params.spec:q} --out {output.data} --claims {output.claims} 2>&1 | tee {log} >&2"
 
 
 rule seed_threshold:
@@ -84,7 +84,7 @@ rule seed_threshold:
     shell:
         "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
         " python -m minibatch_momentum seed threshold --spec {params.spec:q}"
-        " --out {output.data} --claims {output.claims} 2> {log}"
+        " --out {output.data} --claims {output.claims} 2>&1 | tee {log} >&2"
 
 
 rule seed_baseline_shard:
@@ -107,7 +107,7 @@ rule seed_baseline_shard:
         CONDA_ENV
     shell:
         "python -m minibatch_momentum seed baseline-shard --problem {input.problem} --spec {params.spec:q}"
-        " --out {output} --device {params.device} --threads {threads} 2> {log}"
+        " --out {output} --device {params.device} --threads {threads} 2>&1 | tee {log} >&2"
 
 
 rule seed_baselines:
@@ -130,7 +130,7 @@ rule seed_baselines:
     shell:
         "python -m minibatch_momentum seed baselines --problem {input.problem} --runs {input.runs}"
         " --summary {input.summary} --spec {params.spec:q} --out {output.data}"
-        " --claims {output.claims} 2> {log}"
+        " --claims {output.claims} 2>&1 | tee {log} >&2"
 
 
 # One rule per figure; each calls one function of minibatch_momentum.experiments.figures.

@@ -16,6 +16,8 @@ rule sweep:
         "results/benchmarks/sweep/{problem}/{sampler}/{method}/B{batch}.tsv"
     conda:
         CONDA_ENV
+    # tee: the progress lines (one per finished seed) show on the console as well as in the
+    # log; the prefix's pipefail keeps the command's exit status as the job's status.
     shell:
         "python -m minibatch_momentum sweep --problem {input.problem} --spec {params.spec:q} --out {output}"
-        " --device {params.device} --threads {threads} 2> {log}"
+        " --device {params.device} --threads {threads} 2>&1 | tee {log} >&2"

@@ -1,6 +1,6 @@
 # The exact mean-square theory beside the sweeps: it needs only the problem file, so it
 # runs while the sweeps do. BLAS gets one thread per job (multi-threaded BLAS stalls
-# when the other core is busy, DESIGN.md section 6).
+# when the other core is busy, docs/design.md section 6).
 
 
 rule theory:
@@ -23,7 +23,7 @@ rule theory:
     shell:
         "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
         " python -m minibatch_momentum theory --problem {input.problem} --spec {params.spec:q}"
-        " --out-dir results/theory/{wildcards.problem}/{wildcards.sampler} 2> {log}"
+        " --out-dir results/theory/{wildcards.problem}/{wildcards.sampler} 2>&1 | tee {log} >&2"
 
 
 rule montecarlo:
@@ -44,7 +44,7 @@ rule montecarlo:
     shell:
         "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
         " python -m minibatch_momentum montecarlo --problem {input.problem} --spec {params.spec:q}"
-        " --out {output} 2> {log}"
+        " --out {output} 2>&1 | tee {log} >&2"
 
 
 # The exact theory tuned on each pair's own sweep grid (claim T2 and the predictions of
@@ -67,7 +67,7 @@ rule theory_grid:
     shell:
         "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
         " python -m minibatch_momentum theory-grid --problem {input.problem} --spec {params.spec:q}"
-        " --out {output} 2> {log}"
+        " --out {output} 2>&1 | tee {log} >&2"
 
 
 # Claim C7's exact part: critical batches of the Gaussian closed form over kappa.
@@ -87,4 +87,4 @@ rule kappa_scan:
         CONDA_ENV
     shell:
         "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
-        " python -m minibatch_momentum kappa-scan --spec {params.spec:q} --out {output} 2> {log}"
+        " python -m minibatch_momentum kappa-scan --spec {params.spec:q} --out {output} 2>&1 | tee {log} >&2"

@@ -1,4 +1,4 @@
-"""Seed-system experiments (DESIGN.md section 3), as library code.
+"""Seed-system experiments (docs/design.md section 2), as library code.
 
 Each experiment has a frozen config dataclass (validated; ``from_dict`` for YAML/JSON,
 ``preset("quick" | "paper")``), ``run_*(config, progress=None) -> DataFrame`` (tidy,

@@ -26,7 +26,7 @@ the exact iterations ``log(1/eps) / log(1/rho*)`` at the rate-optimal constant
   predicts it at ``B_sat = tr H / sqrt(L mu) = (tr H / L) sqrt(kappa)``, slope 1/2 in
   ``kappa`` at fixed stable rank.
 
-What the two predict. The project's theory (DESIGN.md section 2) puts the start of
+What the two predict. The project's theory (docs/design.md section 3) puts the start of
 momentum's advantage at SGD's critical batch ``B*_SGD = tr H / L``: below it only
 ``eta / (1 - beta)`` matters, above it SGD stops improving while heavy ball keeps scaling,
 so ``T_SGD / T_HB ~ 1 + B / B*_SGD`` and ``b_speedup ~ B*_SGD``, independent of ``kappa`` at
@@ -351,7 +351,7 @@ def claim_s5(analysis: dict, source: str = S5_SOURCE, figure: str = S5_FIGURE) -
     2. Dang et al.'s threshold grows with ``kappa``: the slope of ``log b_accel`` against
        ``log kappa`` is > 0 (closed form: 1/2, from ``B_sat = (tr H / L) sqrt(kappa)``);
     3. where momentum starts to pay: the slope of ``log b_speedup`` against ``log kappa``
-       is 0 within ``slope_tolerance`` (DESIGN.md section 2: the advantage starts at
+       is 0 within ``slope_tolerance`` (docs/design.md section 3: the advantage starts at
        ``B*_SGD = tr H / L``, which the family holds fixed).
     """
     cfg = analysis.get("config", {})
@@ -400,7 +400,7 @@ def claim_s5(analysis: dict, source: str = S5_SOURCE, figure: str = S5_FIGURE) -
         ci=spd["ci"],
         b_speedup=analysis["b_speedup"],
         B_sgd=analysis["B_sgd"],
-        predicted_is="b_speedup ~ B*_SGD = tr H / L (DESIGN.md section 2), held fixed by the "
+        predicted_is="b_speedup ~ B*_SGD = tr H / L (docs/design.md section 3), held fixed by the "
         "fixed-stable-rank family: no growth with kappa",
     )
     checks = [exists, grows, flat]
