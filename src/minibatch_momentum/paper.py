@@ -71,6 +71,43 @@ def macros(numbers: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+_MATH = [
+    (r"B\*_SGD", r"$B^*_{\mathrm{SGD}}$"),
+    (r"\bB_sat\b", r"$B_{\mathrm{sat}}$"),
+    (r"\bB_crit,(\w+)", r"$B_{\mathrm{crit},\mathrm{\1}}$"),
+    (r"\bB_max\b", r"$B_{\max}$"),
+    (r"\bT_det,(\w+)", r"$T_{\mathrm{det},\mathrm{\1}}$"),
+    (r"\b(T|eff|R|A)_(\w+)", r"$\mathrm{\1}_{\mathrm{\2}}$"),
+    (r"\bkappa\b", r"$\kappa$"),
+    (r"\beta\b", r"$\eta$"),
+    (r"\bbeta\b", r"$\beta$"),
+    (r"\beps\b", r"$\varepsilon$"),
+    (r"<=", r"$\le$"),
+    (r">=", r"$\ge$"),
+    (r"\+/-", r"$\pm$"),
+]
+
+
+def typeset(text: str) -> str:
+    """A check's plain-text name or band as LaTeX: escaped, with the report's ASCII
+    notation (``B*_SGD``, ``T_hb``, ``kappa``, ``>=``) set in math."""
+    import re
+
+    # protect the notation before escaping (escaping would turn _ into \_)
+    marks: list[str] = []
+
+    def keep(m, repl):
+        for i, group in enumerate(m.groups(), start=1):
+            repl = repl.replace(f"\\{i}", group)
+        marks.append(repl)
+        return f"\x00{len(marks) - 1}\x00"
+
+    for pattern, repl in _MATH:
+        text = re.sub(pattern, lambda m, r=repl: keep(m, r), str(text))
+    out = escape(text)
+    return re.sub("\x00(\\d+)\x00", lambda m: marks[int(m.group(1))], out)
+
+
 def claims_table(claims: list[dict]) -> str:
     """``claims_table.tex``: a ``longtable`` (it may span pages) with one row per check."""
     head = r"claim & method & check & measured & predicted & tolerance & met & verdict \\"
@@ -95,10 +132,10 @@ def claims_table(claims: list[dict]) -> str:
                     [
                         escape(c["id"]) if first else "",
                         escape(c.get("method", "")) if first else "",
-                        escape(ch["check"]),
+                        typeset(ch["check"]),
                         fmt(ch["measured"]),
                         fmt(ch["predicted"]),
-                        escape(ch["tolerance"]),
+                        typeset(ch["tolerance"]),
                         {True: "yes", False: r"\textbf{no}", None: "n/a"}[ch["pass"]],
                         rf"\textbf{{{c['verdict']}}}" if first else "",
                     ]

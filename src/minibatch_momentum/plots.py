@@ -79,7 +79,7 @@ def _regimes(ax, meta, B_max):
             transform=ax.get_xaxis_transform(),
             ha="center",
             va="bottom",
-            fontsize=6,
+            fontsize=7,
             color="0.35",
         )
 
@@ -132,7 +132,7 @@ def tstar_vs_batch(measured, exact, meta: dict, eps: float, path) -> None:
     ax.set_yscale("log")
     ax.set_ylabel(rf"iterations to $\varepsilon={eps:g}$")
     ax.legend(
-        fontsize=7, loc="upper right", title="lines: exact; dotted: full batch", title_fontsize=6
+        fontsize=7, loc="upper right", title="lines: exact; dotted: full batch", title_fontsize=7
     )
     sns.despine(fig)
     save(fig, path)
@@ -264,7 +264,7 @@ def loss_curves(curves: pd.DataFrame, meta: dict, batch_sizes, eps: float, path)
         ax.set_title(f"$B = {B}$", fontsize=8)
         ax.set_xlabel("iteration $t$")
     axes[0][0].set_ylabel(r"$f(x_t)/f(x_0)$")
-    axes[0][0].legend(fontsize=6, loc="lower left")
+    axes[0][0].legend(fontsize=7, loc="lower left")
     sns.despine(fig)
     save(fig, path)
 
@@ -338,7 +338,7 @@ def theory_vs_empirical(
     _log2_x(ax)
     ax.set_yscale("log")
     ax.set_ylabel(rf"iterations to $\varepsilon={eps:g}$")
-    ax.legend(fontsize=6, loc="lower left", ncol=2)
+    ax.legend(fontsize=7, loc="lower left", ncol=2)
     sns.despine(fig)
     save(fig, path)
 
@@ -408,7 +408,7 @@ def rule_vs_grid(
         factor,
         f" {factor:g}x",
         transform=bx.get_yaxis_transform(),
-        fontsize=6,
+        fontsize=7,
         va="center",
         ha="left",
         color="0.35",
@@ -417,7 +417,7 @@ def rule_vs_grid(
     _breakpoints(ax, meta)
     ax.set_yscale("log")
     ax.set_ylabel(rf"iterations to $\varepsilon={eps:g}$")
-    ax.legend(fontsize=6, loc="upper right", bbox_to_anchor=(1.0, 0.9))
+    ax.legend(fontsize=7, loc="upper right", bbox_to_anchor=(1.0, 0.9))
     _log2_x(bx)
     bx.set_ylabel(r"$T_{\rm rule}/T_{\rm grid\,best}$")
     lo, hi = bx.get_ylim()
@@ -503,7 +503,7 @@ def rate_heatmap(
         ax.set_title(f"$B = {B}$", fontsize=8)
         ax.set_xlabel(r"$\eta L$")
     axes[0][0].set_ylabel(r"$1-\beta$")
-    axes[0][0].legend(fontsize=6, loc="lower left", facecolor="0.9", frameon=True)
+    axes[0][0].legend(fontsize=7, loc="lower left", facecolor="0.9", frameon=True)
     if mesh is not None:
         cb = fig.colorbar(mesh, ax=axes[0].tolist(), shrink=0.9, pad=0.01)
         cb.set_label(r"$\log_{10}(1-\rho)$", fontsize=7)
@@ -551,7 +551,7 @@ def exact_vs_monte_carlo(mc: pd.DataFrame, path) -> None:
     ax.plot([], [], color="0.4", ls=":", lw=0.8, label="without gradient noise")
     ax.set_yscale("log")
     ax.set_ylabel(r"$\mathbb{E} f(x_t)/f(x_0)$")
-    ax.legend(fontsize=5.5, loc="upper right")
+    ax.legend(fontsize=7, loc="upper right")
     bx.axhline(0.0, color="black", ls="--", lw=0.8)
     bx.text(
         0.99,
@@ -560,7 +560,7 @@ def exact_vs_monte_carlo(mc: pd.DataFrame, path) -> None:
         transform=bx.transAxes,
         ha="right",
         va="top",
-        fontsize=6,
+        fontsize=7,
         color="0.35",
     )
     bx.set_xlabel("iteration $t$")
@@ -600,11 +600,11 @@ def tstar_grid(panels: list[dict], eps: float, path, ncols: int = 3) -> None:
         ax.set_yscale("log")
         ax.set_title(panel["title"], fontsize=7.5)
         if exact is None:
-            ax.text(0.97, 0.05, "no exact theory", transform=ax.transAxes, ha="right", fontsize=6)
+            ax.text(0.97, 0.05, "no exact theory", transform=ax.transAxes, ha="right", fontsize=7)
     for ax in axes.flat[len(panels) :]:
         ax.set_visible(False)
     axes.flat[0].set_ylabel(rf"iterations to $\varepsilon={eps:g}$")
     axes.flat[0].plot([], [], color="0.3", lw=1.0, label="exact theory")
-    axes.flat[0].legend(fontsize=5.5, loc="lower left")
+    axes.flat[0].legend(fontsize=7, loc="lower left")
     sns.despine(fig)
     save(fig, path)

@@ -109,7 +109,7 @@ def large_batch_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLike
     ax.set_title(
         f"(a) tuned runs (B = {B_large} solid, B = {B_small} dashed)", fontsize=8, loc="left"
     )
-    ax.legend(fontsize=6, loc="lower right")
+    ax.legend(fontsize=7, loc="lower right")
 
     curves = pd.DataFrame(analysis["lr_curves"])
     for method in methods:
@@ -138,7 +138,7 @@ def large_batch_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLike
     bx.set_xlabel(r"learning rate $\eta$ (same grid for every method)")
     bx.set_ylabel("final test accuracy")
     bx.set_title(f"(b) tuning at B = {B_large} (circled: best validation)", fontsize=8, loc="left")
-    bx.legend(fontsize=6, loc="lower center", ncol=3)
+    bx.legend(fontsize=7, loc="lower center", ncol=3)
     sns.despine(fig)
     fig.tight_layout()
     _save(fig, path)
@@ -174,7 +174,7 @@ def label_noise_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLike
     ax.set_xlabel(r"$1-\beta$")
     ax.set_ylabel("steps to flatness target")
     ax.set_title(r"(a) time to tr$\,H \leq$ target; diamonds: $1-\beta^*$", fontsize=8, loc="left")
-    ax.legend(fontsize=5.5, ncol=2, loc="upper left")
+    ax.legend(fontsize=7, ncol=2, loc="upper left")
 
     ok = [p for p in per if p["ok"]]
     e = analysis["exponent"]
@@ -221,7 +221,7 @@ def label_noise_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLike
     bx.set_ylabel(r"$1-\beta^*$")
     bx.set_title(r"(b) optimal momentum against $\eta$", fontsize=8, loc="left")
     if bx.get_legend_handles_labels()[0]:
-        bx.legend(fontsize=6, loc="upper left")
+        bx.legend(fontsize=7, loc="upper left")
     sns.despine(fig)
     fig.tight_layout()
     _save(fig, path)
@@ -287,7 +287,7 @@ def small_lr_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLike) -
         fontsize=8,
         loc="left",
     )
-    ax.legend(fontsize=5.5, loc="upper right")
+    ax.legend(fontsize=7, loc="upper right")
 
     comp = mom[mom["comparable"]]
     rng = np.random.default_rng(0)
@@ -322,7 +322,7 @@ def small_lr_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLike) -
             transform=bx.get_xaxis_transform(),
             ha="center",
             va="bottom",
-            fontsize=5.5,
+            fontsize=7,
             color="0.3",
         )
     _log2_axis(bx)
@@ -331,7 +331,7 @@ def small_lr_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLike) -
     bx.set_ylim(min([1 / tol / 1.5, *r]), max([tol * 1.5, *r]))
     bx.set_ylabel(rf"$T_{{\rm {name}}}(\eta,\beta)\,/\,T_{{\rm SGD}}(\eta/(1-\beta))$")
     bx.set_title("(b) every comparable configuration (numbers: how many)", fontsize=8, loc="left")
-    bx.legend(fontsize=6, loc="upper right")
+    bx.legend(fontsize=7, loc="upper right")
     sns.despine(fig)
     fig.tight_layout()
     _save(fig, path)
@@ -368,7 +368,7 @@ def threshold_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLike) 
         fontsize=8,
         loc="left",
     )
-    ax.legend(fontsize=5.5, loc="upper left")
+    ax.legend(fontsize=7, loc="upper left")
 
     k = df["kappa"].to_numpy(float)
     for col, key, marker, color, name in [
@@ -392,7 +392,7 @@ def threshold_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLike) 
     bx.set_xlabel(r"condition number $\kappa$")
     bx.set_ylabel("batch size")
     bx.set_title("(b) thresholds against $\\kappa$", fontsize=8, loc="left")
-    bx.legend(fontsize=5.5, loc="upper left")
+    bx.legend(fontsize=7, loc="upper left")
     sns.despine(fig)
     fig.tight_layout()
     _save(fig, path)
@@ -457,7 +457,7 @@ def baselines_figure(table: pd.DataFrame, analysis: dict, path: str | os.PathLik
     ax.set_yscale("log")
     ax.set_ylabel(r"tuned iterations to $\varepsilon$")
     ax.set_title("(a) each method tuned on its own grid", fontsize=8, loc="left")
-    ax.legend(fontsize=6, ncol=2, loc="upper right")
+    ax.legend(fontsize=7, ncol=2, loc="upper right")
 
     per = analysis["per_batch"]
     for method in ("sngm", "asgd", "mass"):
@@ -489,7 +489,7 @@ def baselines_figure(table: pd.DataFrame, analysis: dict, path: str | os.PathLik
     bx.set_yscale("log")
     bx.set_ylabel(r"min$(T_{\rm HB}, T_{\rm NAG})\,/\,T_{\rm baseline}$")
     bx.set_title("(b) above 1: the baseline is faster", fontsize=8, loc="left")
-    bx.legend(fontsize=6, loc="best")
+    bx.legend(fontsize=7, loc="best")
     sns.despine(fig)
     fig.tight_layout()
     _save(fig, path)
