@@ -330,6 +330,7 @@ def from_psd(M: np.ndarray, x_star: np.ndarray) -> Problem:
 
 
 DIGITS_SIZE = 1797  # points in scikit-learn's bundled digits
+DIGITS_MIN = 16  # fewer points than this make a kernel too small to sweep
 CONSISTENCY_TOL = 1e-8
 
 
@@ -408,8 +409,10 @@ def digits_kernel_system(
     K^2 / n``) kappa 1.06e3, stable rank 12.2, B_sat 397; ``gamma = 0.5`` psd form
     (``M = K``) kappa 203, stable rank 26.1, B_sat 371.
     """
-    if not (_is_int(n_samples) and 16 <= n_samples <= DIGITS_SIZE):
-        raise ValueError(f"n_samples: must be an integer in [16, {DIGITS_SIZE}], got {n_samples!r}")
+    if not (_is_int(n_samples) and DIGITS_MIN <= n_samples <= DIGITS_SIZE):
+        raise ValueError(
+            f"n_samples: must be an integer in [{DIGITS_MIN}, {DIGITS_SIZE}], got {n_samples!r}"
+        )
     X, y = load_digits_data()
     if seed is None:
         idx = np.arange(n_samples)
@@ -700,6 +703,23 @@ def make_problem(spec: dict) -> Problem:
     Raises ``ValueError`` naming the first bad field (or, for ``matrix``, the file and
     what is wrong with it); missing and unknown fields are rejected.
     """
+    family, kw = check_problem_spec(spec)
+    if family == "gaussian":
+        return gaussian_system(**kw)
+    if family == "heavy_tailed":
+        return heavy_tailed_system(**kw)
+    if family == "digits_kernel":
+        return digits_kernel_system(**kw)
+    return matrix_system(**kw)
+
+
+def check_problem_spec(spec: dict) -> tuple[str, dict]:
+    """Every check of :func:`make_problem` that needs no data (the workflow runs it on
+    each problem before any job; a ``matrix`` file itself is read by the job).
+
+    Returns ``(family, keyword arguments of the family's generator)``; raises
+    ``ValueError`` naming the first bad field.
+    """
     spec = dict(spec)
     family = spec.pop("family", None)
     if family not in _FAMILIES:
@@ -715,19 +735,23 @@ def make_problem(spec: dict) -> Problem:
     if family in ("gaussian", "heavy_tailed"):
         for name in ("d", "n"):
             _int_field(spec, name, 2)
-        s = _spectrum_fields(spec, family)
-        if family == "gaussian":
-            return gaussian_system(spec["d"], spec["n"], seed=spec["seed"], form=form, **s)
-        dof = spec.get("dof", 3.0)
-        _require(_finite(dof) and dof > 0, "dof", "a number > 0", dof)
-        return heavy_tailed_system(
-            spec["d"], spec["n"], seed=spec["seed"], dof=float(dof), form=form, **s
-        )
+        d, n = spec["d"], spec["n"]
+        if n < d:
+            raise ValueError(f"n must be >= d for a full-rank system, got n={n}, d={d}")
+        kw = dict(d=spec["d"], n=spec["n"], seed=spec["seed"], form=form)
+        kw.update(_spectrum_fields(spec, family))
+        if family == "heavy_tailed":
+            dof = spec.get("dof", 3.0)
+            _require(_finite(dof) and dof > 0, "dof", "a number > 0", dof)
+            kw["dof"] = float(dof)
+        return family, kw
     if family == "digits_kernel":
-        _int_field(spec, "n_samples", 16, DIGITS_SIZE)
+        _int_field(spec, "n_samples", DIGITS_MIN, DIGITS_SIZE)
         gamma = spec["gamma"]
         _require(_finite(gamma) and gamma > 0, "gamma", "a number > 0", gamma)
-        return digits_kernel_system(spec["n_samples"], float(gamma), spec.get("seed"), form)
+        return family, dict(
+            n_samples=spec["n_samples"], gamma=float(gamma), seed=spec.get("seed"), form=form
+        )
     for name in ("path", "rhs"):
         if name in spec:
             value = spec[name]
@@ -736,8 +760,8 @@ def make_problem(spec: dict) -> Problem:
     _int_field(spec, "max_d", 1)
     tol = spec.get("tol", CONSISTENCY_TOL)
     _require(_finite(tol) and 0 < tol < 1, "tol", "a number in (0, 1)", tol)
-    return matrix_system(
-        spec["path"],
+    return family, dict(
+        path=spec["path"],
         rhs=spec.get("rhs"),
         form=form,
         seed=spec.get("seed", 0),
@@ -745,6 +769,14 @@ def make_problem(spec: dict) -> Problem:
         max_d=spec.get("max_d", MAX_D),
         tol=float(tol),
     )
+
+
+def input_files(spec: dict) -> list[str]:
+    """The files a problem's job reads besides the code (a ``matrix`` problem's matrix
+    and right-hand side), so the workflow lists them as inputs."""
+    if spec.get("family") != "matrix":
+        return []
+    return [spec[k] for k in ("path", "rhs") if isinstance(spec.get(k), str)]
 
 
 def save_problem(problem: Problem, path: str | os.PathLike, meta: dict | None = None) -> None:
