@@ -12,7 +12,7 @@ rule summarize:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum summarize --problem {input.problem} --runs {input.runs} --out-dir {output} 2> {log}"
+        "exec python -m minibatch_momentum summarize --problem {input.problem} --runs {input.runs} --out-dir {output} 2> {log}"
 
 
 rule claims:
@@ -39,6 +39,6 @@ rule claims:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum claims --summary {input.summaries} --theory {params.theory}"
+        "exec python -m minibatch_momentum claims --summary {input.summaries} --theory {params.theory}"
         " {params.montecarlo} {params.extra} --tolerances {params.tolerances:q}"
         " --json {output.json} --markdown {output.markdown} 2> {log}"

@@ -7,18 +7,21 @@ import shlex
 # Jobs run the package from this checkout, installed or not, so the code that made a
 # result is the code in the repository. With --sdm conda, jobs get environment.yml.
 SRC = shlex.quote(f"{workflow.basedir}/src")
-# The prefix is formatted again per job: quadruple braces end up as single ones.
+# The prefix is formatted again per job: quadruple braces end up as single ones. Every
+# rule `exec`s its command, so the job's process is Python itself: a kill of the job
+# reaches it, and no orphaned child can write an output after the job was marked failed.
 shell.prefix(f"set -euo pipefail; export PYTHONPATH={SRC}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
 CONDA_ENV = "../../environment.yml"
+
+from minibatch_momentum import config as mbm_config
+from minibatch_momentum import problems as mbm_problems
 
 PROBLEMS = list(config["problems"])
 METHODS = config["sweep"]["methods"]
 # Which samplers each problem is swept with (`studies`; without it, every problem with
 # every `sweep.samplers`), and the `sweep` keys a study overrides for its shards.
-STUDIES = config.get("studies") or {p: {} for p in PROBLEMS}
-PAIRS = [
-    (p, s) for p, study in STUDIES.items() for s in study.get("samplers", config["sweep"]["samplers"])
-]
+STUDIES = mbm_config.studies(config)
+PAIRS = mbm_config.pairs(config)
 SAMPLERS = list(dict.fromkeys(s for _, s in PAIRS))
 # The paper reports on the first (problem, sampler) pair of the config.
 HEADLINE = "/".join(PAIRS[0])
@@ -30,25 +33,7 @@ T1_ON = bool(config["theory"]["t1"]["methods"])
 FIGURES = ["tstar_vs_batch", "speedup_vs_batch", "rule_vs_grid"]
 HEADLINE_FIGURES = ["loss_curves", "theory_vs_empirical", "rate_heatmap"]
 GRID_FIGURE = "figures/coverage/tstar_grid.pdf"  # every pair side by side (C5, C6)
-# A sampler draws rows of a `rows` problem or coordinates of a `psd` one (samplers.py).
-COORDINATE_SAMPLERS = ("coordinate",)
 PROJECTION_SAMPLERS = ("kaczmarz_block",)  # no noise operator: no exact theory, no rule
-
-
-def _check_studies():
-    for p, study in STUDIES.items():
-        if p not in config["problems"]:
-            raise ValueError(f"studies.{p}: no problem of that name in `problems`")
-        kind = config["problems"][p].get("form", "rows")
-        for s in study.get("samplers", config["sweep"]["samplers"]):
-            if (s in COORDINATE_SAMPLERS) != (kind == "psd"):
-                raise ValueError(
-                    f"studies.{p}: sampler {s!r} needs a problem with form "
-                    f"{'psd' if s in COORDINATE_SAMPLERS else 'rows'}, {p!r} has form {kind!r}"
-                )
-
-
-_check_studies()
 
 
 def study(problem, key):
@@ -92,6 +77,10 @@ GPU_JOBS = int(str(config.get("device", "auto")).startswith("cuda"))
 def code(*modules):
     """Library modules a job imports; editing one re-runs the jobs that use it."""
     return [f"src/minibatch_momentum/{m}.py" for m in ("cli", "io", "checks", *modules)]
+
+
+def problem_files(wildcards):
+    return mbm_problems.input_files(config["problems"][wildcards.problem])
 
 
 def problem_spec(wildcards):

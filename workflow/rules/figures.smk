@@ -20,7 +20,7 @@ rule figure_tstar_vs_batch:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum figure tstar_vs_batch --summary {input.summary} --out {output.pdf} 2> {log}"
+        "exec python -m minibatch_momentum figure tstar_vs_batch --summary {input.summary} --out {output.pdf} 2> {log}"
 
 
 rule figure_speedup_vs_batch:
@@ -42,7 +42,7 @@ rule figure_speedup_vs_batch:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum figure speedup_vs_batch --summary {input.summary} --out {output.pdf} 2> {log}"
+        "exec python -m minibatch_momentum figure speedup_vs_batch --summary {input.summary} --out {output.pdf} 2> {log}"
 
 
 rule figure_loss_curves:
@@ -64,7 +64,7 @@ rule figure_loss_curves:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum figure loss_curves --summary {input.summary} --out {output.pdf} 2> {log}"
+        "exec python -m minibatch_momentum figure loss_curves --summary {input.summary} --out {output.pdf} 2> {log}"
 
 
 # Figures with the exact theory (Gaussian-rows closed form; the T1 figure uses the
@@ -91,7 +91,7 @@ rule figure_theory_vs_empirical:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum figure theory_vs_empirical --summary {input.summary}"
+        "exec python -m minibatch_momentum figure theory_vs_empirical --summary {input.summary}"
         " --theory results/theory/{wildcards.problem}/{wildcards.sampler} --out {output.pdf} 2> {log}"
 
 
@@ -117,7 +117,7 @@ rule figure_rule_vs_grid:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum figure rule_vs_grid --summary {input.summary}"
+        "exec python -m minibatch_momentum figure rule_vs_grid --summary {input.summary}"
         " --theory results/theory/{wildcards.problem}/{wildcards.sampler}"
         " --factor {params.factor} --out {output.pdf} 2> {log}"
 
@@ -142,7 +142,7 @@ rule figure_rate_heatmap:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum figure rate_heatmap --summary {input.summary}"
+        "exec python -m minibatch_momentum figure rate_heatmap --summary {input.summary}"
         " --theory results/theory/{wildcards.problem}/{wildcards.sampler} --out {output.pdf} 2> {log}"
 
 
@@ -165,7 +165,7 @@ rule figure_exact_vs_monte_carlo:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum figure exact_vs_monte_carlo --montecarlo {input.montecarlo}"
+        "exec python -m minibatch_momentum figure exact_vs_monte_carlo --montecarlo {input.montecarlo}"
         " --out {output.pdf} 2> {log}"
 
 
@@ -193,5 +193,5 @@ rule figure_tstar_grid:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum figure-grid --summary {input.summaries} --theory {params.theory}"
+        "exec python -m minibatch_momentum figure-grid --summary {input.summaries} --theory {params.theory}"
         " --out {output.pdf} 2> {log}"

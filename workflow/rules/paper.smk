@@ -21,7 +21,7 @@ rule paper_inputs:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum paper-inputs --claims {input.claims}"
+        "exec python -m minibatch_momentum paper-inputs --claims {input.claims}"
         " --summary {input.summary} --benchmarks results/benchmarks"
         " --out-dir paper/generated 2> {log}"
 
@@ -39,4 +39,4 @@ rule paper:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum paper-pdf paper/main.tex --out {output} 2> {log}"
+        "exec python -m minibatch_momentum paper-pdf paper/main.tex --out {output} 2> {log}"

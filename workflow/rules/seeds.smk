@@ -21,7 +21,7 @@ rule seed_large_batch:
     conda:
         CONDA_ENV
     shell:
-        "OMP_NUM_THREADS={threads} python -m minibatch_momentum seed large-batch --spec {params.spec:q}"
+        "OMP_NUM_THREADS={threads} exec python -m minibatch_momentum seed large-batch --spec {params.spec:q}"
         " --out {output.data} --claims {output.claims} 2> {log}"
 
 
@@ -41,7 +41,7 @@ rule seed_label_noise:
     conda:
         CONDA_ENV
     shell:
-        "OMP_NUM_THREADS={threads} python -m minibatch_momentum seed label-noise --spec {params.spec:q}"
+        "OMP_NUM_THREADS={threads} exec python -m minibatch_momentum seed label-noise --spec {params.spec:q}"
         " --out {output.data} --claims {output.claims} 2> {log}"
 
 
@@ -62,7 +62,7 @@ rule seed_small_lr:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum seed small-lr --problem {input.problem} --runs {input.runs}"
+        "exec python -m minibatch_momentum seed small-lr --problem {input.problem} --runs {input.runs}"
         " --spec {params.spec:q} --out {output.data} --claims {output.claims} 2> {log}"
 
 
@@ -83,7 +83,7 @@ rule seed_threshold:
         CONDA_ENV
     shell:
         "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
-        " python -m minibatch_momentum seed threshold --spec {params.spec:q}"
+        " exec python -m minibatch_momentum seed threshold --spec {params.spec:q}"
         " --out {output.data} --claims {output.claims} 2> {log}"
 
 
@@ -106,7 +106,7 @@ rule seed_baseline_shard:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum seed baseline-shard --problem {input.problem} --spec {params.spec:q}"
+        "exec python -m minibatch_momentum seed baseline-shard --problem {input.problem} --spec {params.spec:q}"
         " --out {output} --device {params.device} --threads {threads} 2> {log}"
 
 
@@ -128,7 +128,7 @@ rule seed_baselines:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum seed baselines --problem {input.problem} --runs {input.runs}"
+        "exec python -m minibatch_momentum seed baselines --problem {input.problem} --runs {input.runs}"
         " --summary {input.summary} --spec {params.spec:q} --out {output.data}"
         " --claims {output.claims} 2> {log}"
 
@@ -155,7 +155,7 @@ rule figure_seed_large_batch:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum seed figure large_batch --data {input.data}"
+        "exec python -m minibatch_momentum seed figure large_batch --data {input.data}"
         " --claims {input.claims} --out {output.pdf} 2> {log}"
 
 
@@ -178,7 +178,7 @@ rule figure_seed_label_noise_momentum:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum seed figure label_noise_momentum --data {input.data}"
+        "exec python -m minibatch_momentum seed figure label_noise_momentum --data {input.data}"
         " --claims {input.claims} --out {output.pdf} 2> {log}"
 
 
@@ -201,7 +201,7 @@ rule figure_seed_small_lr_equivalence:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum seed figure small_lr_equivalence --data {input.data}"
+        "exec python -m minibatch_momentum seed figure small_lr_equivalence --data {input.data}"
         " --claims {input.claims} --out {output.pdf} 2> {log}"
 
 
@@ -224,7 +224,7 @@ rule figure_seed_batch_threshold:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum seed figure batch_threshold --data {input.data}"
+        "exec python -m minibatch_momentum seed figure batch_threshold --data {input.data}"
         " --claims {input.claims} --out {output.pdf} 2> {log}"
 
 
@@ -247,5 +247,5 @@ rule figure_seed_baselines_vs_batch:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum seed figure baselines_vs_batch --data {input.data}"
+        "exec python -m minibatch_momentum seed figure baselines_vs_batch --data {input.data}"
         " --claims {input.claims} --out {output.pdf} 2> {log}"

@@ -17,5 +17,5 @@ rule sweep:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum sweep --problem {input.problem} --spec {params.spec:q} --out {output}"
+        "exec python -m minibatch_momentum sweep --problem {input.problem} --spec {params.spec:q} --out {output}"
         " --device {params.device} --threads {threads} 2> {log}"

@@ -22,7 +22,7 @@ rule theory:
         CONDA_ENV
     shell:
         "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
-        " python -m minibatch_momentum theory --problem {input.problem} --spec {params.spec:q}"
+        " exec python -m minibatch_momentum theory --problem {input.problem} --spec {params.spec:q}"
         " --out-dir results/theory/{wildcards.problem}/{wildcards.sampler} 2> {log}"
 
 
@@ -43,5 +43,5 @@ rule montecarlo:
         CONDA_ENV
     shell:
         "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
-        " python -m minibatch_momentum montecarlo --problem {input.problem} --spec {params.spec:q}"
+        " exec python -m minibatch_momentum montecarlo --problem {input.problem} --spec {params.spec:q}"
         " --out {output} 2> {log}"
