@@ -27,6 +27,18 @@ try:
 except ConfigError as exc:
     sys.exit(f"Config error: {exc}")
 
+# The pre-flight plan (`mbm plan`): stop before any job when a shard is predicted to reach
+# eps at none of its grid points, unless the config opts in (allow_hopeless). Not again
+# inside cluster jobs, which re-read this file.
+if workflow.is_main_process:
+    from minibatch_momentum.plan import HopelessError
+    from minibatch_momentum.plan import check as check_plan
+
+    try:
+        check_plan(config)
+    except (HopelessError, ConfigError) as exc:
+        sys.exit(str(exc))
+
 
 include: "workflow/rules/common.smk"
 

@@ -47,7 +47,8 @@ def load_config(path: str | os.PathLike, schema: str | os.PathLike = SCHEMA) -> 
     except FileNotFoundError:
         raise ConfigError(f"--configfile: no such file: {os.fspath(path)!r}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{os.fspath(path)}: not valid YAML: {' '.join(str(exc).split())}")
+        detail = " ".join(str(exc).split())
+        raise ConfigError(f"{os.fspath(path)}: not valid YAML: {detail}") from None
     if not isinstance(config, dict):
         raise ConfigError(f"{os.fspath(path)}: must be a YAML mapping of sections")
     return prepare(config, schema)
@@ -291,8 +292,7 @@ def _check_pair(config: dict, p: str, sampler: str, n: int | None) -> None:
     need = "psd" if sampler in COORDINATE_SAMPLERS else "rows"
     if need != kind:
         raise ValueError(
-            f"{skey}: sampler {sampler!r} needs a problem with form {need}, "
-            f"{p!r} has form {kind!r}"
+            f"{skey}: sampler {sampler!r} needs a problem with form {need}, {p!r} has form {kind!r}"
         )
     if sampler not in DISTINCT_ROW_SAMPLERS or n is None:
         return
@@ -302,7 +302,8 @@ def _check_pair(config: dict, p: str, sampler: str, n: int | None) -> None:
     if t1["methods"] and studies(config)[p].get("t1", True) and sampler != "kaczmarz_block":
         checked.append((t1["batch_size"], "theory.t1.batch_size"))
     if (p, sampler) == pairs(config)[0]:
-        checked += [(b, "theory.heatmap.batch_sizes") for b in config["theory"]["heatmap"]["batch_sizes"]]
+        heat = config["theory"]["heatmap"]["batch_sizes"]
+        checked += [(b, "theory.heatmap.batch_sizes") for b in heat]
     for b, key in checked:
         if b > n:
             raise ValueError(

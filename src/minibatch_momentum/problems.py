@@ -114,11 +114,7 @@ class Problem:
 
     def spectral_summary(self) -> dict:
         """The scalar quantities the theory is written in (see module docstring)."""
-        lam = self.eigvals
-        L = float(lam[-1])
-        nonzero = lam[lam > L * 1e-10]
-        mu = float(nonzero[0])
-        trace = float(lam.sum())
+        q = spectral_quantities(self.eigvals)
         if self.kind == "psd":  # the largest coordinate curvature plays the row norm's part
             R2 = float(np.max(np.diag(self.A)))
         else:
@@ -127,18 +123,40 @@ class Problem:
             "kind": self.kind,
             "n": self.n,
             "d": self.d,
-            "rank": int(nonzero.size),
-            "L": L,
-            "mu": mu,
-            "kappa": L / mu,
-            "trace": trace,
-            "kappa_bar": trace / mu,
+            "rank": q["rank"],
+            "L": q["L"],
+            "mu": q["mu"],
+            "kappa": q["kappa"],
+            "trace": q["trace"],
+            "kappa_bar": q["kappa_bar"],
             "R2": R2,
-            "stable_rank": trace / L,
-            "B_sgd": trace / L,
-            "B_sgd_worst_case": R2 / L,
-            "B_sat": trace / float(np.sqrt(L * mu)),
+            "stable_rank": q["stable_rank"],
+            "B_sgd": q["B_sgd"],
+            "B_sgd_worst_case": R2 / q["L"],
+            "B_sat": q["B_sat"],
         }
+
+
+def spectral_quantities(eigvals) -> dict:
+    """``L``, ``mu``, ``kappa``, ``tr H``, ``B*_SGD``, ``B_sat`` and the rest of
+    :meth:`Problem.spectral_summary` that the eigenvalues alone determine (eigenvalues
+    below ``1e-10 L`` count as zero)."""
+    lam = np.sort(np.asarray(eigvals, float))
+    L = float(lam[-1])
+    nonzero = lam[lam > L * 1e-10]
+    mu = float(nonzero[0])
+    trace = float(lam.sum())
+    return {
+        "rank": int(nonzero.size),
+        "L": L,
+        "mu": mu,
+        "kappa": L / mu,
+        "trace": trace,
+        "kappa_bar": trace / mu,
+        "stable_rank": trace / L,
+        "B_sgd": trace / L,
+        "B_sat": trace / float(np.sqrt(L * mu)),
+    }
 
 
 KAPPA_MAX = 1e9  # eigenvalues below 1e-10 L count as zero, and H carries ~1e-16 L round-off
@@ -390,10 +408,27 @@ def kernel_system(X: np.ndarray, y: np.ndarray, gamma: float, form: str = "rows"
 
 
 def load_digits_data() -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's bundled digits (no download): pixels / 16 in [0, 1], labels as floats."""
-    from sklearn.datasets import load_digits
+    """scikit-learn's bundled digits (no download): pixels / 16 in [0, 1], labels as floats.
 
-    X, y = load_digits(return_X_y=True)
+    Read from scikit-learn's own ``datasets/data/digits.csv.gz`` with the parser its
+    ``load_digits`` uses (``np.loadtxt``, the same numbers), without importing
+    scikit-learn (seconds), so that ``mbm plan`` stays quick; ``load_digits`` itself
+    where that file is not found.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")  # locates the package without importing it
+    path = Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz" if spec else None
+    if path is not None and path.is_file():
+        import gzip
+
+        with gzip.open(path, "rt") as fh:
+            data = np.loadtxt(fh, delimiter=",")
+        X, y = data[:, :-1], data[:, -1].astype(int)
+    else:  # pragma: no cover - a scikit-learn that stores its data elsewhere
+        from sklearn.datasets import load_digits
+
+        X, y = load_digits(return_X_y=True)
     return X / 16.0, y.astype(np.float64)
 
 
