@@ -13,13 +13,15 @@ Per shard (problem, sampler, method, ``B``): the predicted steps to ``eps``,
 (:func:`~minibatch_momentum.theory.gaussian_rate`, the sampler's ``m`` and ``replace``;
 an approximation for non-uniform samplers, as in the theory job's ``gaussian`` model) at
 the momentum rule's ``(eta, beta)`` (:mod:`~minibatch_momentum.rule`, within ~1.2-1.5 of
-the rate-optimal ``T*`` on its calibration spectra). Where that exceeds ``t_max``, the
-shard's own grid is searched, best candidates first (the points nearest the rule's), for
-one whose predicted ``T`` is within ``t_max``; a shard with none is *hopeless*: every run
-of it would run to ``t_max`` and end censored. Two cheap certificates skip the search:
-the deterministic optimum's count (:func:`~minibatch_momentum.theory.deterministic_optimum`;
-noise only slows the second moments, so no constant ``(eta, beta)`` beats it) above
-``t_max`` makes every grid point hopeless at once.
+the rate-optimal ``T*`` on its calibration spectra). The shard's own grid is then
+searched, nearest the rule's point first, for a point whose predicted ``T`` is within
+``t_max`` (one or two rate evaluations where the grid is sensible); a shard with none is
+*hopeless*: every run of it would run to ``t_max`` and end censored. One cheap
+certificate skips the search: the deterministic optimum's count
+(:func:`~minibatch_momentum.theory.deterministic_optimum`; noise only adds to the second
+moments, so no constant ``(eta, beta)`` beats it) above ``t_max`` makes every grid point
+hopeless at once. ``T`` is the asymptotic count; the expected loss from ``x_0 = 0``
+gets there a little sooner where the slowest modes carry little of the initial loss.
 
 Time: per shard ``min(t_max, censor_factor T)`` steps per seed (``t_max`` for a hopeless
 one) priced with :func:`~minibatch_momentum.benchmark.shard_seconds` and the reference
@@ -148,19 +150,24 @@ def predicted_steps(
     m: int,
     replace: bool,
     rule: dict,
-) -> tuple[float, str]:
-    """``(T, where)``: predicted steps to ``eps`` and where ``T`` was found: at the
-    rule's point, at a grid point (the first within ``t_max``, or the grid's best when
-    none is), or ``"deterministic bound"`` (no constant ``(eta, beta)`` reaches ``eps``
-    within ``t_max`` even without noise; ``T`` is that bound)."""
+) -> tuple[float, str, bool]:
+    """``(T, where, hopeless)``: predicted steps to ``eps``, where ``T`` was found, and
+    whether no grid point reaches ``eps`` within ``t_max``.
+
+    ``where``: ``"rule"`` (the rule's point, within ``t_max``), ``"grid"`` (the rule's
+    point is not, the grid point found is), ``"none"`` (no grid point is; ``T`` is the
+    grid's best) or ``"deterministic bound"`` (no constant ``(eta, beta)`` reaches ``eps``
+    within ``t_max`` even without noise; ``T`` is that bound). The grid is searched
+    nearest the rule's point first and stops at the first point within ``t_max``: one or
+    two rate evaluations for a shard that can succeed.
+    """
     from .rule import rule_for_spectrum
     from .theory import deterministic_optimum, gaussian_rate, iterations_from_rate
 
     q = spectral_quantities(lam)
-    rho_det = deterministic_optimum(method, q["L"], q["mu"])[2]
-    T_det = iterations_from_rate(rho_det, eps)
+    T_det = iterations_from_rate(deterministic_optimum(method, q["L"], q["mu"])[2], eps)
     if T_det > t_max:
-        return T_det, "deterministic bound"
+        return T_det, "deterministic bound", True
 
     def steps(eta, beta):
         return iterations_from_rate(
@@ -176,9 +183,7 @@ def predicted_steps(
         replace=replace,
         form=rule["form"],
     )
-    T = steps(eta_r, beta_r)
-    if T <= t_max:
-        return T, "rule"
+    T_rule = steps(eta_r, beta_r)
     eta = np.geomspace(grid["eta_min"], grid["eta_max"], grid["num_eta"]) / q["L"]
     if method == "sgd":
         points = [(e, 0.0) for e in eta]
@@ -186,19 +191,18 @@ def predicted_steps(
         omb = np.geomspace(grid["one_minus_beta_min"], grid["one_minus_beta_max"], grid["num_beta"])
         points = [(e, 1.0 - o) for e in eta for o in omb]
 
-    # nearest the rule's point (in log eta and log(1 - beta)) first: the likeliest to do
-    def distance(p):
+    def distance(p):  # in log eta and log(1 - beta) from the rule's point
         de = math.log(p[0] / eta_r)
-        db = math.log(max(1 - p[1], 1e-300) / max(1 - beta_r, 1e-300)) if method != "sgd" else 0
+        db = 0.0 if method == "sgd" else math.log((1 - p[1]) / (1 - beta_r))
         return de * de + db * db
 
     best = math.inf
     for e, b in sorted(points, key=distance):
         T = steps(e, b)
         if T <= t_max:
-            return T, "grid"
+            return (T_rule, "rule", False) if T_rule <= t_max else (T, "grid", False)
         best = min(best, T)
-    return best, "none"
+    return best, "none", True
 
 
 def plan(config: dict, root: str = ".", progress=None) -> dict:
@@ -237,9 +241,9 @@ def plan(config: dict, root: str = ".", progress=None) -> dict:
             R = grid["num_eta"] * (1 if method == "sgd" else grid["num_beta"]) + 1
             for B in sizes:
                 if sampler in PROJECTION_SAMPLERS:
-                    T, where = math.nan, "no closed form"
+                    T, where, hopeless = math.nan, "no closed form", False
                 else:
-                    T, where = predicted_steps(
+                    T, where, hopeless = predicted_steps(
                         prob.eigvals,
                         method,
                         B,
@@ -250,7 +254,6 @@ def plan(config: dict, root: str = ".", progress=None) -> dict:
                         replace=replace,
                         rule=config["rule"],
                     )
-                hopeless = where in ("none", "deterministic bound")
                 run = t_max if not T <= t_max / censor else math.ceil(censor * T)
                 cpu_s, gpu_s = shard_seconds(
                     B,
