@@ -7,9 +7,9 @@ import shlex
 # Jobs run the package from this checkout, installed or not, so the code that made a
 # result is the code in the repository. With --sdm conda, jobs get environment.yml.
 SRC = shlex.quote(f"{workflow.basedir}/src")
-# The prefix is formatted again per job: quadruple braces end up as single ones. Every
-# rule `exec`s its command, so the job's process is Python itself: a kill of the job
-# reaches it, and no orphaned child can write an output after the job was marked failed.
+# The prefix is formatted again per job: quadruple braces end up as single ones. Each
+# command is run with `exec`, so the job's process is Python itself (a kill of the job
+# reaches it, and no orphaned child can write an output after the job was marked failed).
 shell.prefix(f"set -euo pipefail; export PYTHONPATH={SRC}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
 CONDA_ENV = "../../environment.yml"
 
