@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import re
+import signal
 import subprocess
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -248,18 +252,50 @@ def test_every_rule_execs_its_command():
         assert words[:2] == ["exec", "python"], (name, cmd)
 
 
-def test_a_sigkill_of_the_jobs_shell_kills_its_python(tmp_path):
-    # the rules' shell prefix and command shape, run by bash as Snakemake does
-    script = (
-        "set -euo pipefail; exec "
-        f"{PYTHON} -c 'import os, time; print(os.getpid(), flush=True); time.sleep(60)'"
-    )
-    proc = subprocess.Popen(["bash", "-c", script], stdout=subprocess.PIPE, text=True)
-    child = int(proc.stdout.readline())
-    assert child == proc.pid  # the job's process is Python itself
-    proc.kill()
-    proc.wait(timeout=10)
-    with pytest.raises(ProcessLookupError):
-        import os
+def _job_processes(marker: str) -> list[tuple[int, int]]:
+    """``(pid, parent pid)`` of the processes whose command line holds ``marker``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if marker in cmd and "bash" not in cmd.split()[0]:
+            found.append((int(proc.name), ppid))
+    return found
 
-        os.kill(child, 0)
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_a_running_job_is_python_itself_not_a_child_of_its_shell(wf):
+    """The job's Python process is what Snakemake started (the shell exec'd it), so a
+    SIGKILL of the job reaches the process that writes the output."""
+    cfg = copy.deepcopy(MATRIX)
+    cfg["problems"] = {"slow": {"family": "gaussian", "d": 32, "n": 4096, "kappa": 1e3, "seed": 0}}
+    cfg["sweep"] = {"batch_sizes": [1], "methods": ["hb"], "seeds": 1}
+    path = write_config(wf / "slow.yaml", cfg)
+    target = "results/runs/slow/without_replacement/hb/B1.parquet"
+    proc = subprocess.Popen(
+        ["snakemake", "--cores", "1", target, "--configfile", path.name],
+        cwd=wf,
+        env=subprocess_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        jobs = []
+        for _ in range(1200):  # the problem job first, then the sweep: up to 2 minutes
+            jobs = _job_processes("minibatch_momentum sweep --problem results/problems/slow")
+            if jobs or proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert jobs, "the sweep job was not seen running"
+        for pid, ppid in jobs:
+            parent = (Path("/proc") / str(ppid) / "comm").read_text().strip()
+            assert parent != "bash", (pid, ppid, parent)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
