@@ -27,7 +27,7 @@ Time: per shard ``min(t_max, censor_factor T)`` steps per seed (``t_max`` for a 
 one) priced with :func:`~minibatch_momentum.benchmark.shard_seconds` and the reference
 cost model (:data:`~minibatch_momentum.benchmark.REFERENCE_MODEL`): an extrapolation,
 not a measurement. ``kaczmarz_block`` has no closed form; its shards are listed
-without a prediction.
+without a prediction or a time (the cost model does not know its projection step either).
 
 Torch-free (the Snakefile imports it).
 """
@@ -255,6 +255,9 @@ def plan(config: dict, root: str = ".", progress=None) -> dict:
                         rule=config["rule"],
                     )
                 run = t_max if not T <= t_max / censor else math.ceil(censor * T)
+                if math.isnan(T):  # nor does the cost model know a projection's step
+                    shards.append(ShardPlan(p, sampler, method, B, T, where, False, 0.0, 0.0))
+                    continue
                 cpu_s, gpu_s = shard_seconds(
                     B,
                     prob.d,
@@ -369,7 +372,12 @@ def format_plan(result: dict, config: dict) -> str:
             lines.append(f"    {method:<4}{text}")
         cpu, gpu = sum(s.cpu_s for s in rows), sum(s.gpu_s for s in rows)
         total_cpu, total_gpu = total_cpu + cpu, total_gpu + gpu
-        lines.append(f"    time: {_duration(cpu)} on one CPU thread, {_duration(gpu)} on one GPU")
+        if all(math.isnan(s.steps) for s in rows):
+            lines.append("    time: not estimated (no closed form for this sampler)")
+        else:
+            lines.append(
+                f"    time: {_duration(cpu)} on one CPU thread, {_duration(gpu)} on one GPU"
+            )
     lines.append(
         f"Sweeps in all: {len(result['shards'])} shards, {_duration(total_cpu)} CPU-thread time, "
         f"{_duration(total_gpu)} on one GPU in series (extrapolated from the reference cost "
