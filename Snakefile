@@ -1,8 +1,15 @@
 # One command regenerates every result:  snakemake --cores all
 # Default profile: workflow/config/quick.yaml. Full study: see docs/scale-out.md ("paper profile").
-from snakemake.utils import min_version, validate
+import sys
+from pathlib import Path
+
+from snakemake.utils import min_version
 
 min_version("9.0")
+
+# The library's torch-free parts (config, plan) from this checkout, installed or not.
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+from minibatch_momentum.config import ConfigError, prepare
 
 
 # The default profile, unless --configfile names another (which then replaces it
@@ -13,7 +20,24 @@ if not workflow.overwrite_configfiles:
 
 
 
-validate(config, "workflow/config/schema.yaml")
+# Defaults, schema and cross-field checks before any job, with the CLI's predicates: a
+# bad config stops here with one line naming the key (never a schema dump).
+try:
+    prepare(config, Path(workflow.basedir) / "workflow/config/schema.yaml")
+except ConfigError as exc:
+    sys.exit(f"Config error: {exc}")
+
+# The pre-flight plan (`mbm plan`): stop before any job when a shard is predicted to reach
+# eps at none of its grid points, unless the config opts in (allow_hopeless). Not again
+# inside cluster jobs, which re-read this file.
+if workflow.is_main_process:
+    from minibatch_momentum.plan import HopelessError
+    from minibatch_momentum.plan import check as check_plan
+
+    try:
+        check_plan(config)
+    except (HopelessError, ConfigError) as exc:
+        sys.exit(str(exc))
 
 
 include: "workflow/rules/common.smk"

@@ -284,16 +284,17 @@ def bare_copy(tmp_path_factory):
     ],
 )
 def test_snakemake_refuses_a_bad_configfile_naming_the_field(bare_copy, override, field):
-    bad = write_config(bare_copy / f"bad_{field}.yaml", override)
+    bad = write_config(bare_copy / f"bad_{field}.yaml", {"problems": TINY["problems"], **override})
     code, out = snakemake("-n", "--configfile", bad.name, cwd=bare_copy)
     assert code != 0
-    assert field in out and "Error validating config file" in out, out[-2000:]
+    assert field in out and out.startswith("Config error: "), out[-2000:]
+    assert len(out.strip().splitlines()) == 1, out[-2000:]  # one line, no schema dump
     assert not (bare_copy / "results").exists()
 
 
 def test_snakemake_refuses_a_bad_config_override(bare_copy):
     code, out = snakemake("-n", "--config", "sweep={methods: [sgd, adam]}", cwd=bare_copy)
-    assert code != 0 and "'adam' is not one of" in out and "['sweep']['methods']" in out, out
+    assert code != 0 and "sweep.methods[1]: 'adam' is not allowed" in out, out
 
 
 def test_configfile_replaces_problems(bare_copy):

@@ -109,11 +109,9 @@ def _grid(spec: BenchmarkSpec, L: float, trace: float) -> tuple[np.ndarray, np.n
 def product_flops(B: int, d: int, R: int) -> int:
     """Flops of the matrix products of one engine step with a shared batch: ``A_S^T (A_S
     Y)`` (``2 * 2 B d R``), or ``(A_S^T A_S) Y`` when the engine picks it as cheaper."""
-    from .engine import _use_gram
-
-    if _use_gram(B, d, R):
-        return 2 * B * d * d + 2 * d * d * R
-    return 4 * B * d * R
+    # the cheaper of the two, which is the engine's choice (engine._use_gram); computed
+    # here without importing the engine, so the torch-free plan can price shards
+    return min(2 * B * d * d + 2 * d * d * R, 4 * B * d * R)
 
 
 # ------------------------------------------------------------------------------ the peers
@@ -709,6 +707,33 @@ class GPUAssumptions:
     startup_s: float = 10.0  # per job: Python + torch + CUDA context, load the problem
 
 
+# What `mbm plan` assumes without a cost study of its own: the per-step model cost_study
+# fitted on the project's CPU (README, "How cost grows": ~55 us + flops at ~97 GFLOP/s,
+# float32, one thread) and the sampler's ~0.2-0.5 ms for 16384 distinct rows per step.
+REFERENCE_MODEL = {"overhead_s": 55e-6, "flops_per_s": 97e9, "dtype": "float32"}
+REFERENCE_SAMPLER_S_PER_ROW = 2e-8
+
+
+def reference_sampler_seconds(n: int, batch_size: int, replace: bool = False) -> float:
+    """Seconds per step of the mini-batch stream from :data:`REFERENCE_SAMPLER_S_PER_ROW`
+    (a stand-in for :func:`sampler_seconds` where nothing may be timed)."""
+    return REFERENCE_SAMPLER_S_PER_ROW * batch_size
+
+
+def shard_seconds(
+    B: int, d: int, R: int, steps: int, seeds: int, model: dict, gpu: GPUAssumptions, sampler_s
+) -> tuple[float, float]:
+    """``(CPU seconds, GPU seconds)`` of one shard of ``seeds`` runs of ``steps`` steps
+    with ``R`` grid points: on one CPU thread ``model``'s overhead + flops / rate + the
+    sampler per step; on a GPU ``max(latency + sampler, flops / rate)`` per step (the
+    host issues kernels and draws batches while the GPU computes) plus the job's
+    start-up."""
+    fl = product_flops(B, d, R)
+    cpu_step = model["overhead_s"] + fl / model["flops_per_s"] + sampler_s
+    gpu_step = max(gpu.latency_s + sampler_s, fl / gpu.flops_per_s)
+    return seeds * steps * cpu_step, gpu.startup_s + seeds * steps * gpu_step
+
+
 def load_profile(path: str | os.PathLike) -> dict:
     import yaml
 
@@ -789,9 +814,7 @@ def profile_estimate(
                     steps = (
                         t_max if not np.isfinite(t_star) else min(t_max, math.ceil(censor * t_star))
                     )
-                    fl = product_flops(B, d, R)
-                    cpu_step = model["overhead_s"] + fl / model["flops_per_s"] + samp
-                    gpu_step = max(gpu.latency_s + samp, fl / gpu.flops_per_s)
+                    cpu_s, gpu_s = shard_seconds(B, d, R, steps, seeds, model, gpu, samp)
                     shards.append(
                         {
                             "problem": pname,
@@ -802,8 +825,8 @@ def profile_estimate(
                             "T_star": float(t_star),
                             "steps": int(steps),
                             "capped": bool(steps == t_max),
-                            "cpu_s": seeds * steps * cpu_step,
-                            "gpu_s": gpu.startup_s + seeds * steps * gpu_step,
+                            "cpu_s": cpu_s,
+                            "gpu_s": gpu_s,
                         }
                     )
     if not shards:

@@ -27,3 +27,48 @@ def is_real(x) -> bool:
 def finite(x) -> bool:
     """A real number that is neither infinite nor NaN."""
     return is_real(x) and math.isfinite(float(x))
+
+
+# The cross-field checks below run twice with the same code: once over the whole config at
+# workflow start (config.py), once in the job that uses the value (sweep.Grid, the CLI), so
+# a bad value is refused before any compute and a hand-written spec gets the same message.
+
+DEVICE_RULE = "'auto', 'cpu', 'cuda' or 'cuda:N'"
+
+
+def is_device(name) -> bool:
+    """A torch device name the engine accepts: auto, cpu, cuda or cuda:N."""
+    if not isinstance(name, str):
+        return False
+    if name in ("auto", "cpu", "cuda"):
+        return True
+    head, _, index = name.partition(":")
+    return head == "cuda" and index.isdigit()
+
+
+def check_device(name, field: str = "device") -> None:
+    require(is_device(name), field, DEVICE_RULE, name)
+
+
+def check_grid(grid, prefix: str = "grid", counts: bool = True) -> None:
+    """An ``(eta, 1 - beta)`` log grid: ``0 < eta_min <= eta_max`` and
+    ``0 < one_minus_beta_min <= one_minus_beta_max <= 1`` (fields absent from ``grid`` are
+    skipped, so a partial grid with defaults elsewhere is checked as far as it goes), and
+    with ``counts`` the ``num_eta`` and ``num_beta`` integers ``>= 1``."""
+    for lo, hi, top in (
+        ("eta_min", "eta_max", None),
+        ("one_minus_beta_min", "one_minus_beta_max", 1),
+    ):
+        for key in (lo, hi):
+            if key in grid:
+                value = grid[key]
+                ok = finite(value) and value > 0 and (top is None or value <= top)
+                rule = "a number > 0" if top is None else "a number in (0, 1]"
+                require(ok, f"{prefix}.{key}", rule, value)
+        if lo in grid and hi in grid:
+            require(grid[lo] <= grid[hi], f"{prefix}.{lo}", f"<= {hi} ({grid[hi]!r})", grid[lo])
+    if counts:
+        for key in ("num_eta", "num_beta"):
+            if key in grid:
+                value = grid[key]
+                require(is_int(value) and value >= 1, f"{prefix}.{key}", "an integer >= 1", value)

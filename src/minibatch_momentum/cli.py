@@ -14,6 +14,7 @@ writes files; the work happens in the library.
     mbm benchmark
     mbm solve     --matrix A.npy --rhs b.npy [--out x.npy] [--json RESULT.json]
     mbm advise    --matrix A.npy   predicted steps against the batch size, before a solve
+    mbm plan      --configfile CONFIG.yaml   what a config costs, and whether it can succeed
     mbm seed      SYSTEM ...   the seed systems S1-S6 (see minibatch_momentum.seeds)
 
 Bad input ends the command with a one-line message naming the offending field and
@@ -62,9 +63,11 @@ def cmd_problem(args) -> None:
 def cmd_sweep(args) -> None:
     import torch
 
+    from .checks import check_device
     from .problems import load_problem
     from .sweep import ShardSpec, run_shard, write_parquet
 
+    check_device(args.device, "--device")
     torch.set_num_threads(args.threads)
     spec = ShardSpec.from_dict(_json_arg(args.spec))
     problem = load_problem(args.problem)
@@ -629,6 +632,37 @@ def cmd_paper_pdf(args) -> None:
     _log(f"-> {args.out}")
 
 
+def cmd_plan(args) -> None:
+    """Print the pre-flight plan (minibatch_momentum.plan) of a workflow config; exit 2
+    when the config is invalid or a shard not opted in is predicted hopeless."""
+    from .config import SCHEMA, load_config
+    from .plan import format_plan, hopeless_message, plan, refused
+
+    config = load_config(args.configfile, args.schema or SCHEMA)
+    t0 = time.perf_counter()
+    result = plan(config)
+    print(format_plan(result, config))
+    print(f"(planned in {time.perf_counter() - t0:.1f} s)")
+    if args.json:
+        from .io import write_json
+
+        write_json(
+            {
+                "problems": {
+                    p: {"form": q.form, "n": q.n, "d": q.d, "source": q.source, **q.quantities}
+                    for p, q in result["problems"].items()
+                },
+                "shards": [s.__dict__ for s in result["shards"]],
+                "eps": result["eps"],
+                "t_max": result["t_max"],
+            },
+            args.json,
+        )
+    bad = refused(config, result)
+    if bad:
+        raise ValueError(hopeless_message(config, result, bad))
+
+
 def cmd_benchmark(args) -> None:
     from .benchmark import main as bench
 
@@ -814,6 +848,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("tex", help="paper/main.tex")
     s.add_argument("--out", required=True, help="where the PDF goes")
     s.set_defaults(func=cmd_paper_pdf)
+
+    s = sub.add_parser(
+        "plan",
+        help="spectra, predicted steps to eps per shard and time, before any sweep runs",
+    )
+    s.add_argument("--configfile", required=True, help="workflow config (YAML)")
+    s.add_argument("--schema", default=None, help="config schema (default: the checkout's)")
+    s.add_argument("--json", default=None, help="also write the plan here as JSON")
+    s.set_defaults(func=cmd_plan)
 
     from .seeds import add_parser as add_seed_parser
 

@@ -7,10 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
-def _require(ok: bool, name: str, what: str) -> None:
-    if not ok:
-        raise ValueError(f"{name}: must be {what}")
+from .checks import check_grid
 
 
 @dataclass(frozen=True)
@@ -32,14 +29,7 @@ class Grid:
     num_beta: int = 10
 
     def __post_init__(self):
-        _require(0 < self.eta_min <= self.eta_max, "grid.eta_min/eta_max", "0 < eta_min <= eta_max")
-        _require(self.num_eta >= 1, "grid.num_eta", ">= 1")
-        _require(self.num_beta >= 1, "grid.num_beta", ">= 1")
-        _require(
-            0 < self.one_minus_beta_min <= self.one_minus_beta_max <= 1,
-            "grid.one_minus_beta_min/max",
-            "0 < one_minus_beta_min <= one_minus_beta_max <= 1",
-        )
+        check_grid(self.__dict__, "grid")
 
     def points(self, method: str, L: float) -> tuple[np.ndarray, np.ndarray]:
         """``(eta, beta)`` arrays of the grid for ``method``, absolute (not scaled by L)."""

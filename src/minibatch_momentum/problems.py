@@ -114,11 +114,7 @@ class Problem:
 
     def spectral_summary(self) -> dict:
         """The scalar quantities the theory is written in (see module docstring)."""
-        lam = self.eigvals
-        L = float(lam[-1])
-        nonzero = lam[lam > L * 1e-10]
-        mu = float(nonzero[0])
-        trace = float(lam.sum())
+        q = spectral_quantities(self.eigvals)
         if self.kind == "psd":  # the largest coordinate curvature plays the row norm's part
             R2 = float(np.max(np.diag(self.A)))
         else:
@@ -127,18 +123,40 @@ class Problem:
             "kind": self.kind,
             "n": self.n,
             "d": self.d,
-            "rank": int(nonzero.size),
-            "L": L,
-            "mu": mu,
-            "kappa": L / mu,
-            "trace": trace,
-            "kappa_bar": trace / mu,
+            "rank": q["rank"],
+            "L": q["L"],
+            "mu": q["mu"],
+            "kappa": q["kappa"],
+            "trace": q["trace"],
+            "kappa_bar": q["kappa_bar"],
             "R2": R2,
-            "stable_rank": trace / L,
-            "B_sgd": trace / L,
-            "B_sgd_worst_case": R2 / L,
-            "B_sat": trace / float(np.sqrt(L * mu)),
+            "stable_rank": q["stable_rank"],
+            "B_sgd": q["B_sgd"],
+            "B_sgd_worst_case": R2 / q["L"],
+            "B_sat": q["B_sat"],
         }
+
+
+def spectral_quantities(eigvals) -> dict:
+    """``L``, ``mu``, ``kappa``, ``tr H``, ``B*_SGD``, ``B_sat`` and the rest of
+    :meth:`Problem.spectral_summary` that the eigenvalues alone determine (eigenvalues
+    below ``1e-10 L`` count as zero)."""
+    lam = np.sort(np.asarray(eigvals, float))
+    L = float(lam[-1])
+    nonzero = lam[lam > L * 1e-10]
+    mu = float(nonzero[0])
+    trace = float(lam.sum())
+    return {
+        "rank": int(nonzero.size),
+        "L": L,
+        "mu": mu,
+        "kappa": L / mu,
+        "trace": trace,
+        "kappa_bar": trace / mu,
+        "stable_rank": trace / L,
+        "B_sgd": trace / L,
+        "B_sat": trace / float(np.sqrt(L * mu)),
+    }
 
 
 KAPPA_MAX = 1e9  # eigenvalues below 1e-10 L count as zero, and H carries ~1e-16 L round-off
@@ -330,6 +348,7 @@ def from_psd(M: np.ndarray, x_star: np.ndarray) -> Problem:
 
 
 DIGITS_SIZE = 1797  # points in scikit-learn's bundled digits
+DIGITS_MIN = 16  # fewer points than this make a kernel too small to sweep
 CONSISTENCY_TOL = 1e-8
 
 
@@ -389,10 +408,27 @@ def kernel_system(X: np.ndarray, y: np.ndarray, gamma: float, form: str = "rows"
 
 
 def load_digits_data() -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's bundled digits (no download): pixels / 16 in [0, 1], labels as floats."""
-    from sklearn.datasets import load_digits
+    """scikit-learn's bundled digits (no download): pixels / 16 in [0, 1], labels as floats.
 
-    X, y = load_digits(return_X_y=True)
+    Read from scikit-learn's own ``datasets/data/digits.csv.gz`` with the parser its
+    ``load_digits`` uses (``np.loadtxt``, the same numbers), without importing
+    scikit-learn (seconds), so that ``mbm plan`` stays quick; ``load_digits`` itself
+    where that file is not found.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")  # locates the package without importing it
+    path = Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz" if spec else None
+    if path is not None and path.is_file():
+        import gzip
+
+        with gzip.open(path, "rt") as fh:
+            data = np.loadtxt(fh, delimiter=",")
+        X, y = data[:, :-1], data[:, -1].astype(int)
+    else:  # pragma: no cover - a scikit-learn that stores its data elsewhere
+        from sklearn.datasets import load_digits
+
+        X, y = load_digits(return_X_y=True)
     return X / 16.0, y.astype(np.float64)
 
 
@@ -408,8 +444,10 @@ def digits_kernel_system(
     K^2 / n``) kappa 1.06e3, stable rank 12.2, B_sat 397; ``gamma = 0.5`` psd form
     (``M = K``) kappa 203, stable rank 26.1, B_sat 371.
     """
-    if not (_is_int(n_samples) and 16 <= n_samples <= DIGITS_SIZE):
-        raise ValueError(f"n_samples: must be an integer in [16, {DIGITS_SIZE}], got {n_samples!r}")
+    if not (_is_int(n_samples) and DIGITS_MIN <= n_samples <= DIGITS_SIZE):
+        raise ValueError(
+            f"n_samples: must be an integer in [{DIGITS_MIN}, {DIGITS_SIZE}], got {n_samples!r}"
+        )
     X, y = load_digits_data()
     if seed is None:
         idx = np.arange(n_samples)
@@ -715,6 +753,23 @@ def make_problem(spec: dict) -> Problem:
     Raises ``ValueError`` naming the first bad field (or, for ``matrix``, the file and
     what is wrong with it); missing and unknown fields are rejected.
     """
+    family, kw = check_problem_spec(spec)
+    if family == "gaussian":
+        return gaussian_system(**kw)
+    if family == "heavy_tailed":
+        return heavy_tailed_system(**kw)
+    if family == "digits_kernel":
+        return digits_kernel_system(**kw)
+    return matrix_system(**kw)
+
+
+def check_problem_spec(spec: dict) -> tuple[str, dict]:
+    """Every check of :func:`make_problem` that needs no data (the workflow runs it on
+    each problem before any job; a ``matrix`` file itself is read by the job).
+
+    Returns ``(family, keyword arguments of the family's generator)``; raises
+    ``ValueError`` naming the first bad field.
+    """
     spec = dict(spec)
     family = spec.pop("family", None)
     if family not in _FAMILIES:
@@ -730,19 +785,23 @@ def make_problem(spec: dict) -> Problem:
     if family in ("gaussian", "heavy_tailed"):
         for name in ("d", "n"):
             _int_field(spec, name, 2)
-        s = _spectrum_fields(spec, family)
-        if family == "gaussian":
-            return gaussian_system(spec["d"], spec["n"], seed=spec["seed"], form=form, **s)
-        dof = spec.get("dof", 3.0)
-        _require(_finite(dof) and dof > 0, "dof", "a number > 0", dof)
-        return heavy_tailed_system(
-            spec["d"], spec["n"], seed=spec["seed"], dof=float(dof), form=form, **s
-        )
+        d, n = spec["d"], spec["n"]
+        if n < d:
+            raise ValueError(f"n must be >= d for a full-rank system, got n={n}, d={d}")
+        kw = dict(d=spec["d"], n=spec["n"], seed=spec["seed"], form=form)
+        kw.update(_spectrum_fields(spec, family))
+        if family == "heavy_tailed":
+            dof = spec.get("dof", 3.0)
+            _require(_finite(dof) and dof > 0, "dof", "a number > 0", dof)
+            kw["dof"] = float(dof)
+        return family, kw
     if family == "digits_kernel":
-        _int_field(spec, "n_samples", 16, DIGITS_SIZE)
+        _int_field(spec, "n_samples", DIGITS_MIN, DIGITS_SIZE)
         gamma = spec["gamma"]
         _require(_finite(gamma) and gamma > 0, "gamma", "a number > 0", gamma)
-        return digits_kernel_system(spec["n_samples"], float(gamma), spec.get("seed"), form)
+        return family, dict(
+            n_samples=spec["n_samples"], gamma=float(gamma), seed=spec.get("seed"), form=form
+        )
     for name in ("path", "rhs"):
         if name in spec:
             value = spec[name]
@@ -751,8 +810,8 @@ def make_problem(spec: dict) -> Problem:
     _int_field(spec, "max_d", 1)
     tol = spec.get("tol", CONSISTENCY_TOL)
     _require(_finite(tol) and 0 < tol < 1, "tol", "a number in (0, 1)", tol)
-    return matrix_system(
-        spec["path"],
+    return family, dict(
+        path=spec["path"],
         rhs=spec.get("rhs"),
         form=form,
         seed=spec.get("seed", 0),
@@ -760,6 +819,14 @@ def make_problem(spec: dict) -> Problem:
         max_d=spec.get("max_d", MAX_D),
         tol=float(tol),
     )
+
+
+def input_files(spec: dict) -> list[str]:
+    """The files a problem's job reads besides the code (a ``matrix`` problem's matrix
+    and right-hand side), so the workflow lists them as inputs."""
+    if spec.get("family") != "matrix":
+        return []
+    return [spec[k] for k in ("path", "rhs") if isinstance(spec.get(k), str)]
 
 
 def save_problem(problem: Problem, path: str | os.PathLike, meta: dict | None = None) -> None:

@@ -12,7 +12,7 @@ rule summarize:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum summarize --problem {input.problem} --runs {input.runs} --out-dir {output} 2> {log}"
+        "exec python -m minibatch_momentum summarize --problem {input.problem} --runs {input.runs} --out-dir {output} 2> >(tee {log} >&2)"
 
 
 rule claims:
@@ -54,7 +54,7 @@ rule claims:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum claims --summary {input.summaries} --theory {params.theory}"
+        "exec python -m minibatch_momentum claims --summary {input.summaries} --theory {params.theory}"
         " --kappa-scan {input.kappa_scan} {params.scan}"
         " {params.montecarlo} {params.extra} --tolerances {params.tolerances:q}"
-        " --json {output.json} --markdown {output.markdown} --html {output.html} 2> {log}"
+        " --json {output.json} --markdown {output.markdown} --html {output.html} 2> >(tee {log} >&2)"

@@ -17,28 +17,32 @@ if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
     _PATH = ""
 else:
     _PATH = f"export PATH={shlex.quote(os.path.dirname(sys.executable))}:$PATH; "
-# The prefix is formatted again per job: quadruple braces end up as single ones.
+# The prefix is formatted again per job: quadruple braces end up as single ones. Each
+# command is run with `exec`, so the job's process is Python itself (a kill of the job
+# reaches it, and no orphaned child can write an output after the job was marked failed);
+# its stderr goes through `tee` to the log and the console.
 shell.prefix(
     f"set -euo pipefail; {_PATH}export PYTHONPATH={SRC}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
 )
 CONDA_ENV = "../../environment.yml"
 
+from minibatch_momentum import config as mbm_config
+from minibatch_momentum import problems as mbm_problems
+
 PROBLEMS = list(config["problems"])
 # Which samplers each problem is swept with (`studies`; without it, every problem with
 # every `sweep.samplers`), and the `sweep` keys a study overrides for its shards.
-STUDIES = config.get("studies") or {p: {} for p in PROBLEMS}
+STUDIES = mbm_config.studies(config)
 METHODS = list(
     dict.fromkeys(
         [*config["sweep"]["methods"], *(m for st in STUDIES.values() for m in st.get("methods", []))]
     )
 )
-ALL_PAIRS = [
-    (p, s) for p, study in STUDIES.items() for s in study.get("samplers", config["sweep"]["samplers"])
-]
+ALL_PAIRS = mbm_config.all_pairs(config)
 # Pairs of role `scan` only feed claim C7 (critical batches over kappa): no per-pair
 # claims, figures or T1.
-SCAN_PAIRS = [(p, s) for p, s in ALL_PAIRS if STUDIES[p].get("role", "pair") == "scan"]
-PAIRS = [ps for ps in ALL_PAIRS if ps not in SCAN_PAIRS]
+PAIRS = mbm_config.pairs(config)
+SCAN_PAIRS = [ps for ps in ALL_PAIRS if ps not in PAIRS]
 SAMPLERS = list(dict.fromkeys(s for _, s in ALL_PAIRS))
 # The paper reports on the first (problem, sampler) pair of the config.
 HEADLINE = "/".join(PAIRS[0])
@@ -51,25 +55,7 @@ FIGURES = ["tstar_vs_batch", "efficiency_vs_batch", "speedup_vs_batch", "rule_vs
 HEADLINE_FIGURES = ["loss_curves", "theory_vs_empirical", "rate_heatmap"]
 GRID_FIGURE = "figures/coverage/tstar_grid.pdf"  # every pair side by side (C5, C6)
 KAPPA_FIGURE = "figures/coverage/kappa_scan.pdf"  # claim C7
-# A sampler draws rows of a `rows` problem or coordinates of a `psd` one (samplers.py).
-COORDINATE_SAMPLERS = ("coordinate",)
 PROJECTION_SAMPLERS = ("kaczmarz_block",)  # no noise operator: no exact theory, no rule
-
-
-def _check_studies():
-    for p, study in STUDIES.items():
-        if p not in config["problems"]:
-            raise ValueError(f"studies.{p}: no problem of that name in `problems`")
-        kind = config["problems"][p].get("form", "rows")
-        for s in study.get("samplers", config["sweep"]["samplers"]):
-            if (s in COORDINATE_SAMPLERS) != (kind == "psd"):
-                raise ValueError(
-                    f"studies.{p}: sampler {s!r} needs a problem with form "
-                    f"{'psd' if s in COORDINATE_SAMPLERS else 'rows'}, {p!r} has form {kind!r}"
-                )
-
-
-_check_studies()
 
 
 def study(problem, key):
@@ -133,6 +119,10 @@ GPU_JOBS = int(str(config.get("device", "auto")).startswith("cuda"))
 def code(*modules):
     """Library modules a job imports; editing one re-runs the jobs that use it."""
     return [f"src/minibatch_momentum/{m}.py" for m in ("cli", "io", "checks", *modules)]
+
+
+def problem_files(wildcards):
+    return mbm_problems.input_files(config["problems"][wildcards.problem])
 
 
 def problem_spec(wildcards):
@@ -299,8 +289,7 @@ def seed_figures():
 
 
 # S3 and S6 use `seeds.problem` (default: the headline) and its study's first sampler.
-SEED_PROBLEM = SEEDS.get("problem", PAIRS[0][0])
-SEED_SAMPLER = next(s for p, s in PAIRS if p == SEED_PROBLEM)
+SEED_PROBLEM, SEED_SAMPLER = mbm_config.seed_pair(config)
 # Claim C7's swept problems (each with sgd and hb), in the config's order.
 SCAN_PROBLEMS = config["kappa_scan"].get("problems", [])
 SCAN_SUMMARIES = [

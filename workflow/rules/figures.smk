@@ -21,8 +21,8 @@ rule figure_tstar_vs_batch:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum figure tstar_vs_batch --summary {input.summary}"
-        " --theory results/theory/{wildcards.problem}/{wildcards.sampler} --out {output.pdf} 2> {log}"
+        "exec python -m minibatch_momentum figure tstar_vs_batch --summary {input.summary}"
+        " --theory results/theory/{wildcards.problem}/{wildcards.sampler} --out {output.pdf} 2> >(tee {log} >&2)"
 
 
 rule figure_efficiency_vs_batch:
@@ -45,8 +45,8 @@ rule figure_efficiency_vs_batch:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum figure efficiency_vs_batch --summary {input.summary}"
-        " --theory results/theory/{wildcards.problem}/{wildcards.sampler} --out {output.pdf} 2> {log}"
+        "exec python -m minibatch_momentum figure efficiency_vs_batch --summary {input.summary}"
+        " --theory results/theory/{wildcards.problem}/{wildcards.sampler} --out {output.pdf} 2> >(tee {log} >&2)"
 
 
 rule figure_speedup_vs_batch:
@@ -69,8 +69,8 @@ rule figure_speedup_vs_batch:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum figure speedup_vs_batch --summary {input.summary}"
-        " --theory results/theory/{wildcards.problem}/{wildcards.sampler} --out {output.pdf} 2> {log}"
+        "exec python -m minibatch_momentum figure speedup_vs_batch --summary {input.summary}"
+        " --theory results/theory/{wildcards.problem}/{wildcards.sampler} --out {output.pdf} 2> >(tee {log} >&2)"
 
 
 rule figure_loss_curves:
@@ -92,7 +92,7 @@ rule figure_loss_curves:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum figure loss_curves --summary {input.summary} --out {output.pdf} 2> {log}"
+        "exec python -m minibatch_momentum figure loss_curves --summary {input.summary} --out {output.pdf} 2> >(tee {log} >&2)"
 
 
 # Figures with the exact theory (Gaussian-rows closed form; the T1 figure uses the
@@ -119,8 +119,8 @@ rule figure_theory_vs_empirical:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum figure theory_vs_empirical --summary {input.summary}"
-        " --theory results/theory/{wildcards.problem}/{wildcards.sampler} --out {output.pdf} 2> {log}"
+        "exec python -m minibatch_momentum figure theory_vs_empirical --summary {input.summary}"
+        " --theory results/theory/{wildcards.problem}/{wildcards.sampler} --out {output.pdf} 2> >(tee {log} >&2)"
 
 
 rule figure_rule_vs_grid:
@@ -145,9 +145,9 @@ rule figure_rule_vs_grid:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum figure rule_vs_grid --summary {input.summary}"
+        "exec python -m minibatch_momentum figure rule_vs_grid --summary {input.summary}"
         " --theory results/theory/{wildcards.problem}/{wildcards.sampler}"
-        " --factor {params.factor} --out {output.pdf} 2> {log}"
+        " --factor {params.factor} --out {output.pdf} 2> >(tee {log} >&2)"
 
 
 rule figure_rate_heatmap:
@@ -170,8 +170,8 @@ rule figure_rate_heatmap:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum figure rate_heatmap --summary {input.summary}"
-        " --theory results/theory/{wildcards.problem}/{wildcards.sampler} --out {output.pdf} 2> {log}"
+        "exec python -m minibatch_momentum figure rate_heatmap --summary {input.summary}"
+        " --theory results/theory/{wildcards.problem}/{wildcards.sampler} --out {output.pdf} 2> >(tee {log} >&2)"
 
 
 rule figure_exact_vs_monte_carlo:
@@ -193,8 +193,8 @@ rule figure_exact_vs_monte_carlo:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum figure exact_vs_monte_carlo --montecarlo {input.montecarlo}"
-        " --out {output.pdf} 2> {log}"
+        "exec python -m minibatch_momentum figure exact_vs_monte_carlo --montecarlo {input.montecarlo}"
+        " --out {output.pdf} 2> >(tee {log} >&2)"
 
 
 # C5 and C6: every (problem, sampler) pair side by side.
@@ -221,8 +221,8 @@ rule figure_tstar_grid:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum figure-grid --summary {input.summaries} --theory {params.theory}"
-        " --out {output.pdf} 2> {log}"
+        "exec python -m minibatch_momentum figure-grid --summary {input.summaries} --theory {params.theory}"
+        " --out {output.pdf} 2> >(tee {log} >&2)"
 
 
 rule figure_kappa_scan:
@@ -247,5 +247,5 @@ rule figure_kappa_scan:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum figure-kappa --kappa-scan {input.kappa_scan}"
-        " --scan {input.scan} --theory {params.theory} --out {output.pdf} 2> {log}"
+        "exec python -m minibatch_momentum figure-kappa --kappa-scan {input.kappa_scan}"
+        " --scan {input.scan} --theory {params.theory} --out {output.pdf} 2> >(tee {log} >&2)"

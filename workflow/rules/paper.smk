@@ -21,9 +21,9 @@ rule paper_inputs:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum paper-inputs --claims {input.claims}"
+        "exec python -m minibatch_momentum paper-inputs --claims {input.claims}"
         " --summary {input.summary} --benchmarks results/benchmarks"
-        " --out-dir paper/generated 2> {log}"
+        " --out-dir paper/generated 2> >(tee {log} >&2)"
 
 
 rule paper:
@@ -39,4 +39,4 @@ rule paper:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum paper-pdf paper/main.tex --out {output} 2> {log}"
+        "exec python -m minibatch_momentum paper-pdf paper/main.tex --out {output} 2> >(tee {log} >&2)"

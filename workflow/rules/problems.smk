@@ -1,5 +1,8 @@
 rule problem:
     input:
+        # a `matrix` problem's own files: an edited matrix re-runs the problem, a missing
+        # one stops the dry run
+        data=problem_files,
         code=code("problems"),
     output:
         npz="results/problems/{problem}.npz",
@@ -13,4 +16,4 @@ rule problem:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum problem --spec {params.spec:q} --out {output.npz} 2>&1 | tee {log} >&2"
+        "exec python -m minibatch_momentum problem --spec {params.spec:q} --out {output.npz} 2> >(tee {log} >&2)"

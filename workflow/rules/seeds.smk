@@ -21,8 +21,8 @@ rule seed_large_batch:
     conda:
         CONDA_ENV
     shell:
-        "OMP_NUM_THREADS={threads} python -m minibatch_momentum seed large-batch --spec {params.spec:q}"
-        " --out {output.data} --claims {output.claims} 2>&1 | tee {log} >&2"
+        "OMP_NUM_THREADS={threads} exec python -m minibatch_momentum seed large-batch --spec {params.spec:q}"
+        " --out {output.data} --claims {output.claims} 2> >(tee {log} >&2)"
 
 
 rule seed_label_noise:
@@ -41,8 +41,8 @@ rule seed_label_noise:
     conda:
         CONDA_ENV
     shell:
-        "OMP_NUM_THREADS={threads} python -m minibatch_momentum seed label-noise --spec {params.spec:q}"
-        " --out {output.data} --claims {output.claims} 2>&1 | tee {log} >&2"
+        "OMP_NUM_THREADS={threads} exec python -m minibatch_momentum seed label-noise --spec {params.spec:q}"
+        " --out {output.data} --claims {output.claims} 2> >(tee {log} >&2)"
 
 
 rule seed_small_lr:
@@ -62,8 +62,8 @@ rule seed_small_lr:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum seed small-lr --problem {input.problem} --runs {input.runs}"
-        " --spec {params.spec:q} --out {output.data} --claims {output.claims} 2>&1 | tee {log} >&2"
+        "exec python -m minibatch_momentum seed small-lr --problem {input.problem} --runs {input.runs}"
+        " --spec {params.spec:q} --out {output.data} --claims {output.claims} 2> >(tee {log} >&2)"
 
 
 rule seed_threshold:
@@ -83,8 +83,8 @@ rule seed_threshold:
         CONDA_ENV
     shell:
         "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
-        " python -m minibatch_momentum seed threshold --spec {params.spec:q}"
-        " --out {output.data} --claims {output.claims} 2>&1 | tee {log} >&2"
+        " exec python -m minibatch_momentum seed threshold --spec {params.spec:q}"
+        " --out {output.data} --claims {output.claims} 2> >(tee {log} >&2)"
 
 
 rule seed_baseline_shard:
@@ -106,8 +106,8 @@ rule seed_baseline_shard:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum seed baseline-shard --problem {input.problem} --spec {params.spec:q}"
-        " --out {output} --device {params.device} --threads {threads} 2>&1 | tee {log} >&2"
+        "exec python -m minibatch_momentum seed baseline-shard --problem {input.problem} --spec {params.spec:q}"
+        " --out {output} --device {params.device} --threads {threads} 2> >(tee {log} >&2)"
 
 
 rule seed_baselines:
@@ -128,9 +128,9 @@ rule seed_baselines:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum seed baselines --problem {input.problem} --runs {input.runs}"
+        "exec python -m minibatch_momentum seed baselines --problem {input.problem} --runs {input.runs}"
         " --summary {input.summary} --spec {params.spec:q} --out {output.data}"
-        " --claims {output.claims} 2>&1 | tee {log} >&2"
+        " --claims {output.claims} 2> >(tee {log} >&2)"
 
 
 # One rule per figure; each calls one function of minibatch_momentum.experiments.figures.
@@ -155,8 +155,8 @@ rule figure_seed_large_batch:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum seed figure large_batch --data {input.data}"
-        " --claims {input.claims} --out {output.pdf} 2> {log}"
+        "exec python -m minibatch_momentum seed figure large_batch --data {input.data}"
+        " --claims {input.claims} --out {output.pdf} 2> >(tee {log} >&2)"
 
 
 rule figure_seed_label_noise_momentum:
@@ -178,8 +178,8 @@ rule figure_seed_label_noise_momentum:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum seed figure label_noise_momentum --data {input.data}"
-        " --claims {input.claims} --out {output.pdf} 2> {log}"
+        "exec python -m minibatch_momentum seed figure label_noise_momentum --data {input.data}"
+        " --claims {input.claims} --out {output.pdf} 2> >(tee {log} >&2)"
 
 
 rule figure_seed_small_lr_equivalence:
@@ -201,8 +201,8 @@ rule figure_seed_small_lr_equivalence:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum seed figure small_lr_equivalence --data {input.data}"
-        " --claims {input.claims} --out {output.pdf} 2> {log}"
+        "exec python -m minibatch_momentum seed figure small_lr_equivalence --data {input.data}"
+        " --claims {input.claims} --out {output.pdf} 2> >(tee {log} >&2)"
 
 
 rule figure_seed_batch_threshold:
@@ -224,8 +224,8 @@ rule figure_seed_batch_threshold:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum seed figure batch_threshold --data {input.data}"
-        " --claims {input.claims} --out {output.pdf} 2> {log}"
+        "exec python -m minibatch_momentum seed figure batch_threshold --data {input.data}"
+        " --claims {input.claims} --out {output.pdf} 2> >(tee {log} >&2)"
 
 
 rule figure_seed_baselines_vs_batch:
@@ -247,5 +247,5 @@ rule figure_seed_baselines_vs_batch:
     conda:
         CONDA_ENV
     shell:
-        "python -m minibatch_momentum seed figure baselines_vs_batch --data {input.data}"
-        " --claims {input.claims} --out {output.pdf} 2> {log}"
+        "exec python -m minibatch_momentum seed figure baselines_vs_batch --data {input.data}"
+        " --claims {input.claims} --out {output.pdf} 2> >(tee {log} >&2)"

@@ -19,5 +19,5 @@ rule sweep:
     # tee: the progress lines (one per finished seed) show on the console as well as in the
     # log; the prefix's pipefail keeps the command's exit status as the job's status.
     shell:
-        "python -m minibatch_momentum sweep --problem {input.problem} --spec {params.spec:q} --out {output}"
-        " --device {params.device} --threads {threads} 2>&1 | tee {log} >&2"
+        "exec python -m minibatch_momentum sweep --problem {input.problem} --spec {params.spec:q} --out {output}"
+        " --device {params.device} --threads {threads} 2> >(tee {log} >&2)"

@@ -22,8 +22,8 @@ rule theory:
         CONDA_ENV
     shell:
         "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
-        " python -m minibatch_momentum theory --problem {input.problem} --spec {params.spec:q}"
-        " --out-dir results/theory/{wildcards.problem}/{wildcards.sampler} 2>&1 | tee {log} >&2"
+        " exec python -m minibatch_momentum theory --problem {input.problem} --spec {params.spec:q}"
+        " --out-dir results/theory/{wildcards.problem}/{wildcards.sampler} 2> >(tee {log} >&2)"
 
 
 rule montecarlo:
@@ -43,8 +43,8 @@ rule montecarlo:
         CONDA_ENV
     shell:
         "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
-        " python -m minibatch_momentum montecarlo --problem {input.problem} --spec {params.spec:q}"
-        " --out {output} 2>&1 | tee {log} >&2"
+        " exec python -m minibatch_momentum montecarlo --problem {input.problem} --spec {params.spec:q}"
+        " --out {output} 2> >(tee {log} >&2)"
 
 
 # The exact theory tuned on each pair's own sweep grid (claim T2 and the predictions of
@@ -66,8 +66,8 @@ rule theory_grid:
         CONDA_ENV
     shell:
         "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
-        " python -m minibatch_momentum theory-grid --problem {input.problem} --spec {params.spec:q}"
-        " --out {output} 2>&1 | tee {log} >&2"
+        " exec python -m minibatch_momentum theory-grid --problem {input.problem} --spec {params.spec:q}"
+        " --out {output} 2> >(tee {log} >&2)"
 
 
 # Claim C7's exact part: critical batches of the Gaussian closed form over kappa.
@@ -87,4 +87,4 @@ rule kappa_scan:
         CONDA_ENV
     shell:
         "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
-        " python -m minibatch_momentum kappa-scan --spec {params.spec:q} --out {output} 2>&1 | tee {log} >&2"
+        " exec python -m minibatch_momentum kappa-scan --spec {params.spec:q} --out {output} 2> >(tee {log} >&2)"
