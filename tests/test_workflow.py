@@ -45,6 +45,7 @@ SEED_FIGURES = (
     "small_lr_equivalence",
     "batch_threshold",
     "baselines_vs_batch",
+    "search_noise",
 )
 # The tiny runs stop before the paper (and so before `all`, which needs its PDF): the
 # paper's text is written for the quick profile's numbers (tests/test_paper.py covers it).
@@ -117,7 +118,14 @@ TINY = {
         "t1_min_inside": 0.8,
     },
     "seeds": {  # every seed system, at toy sizes
-        "systems": ["large_batch", "label_noise", "small_lr", "threshold", "baselines"],
+        "systems": [
+            "large_batch",
+            "label_noise",
+            "small_lr",
+            "threshold",
+            "baselines",
+            "search_noise",
+        ],
         "large_batch": {
             "preset": "quick",
             "overrides": {
@@ -132,6 +140,24 @@ TINY = {
             },
         },
         "label_noise": {"preset": "quick", "overrides": {"num_eta": 3, "num_beta": 8, "seeds": 2}},
+        "search_noise": {
+            "preset": "quick",
+            "overrides": {
+                "batch_sizes": [4, 16],
+                "eff_lrs": [0.1],
+                "betas": [0.9],
+                "steps": 20,
+                "measure_every": 5,
+                "hidden": 8,
+                "seeds": 2,
+                "quad_d": 4,
+                "quad_n": 16,
+                "quad_batch_sizes": [1, 4],
+                "quad_steps": 20,
+                "quad_seeds": 2,
+                "n_boot": 100,
+            },
+        },
         "small_lr": {"methods": ["hb"], "max_batch_factor": 0.5, "tolerance": 1.25, "min_pairs": 1},
         "threshold": {
             "preset": "quick",
@@ -391,7 +417,7 @@ def test_end_to_end_outputs(tiny_run):
     report = json.loads((wf / "results" / "claims.json").read_text())
     assert report["tolerances"]["slope"] == TINY["claims"]["slope"]
     claims = report["claims"]
-    seeds = {"S1", "S2", "S3", "S4", "S5", "S6"}
+    seeds = {"S1", "S2", "S3", "S4", "S5", "S6", "S7a", "S7b", "S7c"}
     assert {c["id"] for c in claims} == {"C1", "C2", "C3", "C4", "C5", "C6", "T1", *seeds}
     pairs = {(c["problem"], c["sampler"]) for c in claims if c["id"] == "C1"}
     assert pairs == {
@@ -405,7 +431,8 @@ def test_end_to_end_outputs(tiny_run):
     t1 = {(c["problem"], c["sampler"]) for c in claims if c["id"] == "T1"}
     assert t1 == {("gaussian", "without_replacement"), ("gaussian", "kaczmarz")}
     assert {c["method"] for c in claims if c["id"] not in seeds} == {"hb"}
-    assert [c["id"] for c in claims if c["id"] in seeds] == sorted(seeds)  # after C1-T1
+    seed_ids = [c["id"] for c in claims if c["id"] in seeds]
+    assert seed_ids == sorted(seed_ids) and set(seed_ids) == seeds  # after C1-T1
     c1 = next(c for c in claims if c["id"] == "C1")
     assert "exact_theory_slope" in c1["checks"][0]
     for c in claims:
@@ -437,7 +464,14 @@ def test_end_to_end_outputs(tiny_run):
     summary = wf / "results" / "summaries" / "gaussian" / "without_replacement"
     assert (summary / "rule.parquet").is_file() and (summary / "rule_runs.parquet").is_file()
     # the seed systems: data, claims files and figures
-    for name in ("large_batch", "label_noise", "small_lr", "threshold", "baselines"):
+    for name in (
+        "large_batch",
+        "label_noise",
+        "small_lr",
+        "threshold",
+        "baselines",
+        "search_noise",
+    ):
         assert (wf / "results" / "seeds" / f"{name}.parquet").is_file()
         assert (wf / "results" / "seeds" / f"{name}.claims.json").is_file()
     for fig in SEED_FIGURES:

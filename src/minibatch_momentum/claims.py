@@ -603,6 +603,7 @@ SEED_SYSTEMS = {
     "S4": "random scaling of momentum updates (Zhang & Cutkosky)",
     "S5": "batch threshold for stochastic heavy-ball acceleration (Dang et al.)",
     "S6": "baselines SNGM, ASGD, MaSS beside heavy ball and Nesterov",
+    **{f"S7{k}": "search-direction noise of SGD with momentum (Sato & Iiduka)" for k in "abc"},
 }
 
 

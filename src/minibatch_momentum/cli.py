@@ -12,7 +12,7 @@ writes files; the work happens in the library.
     mbm paper-inputs --claims CLAIMS.json --summary DIR --benchmarks DIR --out-dir paper/generated
     mbm paper-pdf paper/main.tex --out results/paper/main.pdf
     mbm benchmark
-    mbm seed      SYSTEM ...   the seed systems S1-S6 (see minibatch_momentum.seeds)
+    mbm seed      SYSTEM ...   the seed systems S1-S7 (see minibatch_momentum.seeds)
 
 Bad input ends the command with a one-line message naming the offending field and
 exit status 2; nothing is written.

@@ -253,6 +253,8 @@ def numbers(claims: list[dict], summary_dir: str | os.PathLike, bench: pd.DataFr
         for i, ch in enumerate(c["checks"], start=1):
             out[f"{base}.{i}.measured"] = fmt(ch["measured"])
             out[f"{base}.{i}.predicted"] = fmt(ch["predicted"])
+            if isinstance(ch.get("ci"), list) and len(ch["ci"]) == 2:
+                out[f"{base}.{i}.ci"] = fmt(ch["ci"])  # printed as "lo, hi"
     out["coverage.pairs"] = fmt(len(pairs))
     for c in cover:
         over = c["sampler"] if c["id"] == "C5" else c["problem"]

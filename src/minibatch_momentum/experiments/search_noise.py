@@ -240,7 +240,8 @@ class SearchNoiseConfig:
             self.methods,
         )
         _require(
-            len(self.batch_sizes) >= 2 and _distinct(self.batch_sizes, lambda b: _is_int(b) and b >= 1),
+            len(self.batch_sizes) >= 2
+            and _distinct(self.batch_sizes, lambda b: _is_int(b) and b >= 1),
             "batch_sizes",
             "at least two distinct integers >= 1",
             self.batch_sizes,
@@ -266,9 +267,7 @@ class SearchNoiseConfig:
             f"<= steps = {self.steps}",
             self.measure_every,
         )
-        _require(
-            _finite(self.window) and 0 < self.window <= 1, "window", "in (0, 1]", self.window
-        )
+        _require(_finite(self.window) and 0 < self.window <= 1, "window", "in (0, 1]", self.window)
         _require(
             _distinct(self.seeds, lambda s: _is_int(s) and s >= 0),
             "seeds",
@@ -281,7 +280,9 @@ class SearchNoiseConfig:
             "an integer >= 0",
             self.split_seed,
         )
-        _require(_is_int(self.quad_d) and self.quad_d >= 2, "quad_d", "an integer >= 2", self.quad_d)
+        _require(
+            _is_int(self.quad_d) and self.quad_d >= 2, "quad_d", "an integer >= 2", self.quad_d
+        )
         _require(
             _is_int(self.quad_n) and self.quad_n >= self.quad_d,
             "quad_n",
@@ -321,7 +322,9 @@ class SearchNoiseConfig:
         _require(
             _finite(self.ci_level) and 0 < self.ci_level < 1, "ci_level", "in (0, 1)", self.ci_level
         )
-        _require(_is_int(self.n_boot) and self.n_boot >= 100, "n_boot", "an integer >= 100", self.n_boot)
+        _require(
+            _is_int(self.n_boot) and self.n_boot >= 100, "n_boot", "an integer >= 100", self.n_boot
+        )
 
     def digits_config(self) -> LargeBatchConfig:
         """S1's config with this system's model width and split (its data and model)."""
@@ -334,7 +337,9 @@ class SearchNoiseConfig:
     def variants(self) -> list[tuple[str, float]]:
         """``(method, beta)`` pairs run: SGD once (``beta = 0``), each form per beta."""
         out = [("sgd", 0.0)] if "sgd" in self.methods else []
-        return out + [(m, float(b)) for m in MOMENTUM_FORMS if m in self.methods for b in self.betas]
+        return out + [
+            (m, float(b)) for m in MOMENTUM_FORMS if m in self.methods for b in self.betas
+        ]
 
     def measure_steps(self) -> list[int]:
         """Steps whose noise is measured: every ``measure_every`` inside the window, at a
@@ -415,9 +420,7 @@ def row_gradient_variance(A: np.ndarray, e: np.ndarray) -> float:
     return float(np.mean(np.einsum("ij,ij->i", A, A) * r**2) - grad @ grad)
 
 
-def expected_noise_sq(
-    method: str, beta: float, c_B: float, sigma2: float, prev_dir, grad
-) -> float:
+def expected_noise_sq(method: str, beta: float, c_B: float, sigma2: float, prev_dir, grad) -> float:
     """``E[||d_t - grad f(x_t)||^2 | x_t, d_{t-1}]`` (step 2 of the module docstring).
 
     ``prev_dir`` is ``d_{t-1}`` (``None`` at the first step), ``grad`` the full gradient
@@ -544,10 +547,13 @@ def _losses(params, X, y):
 
     z = _logits(params, X)
     R, m, k = z.shape
-    return F.cross_entropy(z.reshape(R * m, k), y.reshape(R * m), reduction="none").view(R, m).mean(1)
+    return (
+        F.cross_entropy(z.reshape(R * m, k), y.reshape(R * m), reduction="none").view(R, m).mean(1)
+    )
 
 
-def _per_run(tensors) -> "torch.Tensor":  # noqa: F821
+def _per_run(tensors):
+    """``(R, P)``: each run's tensors flattened and concatenated."""
     import torch
 
     return torch.cat([t.reshape(t.shape[0], -1) for t in tensors], dim=1)
@@ -690,6 +696,7 @@ def run_search_noise(
     digits = run_digits(config, progress)
     df = pd.concat([quad, digits], ignore_index=True)
     df["status"] = df["status"].fillna("ok").astype(str)
+    df.attrs["n_train"] = digits.attrs["n_train"]
     return df
 
 
@@ -742,9 +749,7 @@ def _b_slopes(runs: pd.DataFrame, method: str, beta: float) -> pd.DataFrame:
     for (seed, eff), h in g.groupby(["seed", "eff_lr"]):
         h = h.sort_values("batch_size")
         if h["level"].notna().all() and len(h) >= 2:
-            rows.append(
-                {"seed": seed, "eff_lr": eff, "slope": _slope(h["batch_size"], h["level"])}
-            )
+            rows.append({"seed": seed, "eff_lr": eff, "slope": _slope(h["batch_size"], h["level"])})
     return pd.DataFrame(rows, columns=["seed", "eff_lr", "slope"])
 
 
@@ -773,7 +778,9 @@ def _quadratic_check(df: pd.DataFrame) -> dict:
         "ratio": float(r.mean()) if r.size else math.nan,
         "se": se,
         "n": int(r.size),
-        "worst_z": max((abs(c["ratio"] - 1) / c["se"] for c in cells if c["se"] > 0), default=math.nan),
+        "worst_z": max(
+            (abs(c["ratio"] - 1) / c["se"] for c in cells if c["se"] > 0), default=math.nan
+        ),
         "cells": cells,
     }
 
@@ -833,7 +840,8 @@ def analyze_search_noise(df: pd.DataFrame, config: SearchNoiseConfig) -> dict:
                     "ci": [float(np.exp(v)) for v in _bootstrap_mean(ps.to_numpy(), config, 3)],
                     "frozen_noise_prediction": float(frozen_noise_ratio(form, beta)),
                     "by_eff_lr": {
-                        f"{k:g}": float(np.exp(v)) for k, v in h.groupby("eff_lr")["log_ratio"].mean().items()
+                        f"{k:g}": float(np.exp(v))
+                        for k, v in h.groupby("eff_lr")["log_ratio"].mean().items()
                     },
                 }
             )
@@ -850,7 +858,9 @@ def analyze_search_noise(df: pd.DataFrame, config: SearchNoiseConfig) -> dict:
 
     keys = ["method", "beta", "eff_lr", "batch_size"]
     ok = runs[runs["status"] == "ok"]
-    conf = ok.groupby(keys).agg(level=("level", "mean"), test_acc=("test_acc", "mean")).reset_index()
+    conf = (
+        ok.groupby(keys).agg(level=("level", "mean"), test_acc=("test_acc", "mean")).reset_index()
+    )
     correlation = _spearman_bootstrap(conf, config)
     correlation["per_method"] = {}
     for m, g in conf.groupby("method"):
@@ -947,7 +957,9 @@ def claim_s7a(analysis: dict, source: str = S7_SOURCE, figure: str = S7_FIGURE) 
     sgd = next(s for s in analysis["slopes"] if s["method"] == "sgd")
     pred, tol = analysis["predicted_slope"], analysis["slope_tolerance"]
     reasons = [] if len(sgd["per_seed"]) >= 2 else ["fewer than two seeds with a slope"]
-    ok1 = None if reasons or not np.isfinite(sgd["slope"]) else bool(abs(sgd["slope"] - pred) <= tol)
+    ok1 = (
+        None if reasons or not np.isfinite(sgd["slope"]) else bool(abs(sgd["slope"] - pred) <= tol)
+    )
     c1 = _check(
         "digits MLP, SGD: slope of log noise level vs log B",
         sgd["slope"],
@@ -959,15 +971,15 @@ def claim_s7a(analysis: dict, source: str = S7_SOURCE, figure: str = S7_FIGURE) 
         ci_level=analysis["ci_level"],
         per_seed=sgd["per_seed"],
         by_eff_lr=sgd["by_eff_lr"],
-        momentum_slopes={f"{s['method']} beta={s['beta']:g}": s["slope"] for s in analysis["slopes"] if s["method"] != "sgd"},
+        momentum_slopes={
+            f"{s['method']} beta={s['beta']:g}": s["slope"]
+            for s in analysis["slopes"]
+            if s["method"] != "sgd"
+        },
         eta_slopes=analysis["eta_slopes"],
     )
     q = analysis["quadratic"]
-    ok2 = (
-        None
-        if not np.isfinite(q["se"])
-        else bool(abs(q["ratio"] - 1) <= QUAD_Z * q["se"])
-    )
+    ok2 = None if not np.isfinite(q["se"]) else bool(abs(q["ratio"] - 1) <= QUAD_Z * q["se"])
     c2 = _check(
         "quadratic: measured / closed-form E||d_t - grad f(x_t)||^2 (all methods, B)",
         q["ratio"],
@@ -994,7 +1006,9 @@ def claim_s7b(analysis: dict, source: str = S7_SOURCE, figure: str = S7_FIGURE) 
         reasons = [] if m["n_seeds"] >= 2 and np.isfinite(hi) else ["fewer than two seeds"]
         ok = None if reasons else bool(hi < 1)
         supports = (
-            None if ok is None else ("v1-v3: momentum lowers the noise" if ok else "v4: it does not")
+            None
+            if ok is None
+            else ("v1-v3: momentum lowers the noise" if ok else "v4: it does not")
         )
         c = _check(
             f"digits MLP: level({m['method'].upper()}) / level(SGD) at equal eta/(1 - beta)",
