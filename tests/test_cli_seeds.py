@@ -173,6 +173,42 @@ def test_seed_large_batch_command_and_figure(tmp_path):
     figure(tmp_path, "large_batch", "lb")
 
 
+TINY_SEARCH_NOISE = {
+    "preset": "quick",
+    "overrides": {
+        "batch_sizes": [4, 16],
+        "eff_lrs": [0.1],
+        "betas": [0.9],
+        "steps": 20,
+        "measure_every": 5,
+        "window": 0.5,
+        "hidden": 8,
+        "seeds": 2,
+        "quad_d": 4,
+        "quad_n": 16,
+        "quad_batch_sizes": [1, 4],
+        "quad_steps": 20,
+        "quad_seeds": 2,
+        "n_boot": 100,
+    },
+}
+
+
+def test_seed_search_noise_command_and_figure(tmp_path):
+    pytest.importorskip("sklearn")
+    argv = ["seed", "search-noise", "--spec", json.dumps(TINY_SEARCH_NOISE)]
+    assert main([*argv, *outputs(tmp_path, "sn")]) == 0
+    claims, analysis = check_claims_file(tmp_path / "sn.c.json", ["S7a", "S7b", "S7b", "S7c"])
+    assert [c["method"] for c in claims] == ["sgd", "shb", "nshb", "all"]
+    assert all(c["source"] == str(tmp_path / "sn.parquet") for c in claims)
+    df = pd.read_parquet(tmp_path / "sn.parquet")
+    assert set(df["part"]) == {"quadratic", "digits"}
+    meta = read_metadata(tmp_path / "sn.parquet")
+    assert meta["spec"] == TINY_SEARCH_NOISE and meta["config"]["steps"] == 20
+    assert len(analysis["runs"]["level"]) == 3 * 2 * 2
+    figure(tmp_path, "search_noise", "sn")
+
+
 # --------------------------------------------------------------------------- claims --extra
 
 
@@ -218,6 +254,8 @@ def run_main(capsys, argv):
         ("threshold", {"preset": "quick", "colour": 1}, "colour"),
         ("label-noise", {"overrides": {"num_eta": 0}}, "num_eta"),
         ("large-batch", {"overrides": {"model": "resnet"}}, "model"),
+        ("search-noise", {"overrides": {"betas": [1.0]}}, "betas"),
+        ("search-noise", {"overrides": {"window": 2}}, "window"),
     ],
 )
 def test_bad_seed_spec_exits_2_naming_the_field(tmp_path, capsys, system, spec, needle):

@@ -35,6 +35,9 @@ def _claims(other_pair=False):
         }  # fmt: skip
 
     out = [entry(c, m, 0.912) for c in ("C1", "C2", "C3", "C4") for m in ("hb", "nag")]
+    for cid, m in (("S7a", "sgd"), ("S7b", "shb"), ("S7b", "nshb"), ("S7c", "all")):
+        out.append(entry(cid, m, -0.5, problem="digits-mlp"))
+        out[-1]["checks"][0]["ci"] = [-0.7, -0.3]
     if other_pair:
         out += [entry(c, "hb", 0.333, "heavy", "kaczmarz") for c in ("C1", "C2", "C3")]
         out[-1]["verdict"] = "FAIL"

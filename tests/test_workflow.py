@@ -49,6 +49,7 @@ SEED_FIGURES = (
     "small_lr_equivalence",
     "batch_threshold",
     "baselines_vs_batch",
+    "search_noise",
 )
 # The tiny runs stop before the paper (and so before `all`, which needs its PDF): the
 # paper's text is written for the quick profile's numbers (tests/test_paper.py covers it).
@@ -116,7 +117,14 @@ TINY = {
     "kappa_scan": {"kappas": [30, 100, 300], "d": 8, "profile": "geometric"},
     "claims": {"efficiency": 0.5, "theory_factor": 1.5},
     "seeds": {  # every seed system, at toy sizes
-        "systems": ["large_batch", "label_noise", "small_lr", "threshold", "baselines"],
+        "systems": [
+            "large_batch",
+            "label_noise",
+            "small_lr",
+            "threshold",
+            "baselines",
+            "search_noise",
+        ],
         "large_batch": {
             "preset": "quick",
             "overrides": {
@@ -131,6 +139,24 @@ TINY = {
             },
         },
         "label_noise": {"preset": "quick", "overrides": {"num_eta": 3, "num_beta": 8, "seeds": 2}},
+        "search_noise": {
+            "preset": "quick",
+            "overrides": {
+                "batch_sizes": [4, 16],
+                "eff_lrs": [0.1],
+                "betas": [0.9],
+                "steps": 20,
+                "measure_every": 5,
+                "hidden": 8,
+                "seeds": 2,
+                "quad_d": 4,
+                "quad_n": 16,
+                "quad_batch_sizes": [1, 4],
+                "quad_steps": 20,
+                "quad_seeds": 2,
+                "n_boot": 100,
+            },
+        },
         "small_lr": {"methods": ["hb"], "max_batch_factor": 0.5, "tolerance": 1.25, "min_pairs": 1},
         "threshold": {
             "preset": "quick",
@@ -393,7 +419,7 @@ def test_end_to_end_outputs(tiny_run):
     assert report["tolerances"]["efficiency"] == TINY["claims"]["efficiency"]
     assert report["tolerances"]["plateau_factor"] == 1.5  # a default filled in
     claims = report["claims"]
-    seeds = {"S1", "S2", "S3", "S4", "S5", "S6"}
+    seeds = {"S1", "S2", "S3", "S4", "S5", "S6", "S7a", "S7b", "S7c"}
     ids = {"C1", "C2", "C3", "C4", "C5", "C6", "C7", "T1", "T2"}
     assert {c["id"] for c in claims} == ids | seeds
     pairs = {(c["problem"], c["sampler"]) for c in claims if c["id"] == "C1"}
@@ -409,7 +435,8 @@ def test_end_to_end_outputs(tiny_run):
     assert t1 == {("gaussian", "without_replacement"), ("gaussian", "kaczmarz")}
     assert {c["method"] for c in claims if c["id"] not in seeds | {"T2"}} == {"hb"}
     assert {c["method"] for c in claims if c["id"] == "T2"} == {"sgd", "hb"}
-    assert [c["id"] for c in claims if c["id"] in seeds] == sorted(seeds)  # after C1-T1
+    seed_ids = [c["id"] for c in claims if c["id"] in seeds]
+    assert seed_ids == sorted(seed_ids) and set(seed_ids) == seeds  # after C1-T1
     c3 = next(c for c in claims if c["id"] == "C3")
     assert "B_crit_interval" in c3["checks"][0] and np.isfinite(c3["checks"][0]["predicted"])
     for c in claims:
@@ -448,7 +475,14 @@ def test_end_to_end_outputs(tiny_run):
     summary = wf / "results" / "summaries" / "gaussian" / "without_replacement"
     assert (summary / "rule.parquet").is_file() and (summary / "rule_runs.parquet").is_file()
     # the seed systems: data, claims files and figures
-    for name in ("large_batch", "label_noise", "small_lr", "threshold", "baselines"):
+    for name in (
+        "large_batch",
+        "label_noise",
+        "small_lr",
+        "threshold",
+        "baselines",
+        "search_noise",
+    ):
         assert (wf / "results" / "seeds" / f"{name}.parquet").is_file()
         assert (wf / "results" / "seeds" / f"{name}.claims.json").is_file()
     for fig in SEED_FIGURES:

@@ -931,16 +931,17 @@ SEED_SYSTEMS = {
     "S4": "random scaling of momentum updates (Zhang & Cutkosky)",
     "S5": "batch threshold for stochastic heavy-ball acceleration (Dang et al.)",
     "S6": "baselines SNGM, ASGD, MaSS beside heavy ball and Nesterov",
+    **{f"S7{k}": "search-direction noise of SGD with momentum (Sato & Iiduka)" for k in "abc"},
 }
 
 
 def seed_markdown(claims: list[dict]) -> str:
-    """The seed systems' section of the report (DESIGN.md section 3): a row per check,
+    """The seed systems' section of the report (docs/design.md section 2): a row per check,
     then the details and statements, in the same layout as :func:`to_markdown`."""
     lines = [
         "# Seed systems",
         "",
-        "The other seed systems of DESIGN.md section 3 (`mbm seed ...`), each with its own "
+        "The other seed systems of docs/design.md section 2 (`mbm seed ...`), each with its own "
         "data, figure and tolerance; the statements and how each is measured are below the "
         "table. A claim passes only if all of its checks pass.",
         "",

@@ -15,7 +15,7 @@ writes files; the work happens in the library.
     mbm solve     --matrix A.npy --rhs b.npy [--out x.npy] [--json RESULT.json]
     mbm advise    --matrix A.npy   predicted steps against the batch size, before a solve
     mbm plan      --configfile CONFIG.yaml   what a config costs, and whether it can succeed
-    mbm seed      SYSTEM ...   the seed systems S1-S6 (see minibatch_momentum.seeds)
+    mbm seed      SYSTEM ...   the seed systems S1-S7 (see minibatch_momentum.seeds)
 
 Bad input ends the command with a one-line message naming the offending field and
 exit status 2; nothing is written.

@@ -295,6 +295,8 @@ def numbers(claims: list[dict], summary_dir: str | os.PathLike, bench: pd.DataFr
             ci = ch.get("interval")
             if ci and not isinstance(ci[0], list):
                 out[f"{base}.{i}.interval"] = f"[{fmt(ci[0])}, {fmt(ci[1])}]"
+            if isinstance(ch.get("ci"), list) and len(ch["ci"]) == 2:
+                out[f"{base}.{i}.ci"] = fmt(ch["ci"])  # printed as "lo, hi"
     out["coverage.pairs"] = fmt(len(pairs))
     for c in cover:
         over = c["sampler"] if c["id"] == "C5" else c["problem"]

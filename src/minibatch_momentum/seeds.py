@@ -1,4 +1,4 @@
-"""``mbm seed``: the seed systems of docs/design.md section 2 (S1-S6) as thin subcommands.
+"""``mbm seed``: the seed systems of docs/design.md section 2 (S1-S7) as thin subcommands.
 
 Each reads files and writes files; the work is in :mod:`minibatch_momentum.experiments`.
 A system writes its data (``results/seeds/<name>.parquet``) and its claims-report
@@ -14,10 +14,12 @@ report and ``mbm seed figure`` draws.
     mbm seed baseline-shard  --problem P.npz --spec JSON --out SHARD.parquet     (S6)
     mbm seed baselines       --problem P.npz --runs SHARD... --summary DIR --spec JSON
                              --out DATA.parquet --claims C.json                 (S6)
+    mbm seed search-noise    --spec JSON --out DATA.parquet --claims C.json      (S7)
     mbm seed figure NAME     --data DATA.parquet --claims C.json --out FIG.pdf
 
-``--spec`` for ``large-batch``, ``label-noise`` and ``threshold`` is ``{"preset": "quick" |
-"paper", "overrides": {field: value}}`` (fields of the experiment's config dataclass);
+``--spec`` for ``large-batch``, ``label-noise``, ``threshold`` and ``search-noise`` is
+``{"preset": "quick" | "paper", "overrides": {field: value}}`` (fields of the experiment's
+config dataclass);
 ``small-lr`` takes :class:`~minibatch_momentum.experiments.small_lr.SmallLRConfig`'s
 fields, ``baselines`` :class:`~minibatch_momentum.experiments.baselines.BaselinesConfig`'s
 and ``baseline-shard`` one method's grid with the sweeps' stopping rule (see
@@ -39,6 +41,7 @@ FIGURES = {
     "small_lr_equivalence": "S3: SGDM(eta, beta) against SGD(eta / (1 - beta)) at small B",
     "batch_threshold": "S5: batch threshold for heavy-ball acceleration against kappa",
     "baselines_vs_batch": "S6: tuned T*(B) of SGD, HB, NAG, SNGM, ASGD, MaSS",
+    "search_noise": "S7: search-direction noise of SGD and heavy ball against B, beta, accuracy",
 }
 
 
@@ -227,6 +230,24 @@ def cmd_threshold(args) -> None:
     _run_and_write(args, df, claims, analysis, {"spec": spec, "config": config.to_dict()})
 
 
+def cmd_search_noise(args) -> None:
+    from .experiments.search_noise import (
+        SearchNoiseConfig,
+        analyze_search_noise,
+        claims_s7,
+        run_search_noise,
+    )
+
+    spec = _spec(args.spec)
+    config = _preset_config(SearchNoiseConfig, spec)
+    t0 = time.perf_counter()
+    df = run_search_noise(config, progress=_log)
+    analysis = analyze_search_noise(df, config)
+    claims = claims_s7(analysis, args.out, args.figure)
+    _log(f"S7 runs in {time.perf_counter() - t0:.1f}s")
+    _run_and_write(args, df, claims, analysis, {"spec": spec, "config": config.to_dict()})
+
+
 def cmd_baseline_shard(args) -> None:
     """One (method, batch size) of S6. Spec: ``problem`` (name), ``method``,
     ``batch_size``, ``sampler``, ``seeds``, ``stop`` (the sweeps' stopping rule) and
@@ -330,6 +351,7 @@ def cmd_figure(args) -> None:
         "small_lr_equivalence": figures.small_lr_figure,
         "batch_threshold": figures.threshold_figure,
         "baselines_vs_batch": figures.baselines_figure,
+        "search_noise": figures.search_noise_figure,
     }[args.name]
     draw(df, analysis, args.out)
     _log(f"figure {args.name} -> {args.out}")
@@ -350,7 +372,7 @@ def _outputs(s, figure: str) -> None:
 
 def add_parser(sub) -> None:
     """Register ``seed`` and its subcommands on ``mbm``'s subparsers."""
-    p = sub.add_parser("seed", help="the seed systems S1-S6 (docs/design.md section 2)")
+    p = sub.add_parser("seed", help="the seed systems S1-S7 (docs/design.md section 2)")
     ss = p.add_subparsers(dest="system", required=True)
 
     s = ss.add_parser("large-batch", help="S1, S4: SNGM and RS-SGDM vs MSGD on digits")
@@ -374,6 +396,11 @@ def add_parser(sub) -> None:
     s.add_argument("--spec", required=True, help='{"preset": ..., "overrides": {...}}')
     _outputs(s, "batch_threshold")
     s.set_defaults(func=cmd_threshold)
+
+    s = ss.add_parser("search-noise", help="S7: search-direction noise of SGD and momentum")
+    s.add_argument("--spec", required=True, help='{"preset": ..., "overrides": {...}}')
+    _outputs(s, "search_noise")
+    s.set_defaults(func=cmd_search_noise)
 
     s = ss.add_parser("baseline-shard", help="S6: one (baseline method, B) in the engine")
     s.add_argument("--problem", required=True)

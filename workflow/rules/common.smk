@@ -273,6 +273,7 @@ SEED_FIGURES = {
     "small_lr": "small_lr_equivalence",  # S3
     "threshold": "batch_threshold",  # S5
     "baselines": "baselines_vs_batch",  # S6
+    "search_noise": "search_noise",  # S7
 }
 
 

@@ -1,6 +1,6 @@
 # The other seed systems (docs/design.md section 2), one rule per `mbm seed` call and one per
 # figure. S3 and S6 use the headline problem and sampler (the config's first of each);
-# S1, S2 and S5 need no problem file. A system runs when `seeds.systems` lists it.
+# S1, S2, S5 and S7 need no problem file. A system runs when `seeds.systems` lists it.
 wildcard_constraints:
     baseline="|".join(SEED_BASELINES),
 
@@ -84,6 +84,27 @@ rule seed_threshold:
     shell:
         "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
         " exec python -m minibatch_momentum seed threshold --spec {params.spec:q}"
+        " --out {output.data} --claims {output.claims} 2> >(tee {log} >&2)"
+
+
+rule seed_search_noise:
+    input:
+        code=code(*SEED_CODE, "experiments/search_noise", "problems"),
+    output:
+        data="results/seeds/search_noise.parquet",
+        claims="results/seeds/search_noise.claims.json",
+    params:
+        spec=seed_spec("search_noise"),
+    threads: 1
+    log:
+        "results/logs/seeds/search_noise.log",
+    benchmark:
+        "results/benchmarks/seeds/search_noise.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
+        " exec python -m minibatch_momentum seed search-noise --spec {params.spec:q}"
         " --out {output.data} --claims {output.claims} 2> >(tee {log} >&2)"
 
 
@@ -248,4 +269,27 @@ rule figure_seed_baselines_vs_batch:
         CONDA_ENV
     shell:
         "exec python -m minibatch_momentum seed figure baselines_vs_batch --data {input.data}"
+        " --claims {input.claims} --out {output.pdf} 2> >(tee {log} >&2)"
+
+
+rule figure_seed_search_noise:
+    input:
+        data="results/seeds/search_noise.parquet",
+        claims="results/seeds/search_noise.claims.json",
+        code=code(*SEED_CODE, "experiments/figures", "experiments/search_noise"),
+    output:
+        pdf=report(
+            "figures/seeds/search_noise.pdf",
+            caption="../report/search_noise.rst",
+            category="Seed systems",
+        ),
+        png="figures/seeds/search_noise.png",
+    log:
+        "results/logs/figures/seeds/search_noise.log",
+    benchmark:
+        "results/benchmarks/figures/seeds/search_noise.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "exec python -m minibatch_momentum seed figure search_noise --data {input.data}"
         " --claims {input.claims} --out {output.pdf} 2> >(tee {log} >&2)"

@@ -10,6 +10,9 @@
 - :func:`threshold_figure` (S5): the exact speedup ``T*_SGD / T*_HB`` against ``B`` per
   ``kappa``, and both thresholds against ``kappa``.
 - :func:`baselines_figure` (S6): tuned ``T*(B)`` of SGD, HB, NAG, SNGM, ASGD and MaSS.
+- :func:`search_noise_figure` (S7): the search-direction noise level against ``B``, its
+  ratio to SGD's against ``beta``, test accuracy against it, and the quadratic's
+  measured / closed-form ratio.
 
 Figures are a paper column wide (3.4 in) and are written atomically.
 """
@@ -39,6 +42,7 @@ __all__ = [
     "small_lr_figure",
     "threshold_figure",
     "baselines_figure",
+    "search_noise_figure",
     "COLUMN_WIDTH",
 ]
 
@@ -491,5 +495,160 @@ def baselines_figure(table: pd.DataFrame, analysis: dict, path: str | os.PathLik
     bx.set_title("(b) above 1: the baseline is faster", fontsize=8, loc="left")
     bx.legend(fontsize=7, loc="best")
     sns.despine(fig)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+# --------------------------------------------------------------------------- S7
+
+NOISE_STYLE = {
+    "sgd": {"color": "#4d4d4d", "marker": "o"},
+    "shb": {"color": "#d6604d", "marker": "s"},
+    "nshb": {"color": "#1b75bc", "marker": "^"},
+}
+
+
+def search_noise_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLike) -> None:
+    """S7: (a) digits MLP, the noise level (RMS ``||d_t - grad f(x_t)||`` late in
+    training; geometric mean over effective steps and seeds) against ``B`` per optimizer
+    at the largest ``beta``, with the predicted slope through SGD's points; (b) level
+    relative to SGD at equal effective step against ``beta`` (bootstrap intervals), beside
+    the frozen-noise predictions; (c) test accuracy against the level across
+    configurations, with Spearman's rho; (d) the quadratic's measured / closed-form
+    ``E||omega||^2`` per optimizer and ``B`` (99% intervals)."""
+    from .search_noise import METHOD_LABELS as LABELS
+    from .search_noise import frozen_noise_ratio
+
+    _style()
+    fig, axes = plt.subplots(2, 2, figsize=(2 * COLUMN_WIDTH, 5.2))
+    (ax, bx), (cx, dx) = axes
+    runs = pd.DataFrame(analysis["runs"])
+    runs = runs[np.isfinite(runs["level"].astype(float))]
+    beta_hi = max(analysis["config"]["betas"])
+
+    for method, st in NOISE_STYLE.items():
+        g = runs[(runs["method"] == method) & (runs["beta"].isin([0.0, beta_hi]))]
+        if g.empty:
+            continue
+        lv = g.groupby("batch_size")["level"].apply(lambda v: float(np.exp(np.log(v).mean())))
+        slope = next(
+            (
+                s["slope"]
+                for s in analysis["slopes"]
+                if s["method"] == method and (method == "sgd" or s["beta"] == beta_hi)
+            ),
+            math.nan,
+        )
+        label = LABELS[method] + ("" if method == "sgd" else f", $\\beta={beta_hi:g}$")
+        ax.plot(
+            lv.index,
+            lv.to_numpy(),
+            color=st["color"],
+            marker=st["marker"],
+            ms=3.5,
+            lw=1.1,
+            label=f"{label}: slope {slope:.2f}",
+        )
+        if method == "sgd":
+            B = lv.index.to_numpy(float)
+            ref = lv.iloc[0] * (B / B[0]) ** analysis["predicted_slope"]
+            ax.plot(
+                B,
+                ref,
+                color="0.5",
+                ls=":",
+                lw=1.0,
+                label=f"predicted slope {analysis['predicted_slope']:.2f}",
+            )
+    _log2_axis(ax)
+    ax.set_yscale("log")
+    ax.set_ylabel(r"noise level $\|d_t-\nabla f(x_t)\|$")
+    ax.set_title("(a) digits MLP: level against batch size", fontsize=8, loc="left")
+    ax.legend(fontsize=5.5, loc="lower left")
+
+    grid = np.linspace(0.0, 0.97, 100)
+    for m in analysis["momentum"]:
+        st = NOISE_STYLE[m["method"]]
+        betas = np.array([b["beta"] for b in m["by_beta"]])
+        r = np.array([b["ratio"] for b in m["by_beta"]])
+        ci = np.array([b["ci"] for b in m["by_beta"]], dtype=float).reshape(-1, 2)
+        yerr = np.clip(np.vstack([r - ci[:, 0], ci[:, 1] - r]), 0, None)
+        yerr[~np.isfinite(yerr)] = 0
+        bx.errorbar(
+            betas,
+            r,
+            yerr=yerr,
+            color=st["color"],
+            marker=st["marker"],
+            ms=3.5,
+            lw=0,
+            elinewidth=1.0,
+            capsize=1.5,
+            label=f"{m['method'].upper()} measured",
+        )
+        bx.plot(
+            grid,
+            frozen_noise_ratio(m["method"], grid),
+            color=st["color"],
+            ls="--",
+            lw=0.9,
+            label=f"{m['method'].upper()} frozen-noise prediction",
+        )
+    bx.axhline(1.0, color="0.5", lw=0.8)
+    bx.set_yscale("log")
+    bx.set_xlabel(r"momentum $\beta$")
+    bx.set_ylabel("level / SGD's at equal $\\eta/(1-\\beta)$")
+    bx.set_title("(b) does momentum lower the level?", fontsize=8, loc="left")
+    bx.legend(fontsize=5.5, loc="upper left")
+
+    conf = pd.DataFrame(analysis["configurations"])
+    for method, st in NOISE_STYLE.items():
+        g = conf[conf["method"] == method]
+        if not g.empty:
+            cx.scatter(
+                g["level"],
+                100 * g["test_acc"],
+                s=10,
+                color=st["color"],
+                marker=st["marker"],
+                label=LABELS[method],
+            )
+    c = analysis["correlation"]
+    cx.set_xscale("log")
+    cx.set_xlabel("noise level (late in training)")
+    cx.set_ylabel("test accuracy (%)")
+    cx.set_title(
+        f"(c) Spearman $\\rho$ = {c['rho']:.2f} [{c['ci'][0]:.2f}, {c['ci'][1]:.2f}]",
+        fontsize=8,
+        loc="left",
+    )
+    cx.legend(fontsize=5.5, loc="center left")
+
+    cells = pd.DataFrame(analysis["quadratic"]["cells"])
+    variants = cells[["method", "beta"]].drop_duplicates().sort_values(["method", "beta"])
+    k = len(variants)
+    for i, (method, beta) in enumerate(variants.itertuples(index=False)):
+        g = cells[(cells["method"] == method) & (cells["beta"] == beta)].sort_values("batch_size")
+        x = g["batch_size"].to_numpy(float) * 2 ** (0.12 * (i - (k - 1) / 2))
+        st = NOISE_STYLE[method]
+        label = "SGD" if method == "sgd" else f"{method.upper()}, $\\beta={beta:g}$"
+        dx.errorbar(
+            x,
+            g["ratio"],
+            yerr=2.576 * g["se"],
+            color=st["color"],
+            marker=st["marker"],
+            ms=3,
+            lw=0,
+            elinewidth=1.0,
+            capsize=1.5,
+            label=label,
+            alpha=0.6 + 0.4 * (beta == beta_hi or method == "sgd"),
+        )
+    dx.axhline(1.0, color="0.5", lw=0.8)
+    _log2_axis(dx)
+    dx.set_ylabel("measured / closed form")
+    dx.set_title(r"(d) quadratic: $E\|d_t-\nabla f(x_t)\|^2$", fontsize=8, loc="left")
+    dx.legend(fontsize=5.5, ncol=2, loc="upper right")
     fig.tight_layout()
     _save(fig, path)
