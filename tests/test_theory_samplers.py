@@ -316,7 +316,8 @@ def test_fast_closure_rate_equals_the_dense_computation(name, sampler):
             fast += root is not None
             got = theory.closure_rate(model, method, B, eta, beta)
             ref = 1 - theory._closure_gap_rate_power(blk, C, c * eta**2, c)
-            dense = np.max(np.abs(np.linalg.eigvals(theory.closure_operator(model, method, B, eta, beta))))
+            op = theory.closure_operator(model, method, B, eta, beta)
+            dense = np.max(np.abs(np.linalg.eigvals(op)))
             assert abs(got - ref) <= 1e-10 * abs(1 - ref), (method, B, eta * L, beta, got, ref)
             assert abs(got - dense) <= 1e-10 * abs(1 - dense), (method, B, eta * L, beta)
             if root is not None:

@@ -878,9 +878,8 @@ def job_times(root: str | os.PathLike = DEFAULT_BENCHMARKS, out=print) -> dict:
         return {}
     total = float(bench["seconds"].sum())
     g = bench.groupby("rule")["seconds"]
-    table = (
-        g.agg(jobs="count", total_s="sum", median_s="median", max_s="max")
-        .sort_values("total_s", ascending=False)
+    table = g.agg(jobs="count", total_s="sum", median_s="median", max_s="max").sort_values(
+        "total_s", ascending=False
     )
     out(f"job times by rule ({len(bench)} jobs, {total:.1f} s summed, from {root}):")
     out(f"  {'rule':<14} {'jobs':>5} {'total s':>9} {'share':>6} {'median s':>9} {'max s':>8}")
