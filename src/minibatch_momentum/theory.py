@@ -1478,8 +1478,9 @@ def _closure_gap_rate_power(blk: _Blocks, C, kappa: float, c: float) -> float:
     return _gap_root(lambda s: _closure_gap(blk, C, kappa, state, s), blk, c)
 
 
-# Fast route (_RootState and below). Where C = S diag(D) with S symmetric (every sampler here: rows with u = v
-# give a symmetric Q; coordinate sampling gives Q = K Lambda^2 with K symmetric), the
+# Fast route (_RootState and below). Where C = S diag(D) with S symmetric (every sampler
+# here: rows with u = v give a symmetric Q; coordinate sampling gives Q = K Lambda^2 with K
+# symmetric), the
 # Perron equation kappa diag(r(s)) C x = x reads, with u = D x,
 #
 #     P(s) u = 0,    P(s) = diag(phi(s)) - S,    phi_k(s) = Q_k(s) / (kappa D_k G_k(s)),
