@@ -276,3 +276,25 @@ def test_paper_profile_estimate_runs_on_stubs(capsys):
         for s in studies.values()
     )
     assert len(res["shards"]) == shards * len(sweep["methods"])
+
+
+def test_job_times_sums_the_benchmark_files_by_rule(tmp_path, capsys):
+    header = "s\th:m:s\tmax_rss\tcpu_time\n"
+    files = {
+        "sweep/gaussian/hb/B1.tsv": 2.0,
+        "sweep/gaussian/hb/B2.tsv": 4.0,
+        "theory/gaussian/without_replacement.tsv": 10.0,
+        "problem/gaussian.tsv": 1.0,
+    }
+    for rel, sec in files.items():
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(header + f"{sec}\t0:00:0{int(sec) % 10}\t1\t{sec / 2}\n")
+    out = bm.job_times(tmp_path)
+    assert list(out) == ["theory", "sweep", "problem"]  # largest total first
+    assert out["sweep"]["jobs"] == 2 and out["sweep"]["total_s"] == 6.0
+    assert out["sweep"]["median_s"] == 3.0 and out["sweep"]["max_s"] == 4.0
+    assert out["sweep"]["cpu_s"] == 3.0
+    assert sum(r["share"] for r in out.values()) == pytest.approx(1.0)
+    assert "theory" in capsys.readouterr().out
+    assert bm.job_times(tmp_path / "missing") == {}

@@ -286,6 +286,55 @@ def test_closure_rate_is_the_spectral_radius_of_the_closure_matrix():
                 assert abs(got - rho) <= 1e-8 * abs(1 - rho), (name, method, B, eta, beta)
 
 
+@pytest.mark.parametrize(
+    "name,sampler",
+    [("uneven", "with_replacement"), ("uneven", "kaczmarz"), ("coordinate", "coordinate")],
+)
+def test_fast_closure_rate_equals_the_dense_computation(name, sampler):
+    """The Rayleigh-functional route equals the root search with power iteration (the
+    reference) and the spectral radius of the dense (3d x 3d) closure matrix, d = 12, to
+    1e-10 in 1 - rho; and it is the route taken (no fallback) where the Perron equation
+    sets the rate, for a symmetric C (rows) and a C = S diag(D) one (coordinates)."""
+    prob = coordinate_problem(d=12) if name == "coordinate" else uneven_problem(d=12, n=60)
+    model = theory.closure_model(prob, sampler)
+    lam, C, own, _ = model._rate_data
+    sym = model._symmetric_coupling
+    assert sym is not None
+    S, D, _ = sym
+    np.testing.assert_allclose(S * D[None, :], C, rtol=1e-13, atol=0)
+    assert name != "coordinate" or not np.allclose(C, C.T)  # the non-symmetric case
+    rng = np.random.default_rng(3)
+    L, fast = lam.max(), 0
+    for method in ("sgd", "hb", "nag"):
+        for _ in range(8):
+            B = float(rng.choice([1, 3, 16]))
+            eta = np.exp(rng.uniform(np.log(0.02), np.log(1.5))) / L
+            beta = 0.0 if method == "sgd" else 1 - np.exp(rng.uniform(np.log(1e-3), np.log(0.5)))
+            c = model.noise_factor(B)
+            blk = theory._blocks(lam, method, c, eta, beta, own=own)
+            root = theory._closure_root(blk, sym, c * eta**2, theory._RootState())
+            fast += root is not None
+            got = theory.closure_rate(model, method, B, eta, beta)
+            ref = 1 - theory._closure_gap_rate_power(blk, C, c * eta**2, c)
+            op = theory.closure_operator(model, method, B, eta, beta)
+            dense = np.max(np.abs(np.linalg.eigvals(op)))
+            assert abs(got - ref) <= 1e-10 * abs(1 - ref), (method, B, eta * L, beta, got, ref)
+            assert abs(got - dense) <= 1e-10 * abs(1 - dense), (method, B, eta * L, beta)
+            if root is not None:
+                assert abs((1 - root) - ref) <= 1e-10 * abs(1 - ref)
+    assert fast >= 8  # the fast route is taken (elsewhere a block sets the rate)
+
+
+def test_lanczos_top_eigenpair():
+    rng = np.random.default_rng(0)
+    X = rng.random((150, 150))
+    A = X + X.T
+    theta, x, resid = theory._lanczos_top(A, np.ones(150), 1e-12)
+    vals, vecs = np.linalg.eigh(A)
+    assert theta == pytest.approx(vals[-1], rel=1e-12)
+    assert abs(abs(x @ vecs[:, -1]) - 1) < 1e-10 and resid <= 1e-12 * abs(theta)
+
+
 def test_closure_is_exact_for_reflection_symmetric_rows():
     prob = reflection_symmetric_problem()
     w = exact.initial_weights(prob)

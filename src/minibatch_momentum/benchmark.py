@@ -28,6 +28,10 @@ products it does per step, ``2 * 2 B d R``, or the Gram form when that is cheape
     python -m minibatch_momentum.benchmark --cost   # only the cost study and the
                                 # profile extrapolation (all flags: add_arguments)
 
+Every mode ends with the job-time breakdown by rule of a workflow run (:func:`job_times`),
+read from the Snakemake ``benchmark:`` files under ``results/benchmarks`` (or
+``--benchmarks DIR``) when that folder exists.
+
 Every mode except ``--cost`` then times the exact theory: the tuned ``T*(B)`` of SGD,
 heavy ball and Nesterov for 12 batch sizes at d = 1000 (Gaussian closed form).
 
@@ -876,6 +880,54 @@ def profile_estimate(
     }
 
 
+# ------------------------------------------------------------ the profile's job times
+
+DEFAULT_BENCHMARKS = Path("results/benchmarks")
+
+
+def job_times(root: str | os.PathLike = DEFAULT_BENCHMARKS, out=print) -> dict:
+    """Where a workflow run's time went: the Snakemake ``benchmark:`` files under ``root``
+    (:func:`~minibatch_momentum.paper.read_benchmarks`) summed per rule, largest first.
+
+    Returns ``{rule: {"jobs", "total_s", "median_s", "max_s", "cpu_s", "share"}}`` and
+    prints it: wall-clock seconds per job as Snakemake measured them (their sum is not the
+    run's wall time when jobs ran in parallel) and the jobs' CPU seconds (``cpu_time``),
+    which a busy machine inflates less than wall time.
+    """
+    from .paper import read_benchmarks
+
+    bench = read_benchmarks(root)
+    if bench.empty:
+        out(f"job times: no benchmark files under {root}")
+        return {}
+    total = float(bench["seconds"].sum())
+    g = bench.groupby("rule")
+    table = g["seconds"].agg(jobs="count", total_s="sum", median_s="median", max_s="max")
+    table["cpu_s"] = g["cpu_seconds"].sum(min_count=1)
+    table = table.sort_values("total_s", ascending=False)
+    out(f"job times by rule ({len(bench)} jobs, {total:.1f} s summed, from {root}):")
+    out(
+        f"  {'rule':<14} {'jobs':>5} {'total s':>9} {'share':>6} {'median s':>9} {'max s':>8}"
+        f" {'CPU s':>8}"
+    )
+    result = {}
+    for rule, row in table.iterrows():
+        share = row["total_s"] / total
+        out(
+            f"  {rule:<14} {int(row['jobs']):>5} {row['total_s']:>9.1f} {share:>6.1%} "
+            f"{row['median_s']:>9.2f} {row['max_s']:>8.2f} {row['cpu_s']:>8.1f}"
+        )
+        result[str(rule)] = {
+            "jobs": int(row["jobs"]),
+            "total_s": float(row["total_s"]),
+            "median_s": float(row["median_s"]),
+            "max_s": float(row["max_s"]),
+            "cpu_s": float(row["cpu_s"]),
+            "share": float(share),
+        }
+    return result
+
+
 # ---------------------------------------------------------------------------- the CLI
 
 
@@ -905,6 +957,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=GPUAssumptions.flops_per_s / 1e12,
         help="assumed sustained GPU GEMM rate (extrapolation only)",
     )
+    parser.add_argument(
+        "--benchmarks",
+        default=None,
+        help=f"Snakemake benchmark files to break down by rule (default {DEFAULT_BENCHMARKS}"
+        " when present)",
+    )
     parser.add_argument("--json", default=None, help="also write the results here as JSON")
 
 
@@ -930,6 +988,12 @@ def main(args) -> dict:
             results["profile"] = profile_estimate(load_profile(path), results["cost"]["model"], gpu)
         else:
             print(f"no profile extrapolation: {path} not found (pass --config)")
+    bench_dir = getattr(args, "benchmarks", None)
+    bench_dir = Path(bench_dir) if bench_dir else DEFAULT_BENCHMARKS
+    if bench_dir.is_dir():
+        results["job_times"] = job_times(bench_dir)
+    else:
+        print(f"no job-time breakdown: {bench_dir} not found (run the workflow, or --benchmarks)")
     if getattr(args, "json", None):
         Path(args.json).write_text(json.dumps(results, indent=1, default=float))
     return results

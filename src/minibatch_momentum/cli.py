@@ -184,6 +184,7 @@ def cmd_theory(args) -> None:
         replace=replace,
         rule=_rule_specs(spec),
         closure=closure,
+        progress=_log,
     )
     timing["batch_scaling_s"] = time.perf_counter() - t0
     _log(f"exact T*(B) for {len(table)} (method, B) in {timing['batch_scaling_s']:.1f}s")

@@ -131,6 +131,7 @@ def batch_scaling_table(
     rule: dict[str, dict] | None = None,
     t_max: int = T_MAX,
     closure: theory.Closure | None = None,
+    progress=None,
 ) -> pd.DataFrame:
     """Exact ``T*(B)`` and the rule's exact ``T(B)``.
 
@@ -147,6 +148,8 @@ def batch_scaling_table(
     t_max : cap on the curve counts (``inf`` beyond).
     closure : the moment closure to use (``noise="moments"``); None: the Gaussian-rows
         closed form.
+    progress : called with a line per (method, batch size) once it is tuned (a long job's
+        log), or None.
 
     Returns
     -------
@@ -158,10 +161,21 @@ def batch_scaling_table(
     Bs = np.asarray(batch_sizes, float)
     frames = []
     for method in methods:
-        if closure is None:
-            bs = theory.batch_scaling(eigvals, method, Bs, eps=eps, n=n, replace=replace)
-        else:
-            bs = theory.closure_batch_scaling(closure, method, Bs, eps=eps)
+        tuned = []
+        for B in Bs:  # one at a time (each is tuned on its own), for the progress line
+            if closure is None:
+                bs = theory.batch_scaling(eigvals, method, [B], eps=eps, n=n, replace=replace)
+            else:
+                bs = theory.closure_batch_scaling(closure, method, [B], eps=eps)
+            tuned.append(bs)
+            if progress is not None:
+                progress(f"tuned {method} B={B:g}: 1 - rho = {1 - bs.rho[0]:.4g}")
+        bs = theory.BatchScaling(
+            *(
+                np.concatenate([getattr(t, f) for t in tuned])
+                for f in theory.BatchScaling.__dataclass_fields__
+            )
+        )
         df = pd.DataFrame(
             {
                 "method": method,

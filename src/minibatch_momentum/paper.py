@@ -187,7 +187,8 @@ def coverage_table(claims: list[dict]) -> str:
 
 
 def read_benchmarks(root: str | os.PathLike) -> pd.DataFrame:
-    """Snakemake ``benchmark:`` files under ``root`` as rows ``(rule, job, seconds)``."""
+    """Snakemake ``benchmark:`` files under ``root`` as rows ``(rule, job, seconds,
+    cpu_seconds)`` (wall-clock ``s`` and ``cpu_time``; NaN where a file has no CPU time)."""
     rows = []
     for path in sorted(Path(root).rglob("*.tsv")):
         with open(path) as fh:
@@ -195,8 +196,16 @@ def read_benchmarks(root: str | os.PathLike) -> pd.DataFrame:
         if recs:
             rel = path.relative_to(root)
             rule = rel.parts[0] if len(rel.parts) > 1 else rel.stem
-            rows.append({"rule": rule, "job": str(rel), "seconds": float(recs[-1]["s"])})
-    return pd.DataFrame(rows, columns=["rule", "job", "seconds"])
+            cpu = recs[-1].get("cpu_time") or "nan"
+            rows.append(
+                {
+                    "rule": rule,
+                    "job": str(rel),
+                    "seconds": float(recs[-1]["s"]),
+                    "cpu_seconds": float(cpu) if cpu != "-" else float("nan"),
+                }
+            )
+    return pd.DataFrame(rows, columns=["rule", "job", "seconds", "cpu_seconds"])
 
 
 def timings_table(bench: pd.DataFrame) -> str:
