@@ -34,7 +34,11 @@ def _claims(other_pair=False):
             ],
         }  # fmt: skip
 
-    out = [entry(c, m, 0.912) for c in ("C1", "C2", "C3", "C4") for m in ("hb", "nag")]
+    out = [entry(c, m, 0.912) for c in ("C1", "C2", "C3", "C4", "T2") for m in ("hb", "nag")]
+    out.append(entry("C7", "hb", 0.48, problem="kappa scan", sampler="all"))
+    for c in out:
+        for ch in c["checks"]:
+            ch["interval"] = [0.8, 1.0]
     for cid, m in (("S7a", "sgd"), ("S7b", "shb"), ("S7b", "nshb"), ("S7c", "all")):
         out.append(entry(cid, m, -0.5, problem="digits-mlp"))
         out[-1]["checks"][0]["ci"] = [-0.7, -0.3]

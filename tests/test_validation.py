@@ -50,15 +50,16 @@ def test_a_config_of_one_problem_gets_every_other_section_from_the_defaults():
     assert cfg["sweep"]["methods"] == ["sgd", "hb", "nag"]
     assert cfg["sweep"]["stop"]["eps"] == 1e-4 and cfg["sweep"]["stop"]["t_max"] == 100000
     assert cfg["sweep"]["grid"]["num_eta"] == 25 and cfg["sweep"]["allow_hopeless"] is False
-    assert cfg["claims"]["slope"] == 0.15 and cfg["claims"]["t1_min_inside"] == 0.8
+    assert cfg["claims"]["efficiency"] == 0.5 and cfg["claims"]["t1_min_inside"] == 0.8
+    assert cfg["kappa_scan"]["kappas"][-1] == 1e6 and cfg["kappa_scan"]["problems"] == []
     assert cfg["theory"]["heatmap"]["num_beta"] == 30 and cfg["seeds"]["systems"] == []
 
 
 def test_a_partial_claims_section_keeps_the_other_tolerances():
     cfg = quick()
-    cfg["claims"] = {"slope": 0.2}
+    cfg["claims"] = {"efficiency": 0.4}
     prepare(cfg)
-    assert cfg["claims"]["slope"] == 0.2 and cfg["claims"]["knee_factor"] == 2.0
+    assert cfg["claims"]["efficiency"] == 0.4 and cfg["claims"]["critical_batch_factor"] == 2.0
 
 
 def test_defaults_are_not_shared_between_configs():
@@ -74,8 +75,8 @@ def test_defaults_are_not_shared_between_configs():
     "path,value,expect",
     [
         # unknown keys: the key and the allowed ones
-        ("bogus", 1, "bogus: unknown key; allowed keys here: claims, device, problems"),
-        ("claims.slopee", 1, "claims.slopee: unknown key; allowed keys here: knee_factor"),
+        ("bogus", 1, "bogus: unknown key; allowed keys here: claims, device, kappa_scan, problems"),
+        ("claims.slopee", 1, "claims.slopee: unknown key; allowed keys here: acceleration"),
         # types, enumerations and ranges: the key as written, the value, what is allowed
         ("sweep.grid.eta_max", "big", "sweep.grid.eta_max: must be a number, got 'big'"),
         ("sweep.methods", ["sgd", "adam"], "sweep.methods[1]: 'adam' is not allowed; allowed: "),
