@@ -87,7 +87,7 @@ def test_defaults_are_not_shared_between_configs():
         ("problems.digits_kernel.n_samples", 8, "problems.digits_kernel.n_samples: must be >= 16"),
         ("problems.digits_kernel.n_samples", 2000, "n_samples: must be <= 1797"),
         # cross-field checks, before any job
-        ("sweep.grid.eta_min", 5.0, "sweep.grid.eta_min: must be <= eta_max (4.0), got 5.0"),
+        ("sweep.grid.eta_min", 5.0, "sweep.grid.eta_min: must be <= eta_max (3.6), got 5.0"),
         (
             "sweep.grid.one_minus_beta_min",
             0.9,
