@@ -561,6 +561,34 @@ def exact_curves(table: pd.DataFrame | None, T_det: dict[str, float]) -> scaling
     return scaling.Curves(Bs, Ts, {m: float(T_det[m]) for m in Bs})
 
 
+def scan_measurement(summaries: dict, exact_grids: dict) -> dict | None:
+    """C7 from the sweeps: ``B_crit,HB / B_crit,SGD`` per kappa-scan problem, bootstrap
+    replicates resampled independently per problem, and the exact grid-tuned ratio."""
+    if not summaries:
+        return None
+    kappas, ratios, exact_ratios, names = [], [], [], []
+    for name, s in summaries.items():
+        det = {k: float(v) for k, v in s["summary"]["deterministic_T"].items()}
+        curves = measured_curves(s["grid"], det)
+        q = {m: curves.quantities(m)["B_crit"] for m in ("sgd", "hb")}
+        ex = exact_curves(exact_grids.get(name), det)
+        if ex is not None:
+            e = {m: ex.quantities(m)["B_crit"][0] for m in ("sgd", "hb")}
+            exact_ratios.append(float(e["hb"] / e["sgd"]))
+        else:
+            exact_ratios.append(float("nan"))
+        kappas.append(float(s["summary"]["problem"]["kappa"]))
+        ratios.append(q["hb"] / q["sgd"])
+        names.append(name)
+    order = np.argsort(kappas)
+    return {
+        "kappa": np.asarray(kappas)[order],
+        "ratio": np.stack(ratios, axis=1)[:, order],
+        "exact_ratio": np.asarray(exact_ratios)[order].tolist(),
+        "problems": [names[i] for i in order],
+    }
+
+
 def build_claims(
     summary: dict,
     tol: Tolerances,

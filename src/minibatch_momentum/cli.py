@@ -371,36 +371,6 @@ def cmd_kappa_scan(args) -> None:
     _log(f"exact kappa scan, {len(table)} rows -> {args.out}")
 
 
-def _scan_measurement(summaries: dict, exact_grids: dict) -> dict | None:
-    """C7 from the sweeps: ``B_crit,HB / B_crit,SGD`` per kappa-scan problem, bootstrap
-    replicates resampled independently per problem, and the exact grid-tuned ratio."""
-    from .claims import exact_curves, measured_curves
-
-    if not summaries:
-        return None
-    kappas, ratios, exact_ratios, names = [], [], [], []
-    for name, s in summaries.items():
-        det = {k: float(v) for k, v in s["summary"]["deterministic_T"].items()}
-        curves = measured_curves(s["grid"], det)
-        q = {m: curves.quantities(m)["B_crit"] for m in ("sgd", "hb")}
-        ex = exact_curves(exact_grids.get(name), det)
-        if ex is not None:
-            e = {m: ex.quantities(m)["B_crit"][0] for m in ("sgd", "hb")}
-            exact_ratios.append(float(e["hb"] / e["sgd"]))
-        else:
-            exact_ratios.append(float("nan"))
-        kappas.append(float(s["summary"]["problem"]["kappa"]))
-        ratios.append(q["hb"] / q["sgd"])
-        names.append(name)
-    order = np.argsort(kappas)
-    return {
-        "kappa": np.asarray(kappas)[order],
-        "ratio": np.stack(ratios, axis=1)[:, order],
-        "exact_ratio": np.asarray(exact_ratios)[order].tolist(),
-        "problems": [names[i] for i in order],
-    }
-
-
 def cmd_claims(args) -> None:
     import pandas as pd
 
@@ -454,7 +424,7 @@ def cmd_claims(args) -> None:
     if args.kappa_scan:
         scan = {_pair_key(d)[0]: read_summary(d) for d in args.scan or []}
         grids = {_pair_key(d)[0]: exact_grid(d) for d in args.scan or []}
-        c7 = cl.claim_c7(pd.read_parquet(args.kappa_scan), _scan_measurement(scan, grids), tol)
+        c7 = cl.claim_c7(pd.read_parquet(args.kappa_scan), cl.scan_measurement(scan, grids), tol)
         claim = {
             "id": "C7",
             "statement": cl.STATEMENTS["C7"],
@@ -605,7 +575,7 @@ def cmd_figure_kappa(args) -> None:
     import pandas as pd
 
     from . import plots
-    from .claims import exact_kappa_ratios
+    from .claims import exact_kappa_ratios, scan_measurement
     from .summary import read_summary
 
     k, r = exact_kappa_ratios(pd.read_parquet(args.kappa_scan))
@@ -614,7 +584,7 @@ def cmd_figure_kappa(args) -> None:
         name: pd.read_parquet(os.path.join(t, "grid_tuned.parquet")) for name, t in theory.items()
     }
     scan = {_pair_key(d)[0]: read_summary(d) for d in args.scan or []}
-    measured = _scan_measurement(scan, grids) if len(scan) else None
+    measured = scan_measurement(scan, grids) if len(scan) else None
     plots.kappa_scan(k, r, measured, args.out)
     _log(f"figure kappa_scan -> {args.out}")
 
