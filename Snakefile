@@ -47,7 +47,7 @@ wildcard_constraints:
     problem="[A-Za-z0-9_]+",
     method="|".join(METHODS),
     sampler="|".join(SAMPLERS),
-    batch=r"\d+",
+    baseline="|".join(SEED_BASELINES),
 
 
 include: "workflow/rules/problems.smk"

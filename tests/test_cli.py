@@ -8,6 +8,7 @@ import re
 import subprocess
 
 import numpy as np
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
@@ -24,10 +25,10 @@ PROBLEM_SPEC = {
     "profile": "geometric",
     "seed": 4,
 }
-GOOD = {
+GOOD = {  # a sweep job: one method at its batch sizes
     "problem": "tiny",
     "method": "nag",
-    "batch_size": 4,
+    "batch_sizes": [4],
     "seeds": 2,
     "grid": {
         "eta_min": 0.1,
@@ -57,31 +58,27 @@ def test_problem_command_writes_the_generated_problem(problem_file):
     assert meta["kappa"] == pytest.approx(20.0, rel=1e-9)
 
 
-def test_sweep_command_writes_the_shard(tmp_path, problem_file):
-    out = tmp_path / "shard.parquet"
-    assert (
-        main(
-            [
-                "sweep",
-                "--problem",
-                str(problem_file),
-                "--spec",
-                json.dumps(GOOD),
-                "--out",
-                str(out),
-                "--device",
-                "cpu",
-            ]
-        )
-        == 0
-    )
+def sweep(problem_file, spec: dict, out) -> int:
+    argv = ["sweep", "--problem", str(problem_file), "--spec", json.dumps(spec)]
+    return main([*argv, "--out", str(out), "--device", "cpu"])
+
+
+def test_sweep_command_writes_the_shards_of_the_job(tmp_path, problem_file):
+    out = tmp_path / "nag.parquet"
+    job = {**GOOD, "batch_sizes": [4, 1]}
+    assert sweep(problem_file, job, out) == 0
     got = pq.read_table(out).to_pandas()
-    spec = ShardSpec.from_dict(GOOD)
-    want = run_shard(load_problem(problem_file), spec, device="cpu")
+    shard = {k: v for k, v in GOOD.items() if k != "batch_sizes"}
+    specs = [ShardSpec.from_dict({**shard, "batch_size": B}) for B in (4, 1)]
+    want = pd.concat([run_shard(load_problem(problem_file), s, device="cpu") for s in specs])
+    np.testing.assert_array_equal(got["batch_size"], want["batch_size"])
     np.testing.assert_array_equal(got["iters_to_eps"], want["iters_to_eps"])
     np.testing.assert_array_equal(got["status"], want["status"])
-    assert ShardSpec.from_dict(read_metadata(out)["spec"]) == spec
-    assert [p.name for p in tmp_path.iterdir()] == ["shard.parquet"]
+    meta = read_metadata(out)["spec"]
+    assert meta["batch_sizes"] == [4, 1]
+    shard_meta = {k: v for k, v in meta.items() if k != "batch_sizes"}
+    assert ShardSpec.from_dict({**shard_meta, "batch_size": 1}) == specs[1]
+    assert [p.name for p in tmp_path.iterdir()] == ["nag.parquet"]
 
 
 def nested(d: dict, path: str, value):
@@ -98,8 +95,11 @@ def nested(d: dict, path: str, value):
 
 
 BAD_SWEEPS = [
-    ("batch_size", 0, "batch_size"),
-    ("batch_size", -2, "batch_size"),
+    ("batch_sizes", [0], "batch_size"),
+    ("batch_sizes", [4, -2], "batch_size"),
+    ("batch_sizes", [], "batch_sizes"),
+    ("batch_sizes", 4, "batch_sizes"),
+    ("batch_sizes", [4, 4], "batch_sizes"),
     ("method", "adam", "method"),
     ("sampler", "rows", "sampler"),
     ("stop.eps", 1.5, "eps"),
@@ -108,7 +108,8 @@ BAD_SWEEPS = [
     ("seeds", 0, "seeds"),
     ("grid.num_eta", 0, "num_eta"),
     ("dtype", "half", "dtype"),
-    ("batch_size", 10_000, "batch_size"),  # > n = 48 without replacement
+    # > n = 48 without replacement: refused before the first batch size runs
+    ("batch_sizes", [4, 10_000], "batch_size"),
 ]
 
 
@@ -186,7 +187,7 @@ def test_non_integer_batch_size_exits_2_naming_the_field(tmp_path, capsys, probl
             "--problem",
             str(problem_file),
             "--spec",
-            json.dumps({**GOOD, "batch_size": value}),
+            json.dumps({**GOOD, "batch_sizes": [value]}),
             "--out",
             str(out),
         ],
@@ -195,7 +196,7 @@ def test_non_integer_batch_size_exits_2_naming_the_field(tmp_path, capsys, probl
     assert not out.exists()
 
 
-@pytest.mark.parametrize("field", ["problem", "method", "batch_size"])
+@pytest.mark.parametrize("field", ["problem", "method", "batch_sizes"])
 def test_missing_sweep_field_exits_2_naming_the_field(tmp_path, capsys, problem_file, field):
     out = tmp_path / "shard.parquet"
     code, lines = run_main(
@@ -246,7 +247,7 @@ def test_bad_problem_value_types_exit_2_naming_the_field(tmp_path, capsys, path,
 def test_python_dash_m_exit_status_and_message(tmp_path, problem_file):
     """The real entry point: ``python -m minibatch_momentum`` in a fresh process."""
     out = tmp_path / "shard.parquet"
-    for path, value, field in [("batch_size", -1, "batch_size"), ("seeds", [], "seeds")]:
+    for path, value, field in [("batch_sizes", [-1], "batch_size"), ("seeds", [], "seeds")]:
         proc = subprocess.run(
             [
                 PYTHON,

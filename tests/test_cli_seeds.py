@@ -28,25 +28,24 @@ BATCHES = (1, 2, 4, 8, 32)
 
 @pytest.fixture(scope="module")
 def sweep_dir(tmp_path_factory):
-    """A tiny problem, SGD and heavy-ball shards at a few batch sizes, and their summary."""
+    """A tiny problem, SGD and heavy-ball sweeps at a few batch sizes, and their summary."""
     root = tmp_path_factory.mktemp("seed_cli")
     problem = root / "tiny.npz"
     assert main(["problem", "--spec", json.dumps(PROBLEM_SPEC), "--out", str(problem)]) == 0
     shards = []
     for method in ("sgd", "hb"):
-        for B in BATCHES:
-            spec = {
-                "problem": "tiny",
-                "method": method,
-                "batch_size": B,
-                "seeds": 2,
-                "grid": GRID,
-                "stop": STOP,
-            }
-            out = root / "runs" / method / f"B{B}.parquet"
-            argv = ["sweep", "--problem", str(problem), "--spec", json.dumps(spec)]
-            assert main([*argv, "--out", str(out), "--device", "cpu"]) == 0
-            shards.append(out)
+        spec = {
+            "problem": "tiny",
+            "method": method,
+            "batch_sizes": list(BATCHES),
+            "seeds": 2,
+            "grid": GRID,
+            "stop": STOP,
+        }
+        out = root / "runs" / f"{method}.parquet"
+        argv = ["sweep", "--problem", str(problem), "--spec", json.dumps(spec)]
+        assert main([*argv, "--out", str(out), "--device", "cpu"]) == 0
+        shards.append(out)
     summary = root / "summary"
     runs = [str(s) for s in shards]
     argv = ["summarize", "--problem", str(problem), "--runs", *runs, "--out-dir", str(summary)]
@@ -119,22 +118,21 @@ def test_seed_baselines_commands_and_figure(tmp_path, sweep_dir):
         "mass": {"batch_sizes": [1, 32], "num_eta": 4, "num_beta": 3, "eta2_ratio": [0, 0.5]},
     }
     shards = []
-    for method, grid in grids.items():
-        for B in grid["batch_sizes"]:
-            spec = {
-                "problem": "tiny",
-                "method": method,
-                "batch_size": B,
-                "sampler": "without_replacement",
-                "seeds": 2,
-                "stop": STOP,
-                "grid": grid,
-            }
-            out = tmp_path / "b" / method / f"B{B}.parquet"
-            argv = ["seed", "baseline-shard", "--problem", str(sweep_dir["problem"])]
-            assert main([*argv, "--spec", json.dumps(spec), "--out", str(out)]) == 0
-            assert read_metadata(out)["spec"] == spec
-            shards.append(str(out))
+    for method, grid in grids.items():  # one job per method, at each of its batch sizes
+        spec = {
+            "problem": "tiny",
+            "method": method,
+            "sampler": "without_replacement",
+            "seeds": 2,
+            "stop": STOP,
+            "grid": grid,
+        }
+        out = tmp_path / "b" / f"{method}.parquet"
+        argv = ["seed", "baseline-shard", "--problem", str(sweep_dir["problem"])]
+        assert main([*argv, "--spec", json.dumps(spec), "--out", str(out)]) == 0
+        assert read_metadata(out)["spec"] == spec
+        assert sorted(set(pd.read_parquet(out)["batch_size"])) == grid["batch_sizes"]
+        shards.append(str(out))
     spec = {**grids, "seeds": 2}
     argv = ["seed", "baselines", "--problem", str(sweep_dir["problem"]), "--runs", *shards]
     argv += ["--summary", str(sweep_dir["summary"]), "--spec", json.dumps(spec)]
@@ -274,7 +272,8 @@ def test_bad_seed_spec_exits_2_naming_the_field(tmp_path, capsys, system, spec, 
     "change, needle",
     [
         ({"grid": None}, "grid"),
-        ({"batch_size": 0}, "batch_size"),
+        ({"batch_size": 4}, "batch_size"),  # a job takes its grid's batch_sizes
+        ({"grid": {"batch_sizes": [0], "num_eta": 2, "num_beta": 2}}, "batch_sizes"),
         ({"sampler": "rows"}, "sampler"),
         ({"method": "adam"}, "method"),
         ({"stop": {"eps": 2.0}}, "eps"),
@@ -286,7 +285,6 @@ def test_bad_baseline_shard_spec_exits_2(tmp_path, capsys, sweep_dir, change, ne
     spec = {
         "problem": "tiny",
         "method": "mass",
-        "batch_size": 4,
         "seeds": 1,
         "stop": STOP,
         "grid": {"batch_sizes": [4], "num_eta": 2, "num_beta": 2, "eta2_ratio": [0]},
@@ -302,7 +300,7 @@ def test_bad_baseline_shard_spec_exits_2(tmp_path, capsys, sweep_dir, change, ne
 
 
 def test_small_lr_without_sgd_shards_exits_2(tmp_path, capsys, sweep_dir):
-    hb = [str(s) for s in sweep_dir["shards"] if "/hb/" in str(s)]
+    hb = [str(s) for s in sweep_dir["shards"] if s.name == "hb.parquet"]
     argv = ["seed", "small-lr", "--problem", str(sweep_dir["problem"]), "--spec", "{}"]
     code, lines = run_main(capsys, [*argv, "--runs", *hb, *outputs(tmp_path, "x")])
     assert code == 2 and "sgd" in lines[0]

@@ -222,9 +222,9 @@ def test_a_rerun_after_a_killed_write_leaves_no_temporary_file(wf):
     cfg = copy.deepcopy(MATRIX)
     cfg["problems"] = {"g": {"family": "gaussian", "d": 4, "n": 64, "kappa": 10, "seed": 0}}
     path = write_config(wf / "killed.yaml", cfg)
-    shard = wf / "results" / "runs" / "g" / "without_replacement" / "sgd" / "B4.parquet"
+    shard = wf / "results" / "runs" / "g" / "without_replacement" / "sgd.parquet"
     shard.parent.mkdir(parents=True, exist_ok=True)
-    stale = shard.parent / ".B4.parquet.x7k2m9qa.tmp"
+    stale = shard.parent / ".sgd.parquet.x7k2m9qa.tmp"
     stale.write_bytes(b"PAR1 half a file")
     rel = str(shard.relative_to(wf))
     code, out = snakemake("--cores", "1", rel, "--configfile", path.name, cwd=wf)
@@ -276,7 +276,7 @@ def test_a_running_job_is_python_itself_not_a_child_of_its_shell(wf):
     cfg["problems"] = {"slow": {"family": "gaussian", "d": 32, "n": 4096, "kappa": 1e3, "seed": 0}}
     cfg["sweep"] = {"batch_sizes": [1], "methods": ["hb"], "seeds": 1}
     path = write_config(wf / "slow.yaml", cfg)
-    target = "results/runs/slow/without_replacement/hb/B1.parquet"
+    target = "results/runs/slow/without_replacement/hb.parquet"
     proc = subprocess.Popen(
         ["snakemake", "--cores", "1", target, "--configfile", path.name],
         cwd=wf,

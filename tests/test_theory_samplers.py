@@ -105,6 +105,32 @@ def test_noise_operator_is_the_expectation_over_every_draw(sampler, eigenbasis):
         np.testing.assert_allclose(theory.sampler_noise(table, X, 1.0 / B), got, atol=1e-12)
 
 
+@pytest.mark.parametrize("sampler", ["kaczmarz", "coordinate", "without_replacement"])
+def test_fourth_moment_map_regroups_the_noise_operator_sums(sampler):
+    """The precomputed map (chunked over rows) against the per-row sums, on symmetric X."""
+    prob = coordinate_problem(d=5) if sampler == "coordinate" else heavy_tailed_problem(d=5)
+    table = sampling(prob, sampler, eigenbasis=True)
+    rng = np.random.default_rng(7)
+    Y = rng.standard_normal((5, 5))
+    X = Y + Y.T
+    H = np.diag(prob.eigvals)
+    want = theory.sampler_noise(table, X, 1.0, H) + H @ X @ H  # E_i[u_i (v_i^T X v_i) u_i^T]
+    for chunk in (7, 4096):
+        got = theory.fourth_moment_map(table, chunk=chunk)(X)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12 * np.abs(want).max())
+
+
+@pytest.mark.parametrize("sampler", ["kaczmarz", "without_replacement"])
+def test_sampler_curve_is_the_same_through_either_noise_route(sampler):
+    """A short curve takes the per-row sums, a long one the precomputed map (d = 6:
+    from 3 steps on); their common steps agree."""
+    prob = heavy_tailed_problem()
+    short = theory.sampler_curve(prob, sampler, "hb", 4, 0.2, 0.6, 2)
+    long = theory.sampler_curve(prob, sampler, "hb", 4, 0.2, 0.6, 40)
+    np.testing.assert_allclose(long.loss[:3], short.loss, rtol=1e-12)
+    np.testing.assert_allclose(long.dist[:3], short.dist, rtol=1e-12)
+
+
 def test_block_kaczmarz_has_no_closed_form():
     prob = uneven_problem(d=3, n=6)
     calls = [

@@ -211,7 +211,7 @@ def test_a_ten_line_config_runs_a_dry_run(bare):
     assert len(path.read_text().splitlines()) <= 10
     code, out = snakemake("-n", "--configfile", path.name, cwd=bare)
     assert code == 0, out[-2000:]
-    assert "results/runs/mine/without_replacement/hb/B256.parquet" in out
+    assert "results/runs/mine/without_replacement/hb.parquet" in out
 
 
 @pytest.mark.parametrize(

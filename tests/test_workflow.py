@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import yaml
@@ -55,135 +56,8 @@ SEED_FIGURES = (
 # paper's text is written for the quick profile's numbers (tests/test_paper.py covers it).
 NO_PAPER = ("--omit-from", "paper_inputs")
 
-TINY = {
-    "device": "cpu",
-    "problems": {
-        # named like quick.yaml's problem so that it replaces it (config files given with
-        # --configfile are merged into quick.yaml; see test_configfile_replaces_problems)
-        "gaussian": {
-            "family": "gaussian",
-            "d": 8,
-            "n": 256,
-            "kappa": 100,
-            "profile": "geometric",
-            "seed": 0,
-        },
-        "tiny_cd": {"family": "gaussian", "form": "psd", "d": 8, "n": 256, "kappa": 100, "seed": 1},
-    },
-    # Three (problem, sampler) pairs: uniform mini-batches (the headline), Kaczmarz and
-    # coordinate descent, so the run makes claims C5 and C6 and the figure grid.
-    "studies": {
-        "gaussian": {"samplers": ["without_replacement", "kaczmarz"]},
-        "tiny_cd": {"samplers": ["coordinate"], "batch_sizes": [1, 4, 16, 64], "t1": False},
-    },
-    "sweep": {
-        "methods": ["sgd", "hb"],
-        "samplers": ["without_replacement"],
-        "batch_sizes": [1, 4, 16],
-        "seeds": 2,
-        "dtype": "float64",
-        "grid": {
-            "eta_min": 0.01,
-            "eta_max": 2.0,
-            "num_eta": 4,
-            "one_minus_beta_min": 0.01,
-            "one_minus_beta_max": 0.5,
-            "num_beta": 3,
-        },
-        "stop": {"eps": 1e-4, "t_max": 20000, "check_every": 10, "censor_factor": 2.0},
-    },
-    "rule": {"form": "harmonic", "noise_line": {"sgd": "trace", "hb": "trace", "nag": "spectrum"}},
-    "theory": {
-        "heatmap": {
-            "method": "hb",
-            "batch_sizes": [],
-            "eta_min": 0.01,
-            "eta_max": 2.0,
-            "num_eta": 6,
-            "one_minus_beta_min": 0.01,
-            "one_minus_beta_max": 1.0,
-            "num_beta": 5,
-        },
-        "t1": {
-            "methods": ["hb"],
-            "batch_size": 4,
-            "runs": 60,
-            "max_steps": 150,
-            "confidence": 0.99,
-            "seed": 0,
-        },
-    },
-    # claim C7: the exact part at toy sizes (the sweep part needs kappa_scan.problems)
-    "kappa_scan": {"kappas": [30, 100, 300], "d": 8, "profile": "geometric"},
-    "claims": {"efficiency": 0.5, "theory_factor": 1.5},
-    "seeds": {  # every seed system, at toy sizes
-        "systems": [
-            "large_batch",
-            "label_noise",
-            "small_lr",
-            "threshold",
-            "baselines",
-            "search_noise",
-        ],
-        "large_batch": {
-            "preset": "quick",
-            "overrides": {
-                "hidden": 8,
-                "batch_sizes": [32, 128],
-                "epochs": 1.0,
-                "num_lr": 2,
-                "lr_min": 0.01,
-                "lr_max": 0.1,
-                "seeds": 2,
-                "num_evals": 2,
-            },
-        },
-        "label_noise": {"preset": "quick", "overrides": {"num_eta": 3, "num_beta": 8, "seeds": 2}},
-        "search_noise": {
-            "preset": "quick",
-            "overrides": {
-                "batch_sizes": [4, 16],
-                "eff_lrs": [0.1],
-                "betas": [0.9],
-                "steps": 20,
-                "measure_every": 5,
-                "hidden": 8,
-                "seeds": 2,
-                "quad_d": 4,
-                "quad_n": 16,
-                "quad_batch_sizes": [1, 4],
-                "quad_steps": 20,
-                "quad_seeds": 2,
-                "n_boot": 100,
-            },
-        },
-        "small_lr": {"methods": ["hb"], "max_batch_factor": 0.5, "tolerance": 1.25, "min_pairs": 1},
-        "threshold": {
-            "preset": "quick",
-            "overrides": {
-                "kappa_min": 30.0,
-                "kappa_max": 300.0,
-                "num_kappa": 3,
-                "stable_rank": 4.0,
-            },
-        },
-        "baselines": {
-            "seeds": 2,
-            "parity_factor": 1.5,
-            "small_batch_factor": 0.5,
-            "sngm": {
-                "batch_sizes": [16],
-                "eta_min": 1e-3,
-                "eta_max": 0.1,
-                "num_eta": 3,
-                "num_beta": 2,
-            },
-            "asgd": {"batch_sizes": [1, 16], "num_eta": 3, "num_kappa": 2, "xi": [1.0, 10.0]},
-            "mass": {"batch_sizes": [1, 16], "num_eta": 3, "num_beta": 2, "eta2_ratio": [0.0, 0.5]},
-        },
-    },
-}
-BASELINE_SHARDS = 5  # sngm B=16, asgd and mass B=1 and 16
+# The whole pipeline at toy sizes (shared with .ci/slurm-integration).
+TINY = yaml.safe_load((REPO_ROOT / "tests" / "data" / "tiny.yaml").read_text())
 
 
 # --------------------------------------------------------------------------- helpers
@@ -358,11 +232,12 @@ def test_studies_pick_the_pairs_and_their_batch_sizes(bare_copy):
     assert code == 0, out[-2000:]
     jobs = job_counts(out)
     methods = len(TINY["sweep"]["methods"])
-    assert jobs["sweep"] == methods * (3 + 3 + 4)  # two gaussian pairs, tiny_cd's own sizes
+    assert jobs["sweep"] == methods * 3  # a job per (problem, sampler, method)
     assert jobs["summarize"] == 3 and jobs["theory"] == 3
     assert jobs["montecarlo"] == 2  # t1: false for tiny_cd
     assert jobs["figure_tstar_grid"] == 1
-    assert "results/runs/tiny_cd/coordinate/hb/B64.parquet" in out
+    assert "results/runs/tiny_cd/coordinate/hb.parquet" in out
+    assert '"batch_sizes": [1, 4, 16, 64]' in out  # tiny_cd's own sizes, in its job's spec
 
 
 def test_t1_can_be_turned_off(bare_copy):
@@ -447,22 +322,25 @@ def test_end_to_end_outputs(tiny_run):
     for ext in ("pdf", "png"):
         f = wf / "figures" / "coverage" / f"tstar_grid.{ext}"
         assert f.is_file() and f.stat().st_size > 1000, f
-    assert len(list((wf / "results" / "runs" / "tiny_cd" / "coordinate").rglob("*.parquet"))) == 8
+    cd_runs = sorted((wf / "results" / "runs" / "tiny_cd" / "coordinate").rglob("*.parquet"))
+    assert [p.name for p in cd_runs] == ["hb.parquet", "sgd.parquet"]
+    assert set(pd.read_parquet(cd_runs[0], columns=["batch_size"])["batch_size"]) == {1, 4, 16, 64}
     for fig in FIGURES:
         for ext in ("pdf", "png"):
             f = wf / "figures" / "gaussian" / "without_replacement" / f"{fig}.{ext}"
             assert f.is_file() and f.stat().st_size > 1000, f
     runs = wf / "results" / "runs" / "gaussian" / "without_replacement"
     shards = sorted(runs.rglob("*.parquet"))
-    assert len(shards) == 6
+    assert len(shards) == 2  # sgd and hb, each at B = 1, 4, 16
     meta = json.loads(pq.read_schema(shards[0]).metadata[b"mbm"])
     assert meta["spec"]["grid"] == TINY["sweep"]["grid"]
     assert meta["spec"]["stop"]["eps"] == TINY["sweep"]["stop"]["eps"]
     assert meta["spec"]["rule"]["noise_line"] == "trace"
-    # each shard also ran the rule's point, one row per seed
+    assert meta["spec"]["batch_sizes"] == TINY["sweep"]["batch_sizes"]
+    # each shard also ran the rule's point, one row per batch size and seed
     for shard in shards:
         source = pq.read_table(shard, columns=["source"]).column("source").to_pylist()
-        assert source.count("rule") == TINY["sweep"]["seeds"]
+        assert source.count("rule") == len(TINY["sweep"]["batch_sizes"]) * TINY["sweep"]["seeds"]
     theory = wf / "results" / "theory" / "gaussian" / "without_replacement"
     names = {p.name for p in theory.iterdir()}
     assert names == {
@@ -490,23 +368,24 @@ def test_end_to_end_outputs(tiny_run):
             f = wf / "figures" / "seeds" / f"{fig}.{ext}"
             assert f.is_file() and f.stat().st_size > 1000, f
     shards = sorted((wf / "results" / "seeds" / "baselines").rglob("*.parquet"))
-    assert len(shards) == BASELINE_SHARDS
+    assert [p.name for p in shards] == ["asgd.parquet", "mass.parquet", "sngm.parquet"]
     assert "# Seed systems" in (wf / "results" / "claims.md").read_text()
     # no temporary files anywhere in the results
     leftovers = [p for p in (wf / "results").rglob("*") if p.name.endswith(".tmp")]
     assert leftovers == []
 
 
-@pytest.mark.slow  # a problem and one sweep job, twice (~20 s)
+@pytest.mark.slow  # a problem and one sweep job, twice (~30 s)
 def test_sweep_job_shows_progress_on_the_console_and_keeps_its_exit_status(tmp_path):
     wf = copy_workflow(tmp_path)
     write_config(wf / "tiny.yaml", TINY)
-    shard = "results/runs/gaussian/without_replacement/hb/B4.parquet"
-    log = wf / "results/logs/sweep/gaussian/without_replacement/hb/B4.log"
+    shard = "results/runs/gaussian/without_replacement/hb.parquet"
+    log = wf / "results/logs/sweep/gaussian/without_replacement/hb.log"
     code, out = snakemake(shard, "--cores", "1", "--configfile", "tiny.yaml", cwd=wf)
     assert code == 0, out[-3000:]
-    seed_lines = [line for line in log.read_text().splitlines() if "hb B=4 seed=" in line]
-    assert len(seed_lines) == TINY["sweep"]["seeds"], log.read_text()
+    seed_lines = [line for line in log.read_text().splitlines() if " seed=" in line]
+    sweep = TINY["sweep"]
+    assert len(seed_lines) == len(sweep["batch_sizes"]) * sweep["seeds"], log.read_text()
     for line in seed_lines:  # the log's progress lines, also on the console
         assert line in out
 

@@ -2,8 +2,8 @@
 writes files; the work happens in the library.
 
     mbm problem   --spec JSON --out results/problems/NAME.npz
-    mbm sweep     --problem P.npz --spec JSON --out SHARD.parquet
-    mbm summarize --problem P.npz --runs SHARD... --out-dir results/summaries/NAME
+    mbm sweep     --problem P.npz --spec JSON --out RUNS.parquet   (one method, its batch sizes)
+    mbm summarize --problem P.npz --runs RUNS... --out-dir results/summaries/NAME
     mbm theory    --problem P.npz --spec JSON --out-dir results/theory/NAME/SAMPLER
     mbm montecarlo --problem P.npz --spec JSON --out results/theory/NAME/SAMPLER/exact_vs_mc.parquet
     mbm claims    --summary DIR --theory DIR [--montecarlo T1.parquet] --tolerances JSON
@@ -65,15 +65,17 @@ def cmd_sweep(args) -> None:
 
     from .checks import check_device
     from .problems import load_problem
-    from .sweep import ShardSpec, run_shard, write_parquet
+    from .sweep import job_shards, run_shards, write_parquet
 
     check_device(args.device, "--device")
     torch.set_num_threads(args.threads)
-    spec = ShardSpec.from_dict(_json_arg(args.spec))
+    spec = _json_arg(args.spec)
+    specs = job_shards(spec)
     problem = load_problem(args.problem)
     t0 = time.perf_counter()
-    df = run_shard(problem, spec, device=args.device, progress=_log)
-    write_parquet(df, args.out, {"spec": spec.to_dict()})
+    df = run_shards(problem, specs, device=args.device, progress=_log)
+    job = {k: v for k, v in specs[0].to_dict().items() if k != "batch_size"}
+    write_parquet(df, args.out, {"spec": {**job, "batch_sizes": [s.batch_size for s in specs]}})
     _log(f"{len(df)} runs in {time.perf_counter() - t0:.1f}s -> {args.out}")
 
 
@@ -717,9 +719,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="output .npz (metadata goes beside as .json)")
     s.set_defaults(func=cmd_problem)
 
-    s = sub.add_parser("sweep", help="run one sweep shard")
+    s = sub.add_parser("sweep", help="run one method's sweep shards (its batch sizes)")
     s.add_argument("--problem", required=True)
-    s.add_argument("--spec", required=True, help="shard spec as JSON (see sweep.ShardSpec)")
+    s.add_argument(
+        "--spec", required=True, help="job spec as JSON (see sweep.job_shards and sweep.ShardSpec)"
+    )
     s.add_argument("--out", required=True)
     s.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, ...")
     s.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")

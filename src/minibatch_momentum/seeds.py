@@ -11,7 +11,7 @@ report and ``mbm seed figure`` draws.
     mbm seed small-lr        --problem P.npz --runs SHARD... --spec JSON
                              --out DATA.parquet --claims C.json                 (S3)
     mbm seed threshold       --spec JSON --out DATA.parquet --claims C.json      (S5)
-    mbm seed baseline-shard  --problem P.npz --spec JSON --out SHARD.parquet     (S6)
+    mbm seed baseline-shard  --problem P.npz --spec JSON --out METHOD.parquet    (S6)
     mbm seed baselines       --problem P.npz --runs SHARD... --summary DIR --spec JSON
                              --out DATA.parquet --claims C.json                 (S6)
     mbm seed search-noise    --spec JSON --out DATA.parquet --claims C.json      (S7)
@@ -249,10 +249,12 @@ def cmd_search_noise(args) -> None:
 
 
 def cmd_baseline_shard(args) -> None:
-    """One (method, batch size) of S6. Spec: ``problem`` (name), ``method``,
-    ``batch_size``, ``sampler``, ``seeds``, ``stop`` (the sweeps' stopping rule) and
-    ``grid`` (the method's grid, :class:`~minibatch_momentum.experiments.baselines.
-    BaselineGrid` fields)."""
+    """One S6 method at each batch size of its grid (one process: a job's start-up costs
+    more than a small shard). Spec: ``problem`` (name), ``method``, ``sampler``, ``seeds``,
+    ``stop`` (the sweeps' stopping rule) and ``grid`` (the method's grid with its
+    ``batch_sizes``, :class:`~minibatch_momentum.experiments.baselines.BaselineGrid`
+    fields)."""
+    import pandas as pd
     import torch
 
     from .engine import StopRule
@@ -261,17 +263,13 @@ def cmd_baseline_shard(args) -> None:
 
     torch.set_num_threads(args.threads)
     spec = _spec(args.spec)
-    for key in ("problem", "method", "batch_size", "grid", "stop"):
+    for key in ("problem", "method", "grid", "stop"):
         if key not in spec:
             raise KeyError(key)
-    unknown = sorted(
-        set(spec) - {"problem", "method", "batch_size", "sampler", "seeds", "grid", "stop"}
-    )
+    unknown = sorted(set(spec) - {"problem", "method", "sampler", "seeds", "grid", "stop"})
     if unknown:
         raise ValueError(f"unknown baseline shard field(s): {unknown}")
-    method, B = spec["method"], spec["batch_size"]
-    if not (isinstance(B, int) and not isinstance(B, bool) and B >= 1):
-        raise ValueError(f"batch_size: must be an integer >= 1, got {B!r}")
+    method = spec["method"]
     sampler = spec.get("sampler", "without_replacement")
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler: must be one of {list(SAMPLERS)}, got {sampler!r}")
@@ -283,16 +281,22 @@ def cmd_baseline_shard(args) -> None:
         raise ValueError(f"stop: {exc}") from None
     problem = load_problem(args.problem)
     t0 = time.perf_counter()
-    df = run_baseline_shard(
-        problem,
-        spec["problem"],
-        method,
-        B,
-        config,
-        stop,
-        sampler=sampler,
-        device=args.device,
-        progress=_log,
+    df = pd.concat(
+        [
+            run_baseline_shard(
+                problem,
+                spec["problem"],
+                method,
+                B,
+                config,
+                stop,
+                sampler=sampler,
+                device=args.device,
+                progress=_log,
+            )
+            for B in grid.batch_sizes
+        ],
+        ignore_index=True,
     )
     write_parquet(df, args.out, {"spec": spec})
     _log(f"{len(df)} runs in {time.perf_counter() - t0:.1f}s -> {args.out}")
@@ -402,7 +406,7 @@ def add_parser(sub) -> None:
     _outputs(s, "search_noise")
     s.set_defaults(func=cmd_search_noise)
 
-    s = ss.add_parser("baseline-shard", help="S6: one (baseline method, B) in the engine")
+    s = ss.add_parser("baseline-shard", help="S6: one baseline method at its batch sizes")
     s.add_argument("--problem", required=True)
     s.add_argument("--spec", required=True, help="shard spec as JSON (see cmd_baseline_shard)")
     s.add_argument("--out", required=True)

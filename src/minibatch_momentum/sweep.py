@@ -1,8 +1,10 @@
-"""One sweep shard: a (problem, method, sampler, batch size) over an (eta, beta) grid and seeds.
+"""Sweep shards: a (problem, method, sampler, batch size) over an (eta, beta) grid and seeds.
 
-A shard is the unit of work the workflow fans out. Its result is one Parquet file,
-one row per (seed, eta, beta) run, holding iterations-to-eps, the run's status and
-its loss curve, with the shard spec and package version in the file's metadata.
+A shard is the unit of computation; a sweep job runs one method's shards, every batch
+size of its study, in one process (a job's start-up, mostly importing torch, costs more
+than many small shards). Its result is one Parquet file, one row per (batch size, seed,
+eta, beta) run, holding iterations-to-eps, the run's status and its loss curve, with the
+job's spec and package version in the file's metadata.
 """
 
 from __future__ import annotations
@@ -98,6 +100,18 @@ class ShardSpec:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def job_shards(d: dict) -> list[ShardSpec]:
+    """The shards of one sweep job: ``d`` holds a :class:`ShardSpec`'s fields with
+    ``batch_sizes`` (a non-empty list) in place of ``batch_size``. Errors name the field."""
+    d = dict(d)
+    if "batch_size" in d:
+        raise ValueError("batch_size: a sweep job takes batch_sizes (a list)")
+    sizes = d.pop("batch_sizes", None)
+    _require(isinstance(sizes, list) and len(sizes) >= 1, "batch_sizes", "a non-empty list")
+    _require(len(set(map(str, sizes))) == len(sizes), "batch_sizes", "without repeats")
+    return [ShardSpec.from_dict({**d, "batch_size": B}) for B in sizes]
 
 
 def _require(ok: bool, name: str, what: str) -> None:
@@ -204,6 +218,19 @@ def run_shard(
                 f"best T={best:g}{ruled}, {int(res.steps_run.sum())} run-steps in {seconds:.1f}s"
             )
     return pd.concat(frames, ignore_index=True)
+
+
+def run_shards(problem: Problem, specs, device: str = "auto", progress=None) -> pd.DataFrame:
+    """:func:`run_shard` for each spec of a job, in order, as one table. Every batch size
+    is checked against the problem before the first shard runs."""
+    for spec in specs:
+        draws = sampling(problem, spec.sampler)
+        _require(
+            draws.replace or spec.batch_size <= draws.m,
+            "batch_size",
+            f"<= {draws.m} (the {spec.sampler} sampler's rows), got {spec.batch_size}",
+        )
+    return pd.concat([run_shard(problem, s, device, progress) for s in specs], ignore_index=True)
 
 
 def write_parquet(df: pd.DataFrame, path: str | os.PathLike, meta: dict) -> None:

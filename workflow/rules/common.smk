@@ -130,12 +130,13 @@ def problem_spec(wildcards):
 
 
 def shard_spec(wildcards):
+    """The sweep job's spec: one method's shards, at its batch sizes (sweep.job_shards)."""
     p = wildcards.problem
     spec = {
         "problem": p,
         "method": wildcards.method,
         "sampler": wildcards.sampler,
-        "batch_size": int(wildcards.batch),
+        "batch_sizes": method_batches(p, wildcards.method),
         "seeds": study(p, "seeds"),
         "dtype": config["sweep"].get("dtype", "float64"),
         "grid": study(p, "grid"),
@@ -236,12 +237,9 @@ def theory_inputs(wildcards):
 
 
 def shards(wildcards):
+    """The sweep files of a (problem, sampler): one per method."""
     p, s = wildcards.problem, wildcards.sampler
-    return [
-        f"results/runs/{p}/{s}/{m}/B{b}.parquet"
-        for m in study_methods(p)
-        for b in method_batches(p, m)
-    ]
+    return [f"results/runs/{p}/{s}/{m}.parquet" for m in study_methods(p)]
 
 
 def summaries(pairs=None):
@@ -308,10 +306,9 @@ def seed_spec(system):
 def small_lr_shards(wildcards):
     methods = ["sgd", *SEEDS["small_lr"]["methods"]]
     return [
-        f"results/runs/{SEED_PROBLEM}/{SEED_SAMPLER}/{m}/B{b}.parquet"
+        f"results/runs/{SEED_PROBLEM}/{SEED_SAMPLER}/{m}.parquet"
         for m in methods
         if m in study_methods(SEED_PROBLEM)
-        for b in method_batches(SEED_PROBLEM, m)
     ]
 
 
@@ -320,7 +317,6 @@ def baseline_shard_spec(wildcards):
     spec = {
         "problem": SEED_PROBLEM,
         "method": wildcards.baseline,
-        "batch_size": int(wildcards.batch),
         "sampler": SEED_SAMPLER,
         "seeds": b["seeds"],
         "stop": config["sweep"]["stop"],
@@ -330,9 +326,4 @@ def baseline_shard_spec(wildcards):
 
 
 def baseline_shards(wildcards):
-    b = SEEDS["baselines"]
-    return [
-        f"results/seeds/baselines/{m}/B{B}.parquet"
-        for m in SEED_BASELINES
-        for B in b[m]["batch_sizes"]
-    ]
+    return [f"results/seeds/baselines/{m}.parquet" for m in SEED_BASELINES]

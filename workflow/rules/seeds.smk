@@ -113,7 +113,7 @@ rule seed_baseline_shard:
         problem=f"results/problems/{SEED_PROBLEM}.npz",
         code=code(*SEED_CODE, "experiments/baselines", "engine", "problems", "samplers"),
     output:
-        "results/seeds/baselines/{baseline}/B{batch}.parquet",
+        "results/seeds/baselines/{baseline}.parquet",
     params:
         spec=baseline_shard_spec,
         device=config.get("device", "auto"),
@@ -121,9 +121,9 @@ rule seed_baseline_shard:
     resources:
         gpu=GPU_JOBS,
     log:
-        "results/logs/seeds/baselines/{baseline}/B{batch}.log",
+        "results/logs/seeds/baselines/{baseline}.log",
     benchmark:
-        "results/benchmarks/seeds/baselines/{baseline}/B{batch}.tsv"
+        "results/benchmarks/seeds/baselines/{baseline}.tsv"
     conda:
         CONDA_ENV
     shell:

@@ -1,9 +1,11 @@
+# One job per (problem, sampler, method): its batch sizes in one process, since a job's
+# start-up (importing torch) costs more than the small shards themselves.
 rule sweep:
     input:
         problem="results/problems/{problem}.npz",
         code=code("problems", "samplers", "engine", "sweep", "rule", "theory"),
     output:
-        "results/runs/{problem}/{sampler}/{method}/B{batch}.parquet",
+        "results/runs/{problem}/{sampler}/{method}.parquet",
     params:
         spec=shard_spec,
         device=config.get("device", "auto"),
@@ -11,12 +13,12 @@ rule sweep:
     resources:
         gpu=GPU_JOBS,  # `device: auto` never reserves a GPU (common.smk)
     log:
-        "results/logs/sweep/{problem}/{sampler}/{method}/B{batch}.log",
+        "results/logs/sweep/{problem}/{sampler}/{method}.log",
     benchmark:
-        "results/benchmarks/sweep/{problem}/{sampler}/{method}/B{batch}.tsv"
+        "results/benchmarks/sweep/{problem}/{sampler}/{method}.tsv"
     conda:
         CONDA_ENV
-    # tee: the progress lines (one per finished seed) show on the console as well as in the
+    # tee: the progress lines (one per finished batch size and seed) show on the console as well as in the
     # log; the prefix's pipefail keeps the command's exit status as the job's status.
     shell:
         "exec python -m minibatch_momentum sweep --problem {input.problem} --spec {params.spec:q} --out {output}"
