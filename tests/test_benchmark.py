@@ -100,7 +100,7 @@ def test_jax_comparison_skips_cleanly_without_jax(monkeypatch, capsys):
 
 def test_jax_sweep_equals_the_engine(problem):
     pytest.importorskip("jax")
-    from minibatch_momentum.samplers import MiniBatches
+    from minibatch_momentum.batches import MiniBatches
 
     eta = np.array([0.02, 0.05]) / float(problem.eigvals.sum())
     beta = np.array([0.5, 0.8])

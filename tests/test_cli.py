@@ -14,8 +14,9 @@ import pytest
 
 from conftest import PYTHON, REPO_ROOT, subprocess_env
 from minibatch_momentum.cli import main
+from minibatch_momentum.io import read_metadata
 from minibatch_momentum.problems import gaussian_system, load_problem
-from minibatch_momentum.sweep import ShardSpec, read_metadata, run_shard
+from minibatch_momentum.sweep import ShardSpec, run_shard
 
 PROBLEM_SPEC = {
     "family": "gaussian",

@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from conftest import relative_loss
+from minibatch_momentum.batches import MiniBatches
 from minibatch_momentum.engine import (
     CENSORED,
     CONVERGED,
@@ -31,7 +32,7 @@ from minibatch_momentum.engine import (
     trajectory,
 )
 from minibatch_momentum.problems import from_matrix, from_psd, gaussian_system
-from minibatch_momentum.samplers import MiniBatches, sampling
+from minibatch_momentum.samplers import sampling
 
 N, D, T = 12, 5, 40
 ETAS = np.array([0.02, 0.05, 0.1, 0.07])

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from conftest import relative_loss
+from minibatch_momentum.batches import MiniBatches
 from minibatch_momentum.engine import (
     ALL_METHODS,
     BASELINES,
@@ -23,7 +24,6 @@ from minibatch_momentum.engine import (
 )
 from minibatch_momentum.optim import SNGM, AccSGD, MaSS
 from minibatch_momentum.problems import from_matrix, gaussian_system
-from minibatch_momentum.samplers import MiniBatches
 
 N, D, T = 12, 5, 40
 ETAS = np.array([0.02, 0.05, 0.1, 0.07])

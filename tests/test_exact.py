@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from minibatch_momentum import exact, theory
+from minibatch_momentum.grid import Grid
 from minibatch_momentum.problems import from_matrix, from_psd, gaussian_system, spectrum
 from minibatch_momentum.rule import rule_for_spectrum
 
@@ -51,6 +53,58 @@ def test_gaussian_iterations_many_equals_one_at_a_time(replace):
         theory.gaussian_iterations(lam, w, "nag", 8, e, b, 1e-3, measure="dist")
         for e, b in [(0.1, 0.8), (0.2, 0.7)]
     ]
+
+
+@pytest.mark.parametrize("closure", [False, True])
+def test_methods_and_censoring_groups_stepped_together_count_as_alone(closure):
+    """Mixed methods in one recursion, and a censoring clock per group: each group's
+    counts equal its own call's (what lets grid_table step every grid at once)."""
+    prob = gaussian_system(d=6, n=300, kappa=80.0, seed=4)
+    lam, w = prob.eigvals, exact.initial_weights(prob)
+    model = theory.closure_model(prob, "kaczmarz") if closure else None
+    eta = np.geomspace(0.05, 1.9, 6) / lam.max()
+    groups = [("sgd", 1, 0.0), ("hb", 1, 0.9), ("nag", 8, 0.7), ("hb", 32, 0.5)]
+
+    def count(method, B, e, b, **kw):
+        if model is None:
+            return theory.gaussian_iterations_many(lam, w, method, B, e, b, 1e-4, n=300, **kw)
+        return theory.closure_iterations_many(model, w, method, B, e, b, 1e-4, **kw)
+
+    alone = [count(m, B, eta, np.full(6, b), censor_factor=1.5) for m, B, b in groups]
+    label = np.repeat(np.arange(4), 6)
+    together = count(
+        np.repeat([g[0] for g in groups], 6),
+        np.repeat([g[1] for g in groups], 6),
+        np.tile(eta, 4),
+        np.repeat([g[2] for g in groups], 6),
+        censor_factor=1.5,
+        groups=label,
+    )
+    np.testing.assert_array_equal(together, np.concatenate(alone))
+    assert all(np.isinf(a).any() and np.isfinite(a).any() for a in alone)  # some censored
+    with pytest.raises(ValueError, match="sgd"):  # each method's own parameter checks
+        count(np.array(["sgd", "hb"]), 1, eta[:2], [0.5, 0.5])
+
+
+def test_grid_table_tunes_each_method_and_batch_as_alone(problem):
+    lam, w = problem.eigvals, exact.initial_weights(problem)
+    L = float(lam.max())
+    grid = Grid(eta_min=0.05, eta_max=3.0, num_eta=5, one_minus_beta_max=0.5, num_beta=3)
+    grids = {m: ([1, 4, 64], *grid.points(m, L)) for m in ("sgd", "hb", "nag")}
+    kw = dict(n=problem.n, replace=False, check_every=10, censor_factor=2.0)
+    together = exact.grid_table(lam, w, grids, 1e-4, **kw)
+    alone = pd.concat(
+        [
+            exact.grid_table(lam, w, {m: ([B], eta, beta)}, 1e-4, **kw)
+            for m, (sizes, eta, beta) in grids.items()
+            for B in sizes
+        ],
+        ignore_index=True,
+    )
+    pd.testing.assert_frame_equal(together, alone)
+    assert (together["T_curve"] % 10 == 0).all() and np.isfinite(together["T_curve"]).all()
+    # only points inside each method's stability region are tuned on (eta L = 3 is out)
+    assert (together["stable_points"] < [5 if m == "sgd" else 15 for m in together["method"]]).all()
 
 
 def test_batch_scaling_table_columns_come_from_the_theory(problem):

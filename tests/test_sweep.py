@@ -12,17 +12,14 @@ import pytest
 
 import minibatch_momentum
 from minibatch_momentum.engine import StopRule, run_grid
-from minibatch_momentum.io import atomic_path, write_json
+from minibatch_momentum.io import atomic_path, read_metadata, write_json, write_parquet
 from minibatch_momentum.problems import gaussian_system
-from minibatch_momentum.rule import rule_for_spectrum
+from minibatch_momentum.rule import RuleSpec, rule_for_spectrum
 from minibatch_momentum.sweep import (
     Grid,
-    RuleSpec,
     ShardSpec,
-    read_metadata,
     run_shard,
     shard_points,
-    write_parquet,
 )
 
 SPEC = {

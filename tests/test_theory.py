@@ -17,8 +17,8 @@ import pytest
 import torch
 
 from minibatch_momentum import engine, theory
+from minibatch_momentum.batches import MiniBatches
 from minibatch_momentum.problems import from_matrix, spectrum
-from minibatch_momentum.samplers import MiniBatches
 
 
 def uneven_problem(d=8, n=40, seed=0):

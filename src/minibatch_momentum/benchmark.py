@@ -126,7 +126,7 @@ def naive_loop(problem, method, batch_size, eta, beta, seed, steps, check_every,
     relative loss."""
     import torch
 
-    from .samplers import MiniBatches
+    from .batches import MiniBatches
 
     A = torch.as_tensor(problem.A, dtype=dtype)
     b = torch.as_tensor(problem.b, dtype=dtype)
@@ -157,7 +157,7 @@ def hand_loop(problem, method, batch_size, eta, beta, seed, steps, check_every, 
     relative loss."""
     import torch
 
-    from .samplers import MiniBatches
+    from .batches import MiniBatches
 
     A = torch.as_tensor(problem.A, dtype=dtype)
     b = torch.as_tensor(problem.b, dtype=dtype)
@@ -374,9 +374,9 @@ def run(spec: BenchmarkSpec = BenchmarkSpec(), out=print, use_jax: bool = True) 
     sweep; measure the GEMM peak and the engine's share of it at ``B >= 64``."""
     import torch
 
+    from .batches import MiniBatches
     from .engine import StopRule, run_grid
     from .problems import gaussian_system
-    from .samplers import MiniBatches
 
     torch.set_num_threads(1)
     dtype = getattr(torch, spec.dtype)
@@ -688,7 +688,7 @@ def sampler_seconds(
     """Measured seconds per step of the mini-batch stream (CPU, this machine): the best of
     ``repeats`` fresh streams, each timed over ``steps`` rounded up to whole blocks (the
     stream draws batches in blocks)."""
-    from .samplers import _BLOCK, MiniBatches
+    from .batches import _BLOCK, MiniBatches
 
     if not replace and batch_size > n:
         raise ValueError(f"batch_size={batch_size} exceeds n={n} without replacement")

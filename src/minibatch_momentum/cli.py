@@ -64,8 +64,9 @@ def cmd_sweep(args) -> None:
     import torch
 
     from .checks import check_device
+    from .io import write_parquet
     from .problems import load_problem
-    from .sweep import job_shards, run_shards, write_parquet
+    from .sweep import job_shards, run_shards
 
     check_device(args.device, "--device")
     torch.set_num_threads(args.threads)
@@ -91,7 +92,7 @@ def cmd_summarize(args) -> None:
 
 def _rule_specs(spec: dict) -> dict:
     """``{method: {"noise_line": ..., "form": ...}}`` from the spec's ``rule`` entry."""
-    from .sweep import RuleSpec
+    from .rule import RuleSpec
 
     rule = spec.get("rule") or {}
     lines = rule.get("noise_line", {})
@@ -155,9 +156,8 @@ def cmd_theory(args) -> None:
     from pathlib import Path
 
     from . import exact
-    from .io import write_json
+    from .io import write_json, write_parquet
     from .problems import load_problem
-    from .sweep import write_parquet
 
     spec = _json_arg(args.spec)
     for key in ("methods", "batch_sizes", "eps"):
@@ -231,9 +231,9 @@ def cmd_montecarlo(args) -> None:
     import torch
 
     from . import exact, theory
+    from .io import write_parquet
     from .problems import load_problem
     from .rule import rule_for_spectrum
-    from .sweep import write_parquet
 
     torch.set_num_threads(1)
     spec = _json_arg(args.spec)
@@ -312,8 +312,8 @@ def cmd_theory_grid(args) -> None:
     ``sampler``, ``noise``, ``check_every``, ``censor_factor`` optional."""
     from . import exact
     from .grid import Grid
+    from .io import write_parquet
     from .problems import load_problem
-    from .sweep import write_parquet
 
     spec = _json_arg(args.spec)
     for key in ("methods", "grid", "eps"):
@@ -327,29 +327,18 @@ def cmd_theory_grid(args) -> None:
     weights = exact.initial_weights(problem)
     L = float(problem.eigvals[-1])
     t0 = time.perf_counter()
-    frames = []
-    for method, sizes in spec["methods"].items():
-        eta, beta = grid.points(method, L)
-        frames.append(
-            exact.grid_table(
-                problem.eigvals,
-                weights,
-                method,
-                sizes,
-                eta,
-                beta,
-                spec["eps"],
-                n=n,
-                replace=replace,
-                closure=closure,
-                check_every=int(spec.get("check_every", 1)),
-                censor_factor=float(spec.get("censor_factor", 2.0)),
-                progress=_log,
-            )
-        )
-    import pandas as pd
-
-    table = pd.concat(frames, ignore_index=True)
+    table = exact.grid_table(
+        problem.eigvals,
+        weights,
+        {m: (sizes, *grid.points(m, L)) for m, sizes in spec["methods"].items()},
+        spec["eps"],
+        n=n,
+        replace=replace,
+        closure=closure,
+        check_every=int(spec.get("check_every", 1)),
+        censor_factor=float(spec.get("censor_factor", 2.0)),
+        progress=_log,
+    )
     write_parquet(table, args.out, {"spec": spec, "seconds": time.perf_counter() - t0})
     _log(f"exact theory on the grid, {len(table)} (method, B) -> {args.out}")
 
@@ -357,7 +346,7 @@ def cmd_theory_grid(args) -> None:
 def cmd_kappa_scan(args) -> None:
     """Spec keys: ``kappas``, ``d`` (required), ``profile`` (default geometric)."""
     from .exact import kappa_scan
-    from .sweep import write_parquet
+    from .io import write_parquet
 
     spec = _json_arg(args.spec)
     for key in ("kappas", "d"):

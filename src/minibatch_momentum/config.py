@@ -23,14 +23,15 @@ from pathlib import Path
 
 from . import checks
 from .problems import check_problem_spec
+from .samplers import (
+    COORDINATE_SAMPLERS,
+    DISTINCT_ROW_SAMPLERS,
+    PROJECTION_SAMPLERS,
+)
 
 # The repository's schema (src/minibatch_momentum/config.py -> the checkout's root).
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "config" / "schema.yaml"
 
-ROW_SAMPLERS = ("without_replacement", "with_replacement", "kaczmarz", "kaczmarz_block")
-COORDINATE_SAMPLERS = ("coordinate",)
-# Samplers that draw B distinct rows per step, so B can be at most the problem's n.
-DISTINCT_ROW_SAMPLERS = ("without_replacement", "kaczmarz_block")
 
 
 class ConfigError(ValueError):
@@ -309,7 +310,8 @@ def _check_pair(config: dict, p: str, sampler: str, n: int | None) -> None:
     sizes, bkey = study_value(config, p, "batch_sizes")
     t1 = config["theory"]["t1"]
     checked = [(b, bkey) for b in sizes]
-    if t1["methods"] and studies(config)[p].get("t1", True) and sampler != "kaczmarz_block":
+    t1_on = t1["methods"] and studies(config)[p].get("t1", True)
+    if t1_on and sampler not in PROJECTION_SAMPLERS:
         checked.append((t1["batch_size"], "theory.t1.batch_size"))
     if (p, sampler) == pairs(config)[0]:
         heat = config["theory"]["heatmap"]["batch_sizes"]

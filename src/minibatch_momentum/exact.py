@@ -98,8 +98,22 @@ def _rate(eigvals, method, B, eta, beta, n, replace, closure) -> float:
 
 
 def _iterations_many(
-    eigvals, weights, method, Bs, eta, beta, eps, t_max, n, replace, closure, censor_factor=None
+    eigvals,
+    weights,
+    method,
+    Bs,
+    eta,
+    beta,
+    eps,
+    t_max,
+    n,
+    replace,
+    closure,
+    censor_factor=None,
+    groups=None,
 ):
+    """Exact counts of many configurations at once (``method`` one name or one per
+    configuration), through the Gaussian closed form or ``closure``."""
     if closure is None:
         return theory.gaussian_iterations_many(
             eigvals,
@@ -113,9 +127,19 @@ def _iterations_many(
             n=n,
             replace=replace,
             censor_factor=censor_factor,
+            groups=groups,
         )
     return theory.closure_iterations_many(
-        closure, weights, method, Bs, eta, beta, eps, t_max=t_max, censor_factor=censor_factor
+        closure,
+        weights,
+        method,
+        Bs,
+        eta,
+        beta,
+        eps,
+        t_max=t_max,
+        censor_factor=censor_factor,
+        groups=groups,
     )
 
 
@@ -159,7 +183,7 @@ def batch_scaling_table(
     """
     rule = rule or {}
     Bs = np.asarray(batch_sizes, float)
-    frames = []
+    frames, curves = [], []  # curves: (method, B, eta, beta) whose T_curve is counted
     for method in methods:
         tuned = []
         for B in Bs:  # one at a time (each is tuned on its own), for the progress line
@@ -184,14 +208,12 @@ def batch_scaling_table(
                 "beta": bs.beta,
                 "rho": bs.rho,
                 "T_rate": bs.iterations,
-                "T_curve": _iterations_many(
-                    eigvals, weights, method, Bs, bs.eta, bs.beta, eps, t_max, n, replace, closure
-                ),
             }
         )
+        curves.append((method, Bs, bs.eta, bs.beta))
         spec = rule.get(method)
         if spec is None:
-            for col in ("rule_eta", "rule_beta", "rule_rho", "rule_T_rate", "rule_T_curve"):
+            for col in ("rule_eta", "rule_beta", "rule_rho", "rule_T_rate"):
                 df[col] = np.nan
         else:
             pts = np.array(
@@ -205,20 +227,46 @@ def batch_scaling_table(
             )
             df["rule_eta"], df["rule_beta"], df["rule_rho"] = pts[:, 0], pts[:, 1], rho
             df["rule_T_rate"] = theory.iterations_from_rate(rho, eps)
-            df["rule_T_curve"] = _iterations_many(
-                eigvals, weights, method, Bs, pts[:, 0], pts[:, 1], eps, t_max, n, replace, closure
-            )
+            curves.append((method, Bs, pts[:, 0], pts[:, 1]))
         frames.append(df)
-    return pd.concat(frames, ignore_index=True)
+    # Every count at once: the steps' fixed cost is paid once, not once per method and
+    # point set (each configuration's count is its own).
+    method, B, eta, beta = (
+        np.concatenate([np.broadcast_to(c[i], Bs.shape) for c in curves]) for i in range(4)
+    )
+    T = iter(
+        np.split(
+            _iterations_many(
+                eigvals, weights, method, B, eta, beta, eps, t_max, n, replace, closure
+            ),
+            len(curves),
+        )
+    )
+    for df in frames:
+        df["T_curve"] = next(T)
+        df["rule_T_curve"] = next(T) if rule.get(df["method"].iloc[0]) is not None else np.nan
+    return pd.concat(frames, ignore_index=True)[
+        [
+            "method",
+            "batch_size",
+            "eta",
+            "beta",
+            "rho",
+            "T_rate",
+            "T_curve",
+            "rule_eta",
+            "rule_beta",
+            "rule_rho",
+            "rule_T_rate",
+            "rule_T_curve",
+        ]
+    ]
 
 
 def grid_table(
     eigvals: np.ndarray,
     weights: np.ndarray,
-    method: str,
-    batch_sizes,
-    eta: np.ndarray,
-    beta: np.ndarray,
+    grids: dict,
     eps: float,
     *,
     n: int | None = None,
@@ -229,9 +277,9 @@ def grid_table(
     t_max: int = T_MAX,
     progress=None,
 ) -> pd.DataFrame:
-    """The exact theory tuned on a sweep's own grid: per batch size, the smallest exact
-    expected-loss count ``T_curve`` over the grid points ``(eta, beta)`` inside the
-    method's deterministic stability region, and the point that attains it.
+    """The exact theory tuned on a sweep's own grid: per method and batch size, the
+    smallest exact expected-loss count ``T_curve`` over the grid points ``(eta, beta)``
+    inside the method's deterministic stability region, and the point that attains it.
 
     This is the count a sweep estimates, put through the sweep's own tuning: the same
     points, the same stability restriction, the loss checked every ``check_every`` steps
@@ -239,44 +287,58 @@ def grid_table(
     ``censor_factor`` times the first one's count stopped, as :class:`~minibatch_momentum.
     engine.StopRule` does. It is what claim T2 compares each measured ``T_m(B)`` with and
     what the exact-theory predictions of C1-C3 are computed from.
+
+    ``grids`` maps each method to ``(batch_sizes, eta, beta)``, its sizes and its grid's
+    points. Every (method, batch size, point) steps together, each (method, batch size)
+    with its own censoring clock: its counts are those it would get alone.
     """
-    eta, beta = np.asarray(eta, float), np.asarray(beta, float)
-    ok = theory.stable_region(method, eta * float(np.max(eigvals)), beta)
-    eta, beta = eta[ok], beta[ok]
+    t0 = time.perf_counter()
+    keys, parts = [], []
+    for method, (sizes, eta, beta) in grids.items():
+        eta, beta = np.asarray(eta, float), np.asarray(beta, float)
+        ok = theory.stable_region(method, eta * float(np.max(eigvals)), beta)
+        eta, beta = eta[ok], beta[ok]
+        for B in sizes:
+            keys.append((method, int(B), eta, beta))
+            parts.append(np.full(eta.size, len(keys) - 1))
+    group = np.concatenate(parts)
+    T = _iterations_many(
+        eigvals,
+        weights,
+        np.array([keys[g][0] for g in group], dtype=object),
+        np.array([keys[g][1] for g in group], float),
+        np.concatenate([k[2] for k in keys]),
+        np.concatenate([k[3] for k in keys]),
+        eps,
+        t_max,
+        n,
+        replace,
+        closure,
+        censor_factor=censor_factor,
+        groups=group,
+    )
+    T = np.ceil(T / check_every) * check_every
     rows = []
-    for B in batch_sizes:
-        t0 = time.perf_counter()
-        T = _iterations_many(
-            eigvals,
-            weights,
-            method,
-            float(B),
-            eta,
-            beta,
-            eps,
-            t_max,
-            n,
-            replace,
-            closure,
-            censor_factor=censor_factor,
-        )
-        T = np.ceil(T / check_every) * check_every
-        k = int(np.argmin(T))
+    for g, (method, B, eta, beta) in enumerate(keys):
+        Tg = T[group == g]
+        k = int(np.argmin(Tg))
         rows.append(
             {
                 "method": method,
-                "batch_size": int(B),
+                "batch_size": B,
                 "eta": float(eta[k]),
                 "beta": float(beta[k]),
-                "T_curve": float(T[k]),
+                "T_curve": float(Tg[k]),
                 "stable_points": int(eta.size),
             }
         )
         if progress:
-            progress(
-                f"exact on the grid: {method} B={int(B)} T={T[k]:g} "
-                f"({time.perf_counter() - t0:.1f}s)"
-            )
+            progress(f"exact on the grid: {method} B={B} T={Tg[k]:g}")
+    if progress:
+        progress(
+            f"exact on the grid: {len(keys)} (method, B), {group.size} points stepped "
+            f"together in {time.perf_counter() - t0:.1f}s"
+        )
     return pd.DataFrame(rows)
 
 

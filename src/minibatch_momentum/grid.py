@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .checks import check_grid
+from .samplers import PROJECTION_SAMPLERS
 
 
 @dataclass(frozen=True)
@@ -39,3 +40,9 @@ class Grid:
         omb = np.geomspace(self.one_minus_beta_min, self.one_minus_beta_max, self.num_beta)
         e, b = np.meshgrid(eta, 1.0 - omb, indexing="ij")
         return e.ravel(), b.ravel()
+
+
+def grid_scale(problem, sampler: str) -> float:
+    """The ``L`` the grid's ``eta`` is in units of: ``H``'s largest eigenvalue, or 1 for a
+    projection sampler (``kaczmarz_block``), whose ``eta`` is a relaxation factor."""
+    return 1.0 if sampler in PROJECTION_SAMPLERS else float(problem.eigvals[-1])

@@ -106,3 +106,24 @@ def read_json(path: str | os.PathLike) -> Any:
 def write_text(text: str, path: str | os.PathLike) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def write_parquet(df, path: str | os.PathLike, meta: dict) -> None:
+    """Atomic Parquet write with ``meta`` (JSON) and the package version in the schema."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from . import __version__
+
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    info = {"mbm": dumps({**meta, "package_version": __version__})}
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **info})
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def read_metadata(path: str | os.PathLike) -> dict:
+    """The ``meta`` a :func:`write_parquet` stored (with ``package_version``)."""
+    import pyarrow.parquet as pq
+
+    return json.loads(pq.read_schema(path).metadata[b"mbm"])

@@ -44,8 +44,7 @@ import numpy as np
 
 from . import config as cfg
 from .problems import check_problem_spec, input_files, spectral_quantities, spectrum
-
-PROJECTION_SAMPLERS = ("kaczmarz_block",)
+from .samplers import PROJECTION_SAMPLERS
 
 
 class HopelessError(ValueError):

@@ -467,3 +467,19 @@ def calibrate_rule(
         noise=float(np.exp(x[2])),
     )
     return k, float(np.exp(worst(x)))
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """Which variant of the rule a sweep shard runs beside its grid: ``noise_line``
+    ``"trace"`` (``L``, ``mu``, ``tr H`` only) or ``"spectrum"`` (the eigenvalues too),
+    and the blend ``form``."""
+
+    noise_line: str = "trace"
+    form: str = "harmonic"
+
+    def __post_init__(self):
+        if self.noise_line not in NOISE_LINES:
+            raise ValueError(f"rule.noise_line: must be one of {list(NOISE_LINES)}")
+        if self.form not in BLENDS:
+            raise ValueError(f"rule.form: must be one of {list(BLENDS)}")

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from .cli import _json_arg as _spec
 from .cli import _log
+from .io import write_parquet
 
 FIGURES = {
     "large_batch": "S1, S4: SNGM and random-scaled SGDM vs momentum SGD on digits",
@@ -89,22 +90,6 @@ def read_claims_file(path) -> tuple[list[dict], dict]:
 
 
 SAMPLERS = ("without_replacement", "with_replacement")
-
-
-def write_parquet(df, path, meta: dict) -> None:
-    """Atomic Parquet write with ``meta`` (JSON) and the package version in the schema
-    (as :func:`minibatch_momentum.sweep.write_parquet`, without importing the engine)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from . import __version__
-    from .io import atomic_path, dumps
-
-    table = pa.Table.from_pandas(df, preserve_index=False)
-    info = {"mbm": dumps({**meta, "package_version": __version__})}
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **info})
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
 
 
 def _run_and_write(args, df, claims, analysis, meta: dict) -> None:

@@ -551,8 +551,8 @@ def solve(
     """
     import torch
 
+    from .batches import MiniBatches
     from .engine import resolve_device
-    from .samplers import MiniBatches
 
     _check_choice("method", method, METHODS)
     _check_choice("sampler", sampler, SAMPLERS)

@@ -20,10 +20,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from .analysis import KEYS, deterministic_iters, grid_rows, mark_stable, rule_results, tune
-from .grid import Grid
-from .io import read_json, write_json
+from .grid import Grid, grid_scale
+from .io import read_json, read_metadata, write_json, write_parquet
 from .problems import Problem
-from .sweep import grid_scale, read_metadata, write_parquet
 from .theory import stable_region
 
 TABLES = ("tuned", "tuned_runs", "rule", "rule_runs", "curves", "grid")

@@ -9,39 +9,19 @@ job's spec and package version in the file's metadata.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from . import __version__
 from .checks import is_int as _is_int
 from .engine import METHODS, StopRule, resolve_device, run_grid
-from .grid import Grid
-from .io import atomic_path, dumps
+from .grid import Grid, grid_scale
 from .problems import Problem
+from .rule import RuleSpec
 from .samplers import SAMPLERS, sampling
 from .theory import stable_region
-
-
-@dataclass(frozen=True)
-class RuleSpec:
-    """Which variant of the momentum rule (:mod:`~minibatch_momentum.rule`) a shard runs
-    beside its grid: ``noise_line`` ``"trace"`` (``L``, ``mu``, ``tr H`` only) or
-    ``"spectrum"`` (the eigenvalues too), and the blend ``form``."""
-
-    noise_line: str = "trace"
-    form: str = "harmonic"
-
-    def __post_init__(self):
-        from .rule import BLENDS, NOISE_LINES
-
-        _require(self.noise_line in NOISE_LINES, "rule.noise_line", f"one of {list(NOISE_LINES)}")
-        _require(self.form in BLENDS, "rule.form", f"one of {list(BLENDS)}")
 
 
 @dataclass(frozen=True)
@@ -117,12 +97,6 @@ def job_shards(d: dict) -> list[ShardSpec]:
 def _require(ok: bool, name: str, what: str) -> None:
     if not ok:
         raise ValueError(f"{name}: must be {what}")
-
-
-def grid_scale(problem: Problem, sampler: str) -> float:
-    """The ``L`` the grid's ``eta`` is in units of: ``H``'s largest eigenvalue, or 1 for
-    the block-projection sampler, whose ``eta`` is a relaxation factor."""
-    return 1.0 if sampling(problem, sampler).project else float(problem.eigvals[-1])
 
 
 def shard_points(problem: Problem, spec: ShardSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -231,18 +205,3 @@ def run_shards(problem: Problem, specs, device: str = "auto", progress=None) -> 
             f"<= {draws.m} (the {spec.sampler} sampler's rows), got {spec.batch_size}",
         )
     return pd.concat([run_shard(problem, s, device, progress) for s in specs], ignore_index=True)
-
-
-def write_parquet(df: pd.DataFrame, path: str | os.PathLike, meta: dict) -> None:
-    """Atomic Parquet write with ``meta`` (JSON) and the package version in the schema."""
-    table = pa.Table.from_pandas(df, preserve_index=False)
-    info = {"mbm": dumps({**meta, "package_version": __version__})}
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **info})
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
-
-
-def read_metadata(path: str | os.PathLike) -> dict:
-    import json
-
-    return json.loads(pq.read_schema(path).metadata[b"mbm"])

@@ -377,8 +377,12 @@ class _GaussianRecursion:
         self.lam = np.asarray(eigvals, float)
         eta, beta = (np.atleast_1d(np.asarray(v, float)) for v in (eta, beta))
         eta, beta = np.broadcast_arrays(eta, beta)
-        _check_params(method, eta, beta)
-        g = beta if method == "nag" else np.zeros_like(beta)
+        # ``method``: one name, or one per configuration (configurations of different
+        # methods step together: the methods differ only in the look-ahead g)
+        method = np.broadcast_to(np.asarray(method, dtype=object), eta.shape)
+        for m in set(method.tolist()):
+            _check_params(m, eta[method == m], beta[method == m])
+        g = np.where(method == "nag", beta, 0.0)
         lam = self.lam[:, None]
         a = 1 + beta - eta * (1 + g) * lam
         b = -beta + eta * g * lam
@@ -512,30 +516,39 @@ def _configs(measure, batch_sizes, eta, beta) -> tuple[np.ndarray, np.ndarray, n
 
 
 def _steps_to_eps(
-    rec, measure: str, eps: float, t_max: int, censor_factor: float | None = None
+    rec,
+    measure: str,
+    eps: float,
+    t_max: int,
+    censor_factor: float | None = None,
+    groups: np.ndarray | None = None,
 ) -> np.ndarray:
     """Step a recursion of ``R`` configurations until each reaches ``eps`` times its start
     (or blows up, ``inf``); a configuration leaves the batch as soon as it is done.
 
     With ``censor_factor``, stop every configuration still going at ``censor_factor``
     times the first count any of them reached (``inf`` for those), as the sweeps do:
-    only the fastest configurations matter to a grid's minimum."""
+    only the fastest configurations matter to a grid's minimum. ``groups`` (``(R,)``
+    integer labels; default one group) gives each group its own censoring clock, so
+    several grids (batch sizes, methods) step together: the steps' fixed cost is paid
+    once for all of them, and each group's counts are those it would get alone."""
     value = rec.loss if measure == "loss" else rec.dist
     target = eps * value()
     out = np.full(target.size, np.inf)
     ids = np.arange(target.size)
-    horizon = t_max
+    group = np.zeros(target.size, int) if groups is None else np.asarray(groups, int)
+    horizon = np.full(group.max(initial=0) + 1, t_max)
     with np.errstate(over="ignore", invalid="ignore"):
         for t in range(1, t_max + 1):
-            if t > horizon:
-                break
             rec.step()
             v = value()
             hit = v <= target
             out[ids[hit]] = t
-            if censor_factor is not None and hit.any() and horizon == t_max:
-                horizon = min(t_max, int(np.ceil(censor_factor * t)))
-            done = hit | ~(v < 1e200)
+            if censor_factor is not None and hit.any():
+                first = np.unique(group[ids[hit]])
+                first = first[horizon[first] == t_max]
+                horizon[first] = min(t_max, int(np.ceil(censor_factor * t)))
+            done = hit | ~(v < 1e200) | (horizon[group[ids]] <= t)
             if done.any():
                 if done.all():
                     break
@@ -558,17 +571,20 @@ def gaussian_iterations_many(
     n: int | None = None,
     replace: bool = True,
     censor_factor: float | None = None,
+    groups: np.ndarray | None = None,
 ) -> np.ndarray:
     """:func:`gaussian_iterations` for many ``(B, eta, beta)`` at once (broadcast arrays).
 
     The configurations step together, ``O(d R)`` per step, and each leaves the batch
     when it gets to ``eps`` or blows up; the results equal one-at-a-time calls (with
     ``censor_factor``, see :func:`_steps_to_eps`, only for the ones not censored).
+    ``method`` is one name or one per configuration; ``groups`` labels the censoring
+    groups (:func:`_steps_to_eps`).
     """
     Bs, eta, beta = _configs(measure, batch_sizes, eta, beta)
     c = np.array([noise_factor(B, n, replace) for B in Bs])
     rec = _GaussianRecursion(eigvals, weights, method, c, eta, beta)
-    return _steps_to_eps(rec, measure, eps, t_max, censor_factor)
+    return _steps_to_eps(rec, measure, eps, t_max, censor_factor, groups)
 
 
 def gaussian_operator(
@@ -1412,13 +1428,14 @@ def closure_iterations_many(
     measure: str = "loss",
     t_max: int = 10**6,
     censor_factor: float | None = None,
+    groups: np.ndarray | None = None,
 ) -> np.ndarray:
     """:func:`gaussian_iterations_many` for the moment closure ``model``: iterations to
-    ``eps`` of the closure's curve, many ``(B, eta, beta)`` at once."""
+    ``eps`` of the closure's curve, many ``(B, eta, beta)`` (and methods) at once."""
     Bs, eta, beta = _configs(measure, batch_sizes, eta, beta)
     c = np.array([model.noise_factor(B) for B in Bs])
     rec = _ClosureRecursion(model, weights, method, c, eta, beta)
-    return _steps_to_eps(rec, measure, eps, t_max, censor_factor)
+    return _steps_to_eps(rec, measure, eps, t_max, censor_factor, groups)
 
 
 def closure_iterations(

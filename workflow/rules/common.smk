@@ -28,6 +28,7 @@ CONDA_ENV = "../../environment.yml"
 
 from minibatch_momentum import config as mbm_config
 from minibatch_momentum import problems as mbm_problems
+from minibatch_momentum.samplers import PROJECTION_SAMPLERS  # no exact theory, no rule
 
 PROBLEMS = list(config["problems"])
 # Which samplers each problem is swept with (`studies`; without it, every problem with
@@ -55,7 +56,6 @@ FIGURES = ["tstar_vs_batch", "efficiency_vs_batch", "speedup_vs_batch", "rule_vs
 HEADLINE_FIGURES = ["loss_curves", "theory_vs_empirical", "rate_heatmap"]
 GRID_FIGURE = "figures/coverage/tstar_grid.pdf"  # every pair side by side (C5, C6)
 KAPPA_FIGURE = "figures/coverage/kappa_scan.pdf"  # claim C7
-PROJECTION_SAMPLERS = ("kaczmarz_block",)  # no noise operator: no exact theory, no rule
 
 
 def study(problem, key):
