@@ -28,14 +28,16 @@ except ConfigError as exc:
     sys.exit(f"Config error: {exc}")
 
 # The pre-flight plan (`mbm plan`): stop before any job when a shard is predicted to reach
-# eps at none of its grid points, unless the config opts in (allow_hopeless). Not again
-# inside cluster jobs, which re-read this file.
+# eps at none of its grid points, unless the config opts in (allow_hopeless). Its cost
+# estimates order the jobs (common.smk, `priority`). Not again inside cluster jobs, which
+# re-read this file.
+PLAN = None
 if workflow.is_main_process:
     from minibatch_momentum.plan import HopelessError
     from minibatch_momentum.plan import check as check_plan
 
     try:
-        check_plan(config)
+        PLAN = check_plan(config)
     except (HopelessError, ConfigError) as exc:
         sys.exit(str(exc))
 

@@ -162,7 +162,7 @@ def test_cli_sweep_names_a_non_numeric_grid_field_and_a_bad_device(tmp_path, cap
     problem = tmp_path / "p.npz"
     spec = {"family": "gaussian", "d": 4, "n": 32, "kappa": 10, "seed": 0}
     assert main(["problem", "--spec", json.dumps(spec), "--out", str(problem)]) == 0
-    shard = {"problem": "p", "method": "hb", "batch_size": 2, "grid": {"eta_max": "big"}}
+    shard = {"problem": "p", "method": "hb", "batch_sizes": [2], "grid": {"eta_max": "big"}}
     out = tmp_path / "s.parquet"
     argv = ["sweep", "--problem", str(problem), "--out", str(out), "--device", "cpu"]
     capsys.readouterr()

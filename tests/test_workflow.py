@@ -228,7 +228,7 @@ def test_snakemake_refuses_a_sampler_that_does_not_fit_the_problem(bare_copy, st
 
 def test_studies_pick_the_pairs_and_their_batch_sizes(bare_copy):
     path = write_config(bare_copy / "studies.yaml", TINY)
-    code, out = snakemake("-n", "--configfile", path.name, cwd=bare_copy)
+    code, out = snakemake("-n", "-p", "--configfile", path.name, cwd=bare_copy)
     assert code == 0, out[-2000:]
     jobs = job_counts(out)
     methods = len(TINY["sweep"]["methods"])
@@ -237,7 +237,8 @@ def test_studies_pick_the_pairs_and_their_batch_sizes(bare_copy):
     assert jobs["montecarlo"] == 2  # t1: false for tiny_cd
     assert jobs["figure_tstar_grid"] == 1
     assert "results/runs/tiny_cd/coordinate/hb.parquet" in out
-    assert '"batch_sizes": [1, 4, 16, 64]' in out  # tiny_cd's own sizes, in its job's spec
+    # tiny_cd's own sizes in its sweep jobs' specs (the shell commands, -p)
+    assert out.count('"batch_sizes": [1, 4, 16, 64], "dtype"') == methods
 
 
 def test_t1_can_be_turned_off(bare_copy):

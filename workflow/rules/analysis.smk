@@ -2,7 +2,7 @@ rule summarize:
     input:
         problem="results/problems/{problem}.npz",
         runs=shards,
-        code=code("problems", "analysis", "summary", "sweep", "grid", "theory"),
+        code=code("problems", "analysis", "summary", "samplers", "grid", "theory"),
     output:
         directory("results/summaries/{problem}/{sampler}"),
     log:

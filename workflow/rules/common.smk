@@ -116,6 +116,24 @@ def pair_figures(problem, sampler):
 GPU_JOBS = int(str(config.get("device", "auto")).startswith("cuda"))
 
 
+def predicted_seconds(wildcards):
+    """The pre-flight plan's CPU-seconds for a pair's sweeps (one method's, for a sweep
+    job), as the `priority` of its sweep and theory jobs: with fewer cores than jobs the
+    scheduler starts the longest first, so the longest path (the headline's small-B
+    sweeps and exact counts) does not wait behind short jobs."""
+    if not PLAN:
+        return 0
+    method = getattr(wildcards, "method", None)
+    return int(
+        sum(
+            s.cpu_s
+            for s in PLAN["shards"]
+            if (s.problem, s.sampler) == (wildcards.problem, wildcards.sampler)
+            and method in (None, s.method)
+        )
+    )
+
+
 def code(*modules):
     """Library modules a job imports; editing one re-runs the jobs that use it."""
     return [f"src/minibatch_momentum/{m}.py" for m in ("cli", "io", "checks", *modules)]

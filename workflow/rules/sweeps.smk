@@ -3,13 +3,14 @@
 rule sweep:
     input:
         problem="results/problems/{problem}.npz",
-        code=code("problems", "samplers", "engine", "sweep", "rule", "theory"),
+        code=code("problems", "samplers", "batches", "engine", "sweep", "grid", "rule", "theory"),
     output:
         "results/runs/{problem}/{sampler}/{method}.parquet",
     params:
         spec=shard_spec,
         device=config.get("device", "auto"),
     threads: 1
+    priority: predicted_seconds
     resources:
         gpu=GPU_JOBS,  # `device: auto` never reserves a GPU (common.smk)
     log:

@@ -6,7 +6,7 @@
 rule theory:
     input:
         problem="results/problems/{problem}.npz",
-        code=code("problems", "theory", "rule", "exact", "engine", "samplers", "sweep"),
+        code=code("problems", "theory", "rule", "exact", "samplers", "grid"),
     output:
         tstar="results/theory/{problem}/{sampler}/tstar.parquet",
         maps="results/theory/{problem}/{sampler}/rate_maps.parquet",
@@ -14,6 +14,7 @@ rule theory:
     params:
         spec=theory_spec,
     threads: 1
+    priority: predicted_seconds
     log:
         "results/logs/theory/{problem}/{sampler}.log",
     benchmark:
@@ -29,12 +30,13 @@ rule theory:
 rule montecarlo:
     input:
         problem="results/problems/{problem}.npz",
-        code=code("problems", "theory", "rule", "exact", "engine", "samplers", "sweep"),
+        code=code("problems", "theory", "rule", "exact", "engine", "samplers", "batches"),
     output:
         "results/theory/{problem}/{sampler}/exact_vs_mc.parquet",
     params:
         spec=t1_spec,
     threads: 1
+    priority: predicted_seconds
     log:
         "results/logs/montecarlo/{problem}/{sampler}.log",
     benchmark:
@@ -58,6 +60,7 @@ rule theory_grid:
     params:
         spec=theory_grid_spec,
     threads: 1
+    priority: predicted_seconds
     log:
         "results/logs/theory_grid/{problem}/{sampler}.log",
     benchmark:
