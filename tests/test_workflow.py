@@ -434,7 +434,7 @@ def test_changed_grid_reruns_sweeps_and_downstream_but_not_the_problem(tiny_run)
     # the theory needs the problem only: it stays, and so does the T1 figure; of the seed
     # systems, S3 reads the shards and S6 the summary (its own shards stay)
     assert jobs == {
-        "sweep": 6 + 6 + 8,  # every pair: tiny_cd has its own batch sizes, not its own grid
+        "sweep": 2 + 2 + 2,  # every pair's (sgd, hb): tiny_cd has its own sizes, not its grid
         "summarize": 3,
         "theory_grid": 3,  # the exact theory tuned on the (new) grid
         "claims": 1,
@@ -480,7 +480,7 @@ def test_changed_problem_reruns_everything(tiny_run):
     code, out = snakemake("-n", "--configfile", "prob.yaml", cwd=tiny_run)
     assert code == 0, out[-2000:]
     jobs = job_counts(out)
-    assert jobs["problem"] == 1 and jobs["sweep"] == 12 and jobs["claims"] == 1
+    assert jobs["problem"] == 1 and jobs["sweep"] == 4 and jobs["claims"] == 1  # 2 pairs x 2
     assert "results/problems/tiny_cd.npz" not in out  # the other problem stays
 
 
@@ -516,7 +516,7 @@ def test_changed_seed_config_reruns_only_that_system(tiny_run):
     code, out = snakemake("-n", "--configfile", "s6.yaml", cwd=tiny_run)
     assert code == 0, out[-2000:]
     jobs = job_counts(out)
-    assert jobs["seed_baseline_shard"] == 2  # mass at B = 1 and 16 only
+    assert jobs["seed_baseline_shard"] == 1  # mass only (one job, its B = 1 and 16)
     assert jobs["seed_baselines"] == 1 and "sweep" not in jobs
 
 

@@ -31,19 +31,8 @@ import time
 
 import numpy as np
 
-
-def _log(msg: str) -> None:
-    print(f"[mbm {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def _json_arg(text: str) -> dict:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"--spec is not valid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise ValueError("--spec must be a JSON object")
-    return value
+from .io import log as _log
+from .io import parse_spec as _json_arg
 
 
 def cmd_problem(args) -> None:

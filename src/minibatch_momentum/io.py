@@ -127,3 +127,22 @@ def read_metadata(path: str | os.PathLike) -> dict:
     import pyarrow.parquet as pq
 
     return json.loads(pq.read_schema(path).metadata[b"mbm"])
+
+
+def log(msg: str) -> None:
+    """A progress line on stderr, time-stamped (jobs tee it to their log and the console)."""
+    import sys
+    import time
+
+    print(f"[mbm {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def parse_spec(text: str) -> dict:
+    """A command's ``--spec``: a JSON object, or a one-line error naming ``--spec``."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--spec is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ValueError("--spec must be a JSON object")
+    return value

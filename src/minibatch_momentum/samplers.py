@@ -55,6 +55,30 @@ def problem_kind(sampler: str) -> str:
     return "psd" if sampler in COORDINATE_SAMPLERS else "rows"
 
 
+def noise_factor(batch_size: float, n: int | None = None, replace: bool = True) -> float:
+    """The factor ``c_B`` in front of the sampling-noise operator of ``B`` draws (the
+    exact theory's ``N_B = c_B N_1``).
+
+    Parameters
+    ----------
+    batch_size : rows per step, ``B >= 1`` (a float is accepted: the theory is smooth
+        in ``B``).
+    n : number of rows; needed only without replacement.
+    replace : rows drawn i.i.d. (``c_B = 1 / B``) or ``B`` distinct rows
+        (``c_B = (n - B) / (B (n - 1))``, zero at ``B = n``).
+    """
+    B = float(batch_size)
+    if not B >= 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if replace:
+        return 1.0 / B
+    if n is None:
+        raise ValueError("sampling without replacement needs n")
+    if B > n:
+        raise ValueError(f"batch_size={batch_size} exceeds n={n} without replacement")
+    return 0.0 if n == 1 else (n - B) / (B * (n - 1))
+
+
 @dataclass(frozen=True)
 class Sampling:
     """A sampler's table for one problem, in the eigenbasis of ``H`` (see module docstring).
@@ -89,9 +113,7 @@ class Sampling:
         return MiniBatches(self.m, batch_size, seed, replace=self.replace, weights=self.p)
 
     def noise_factor(self, batch_size: float) -> float:
-        """``c_B`` with ``N_B = c_B N_1`` (:func:`minibatch_momentum.theory.noise_factor`)."""
-        from .theory import noise_factor
-
+        """``c_B`` with ``N_B = c_B N_1`` (:func:`noise_factor`)."""
         return noise_factor(batch_size, self.m, self.replace)
 
 

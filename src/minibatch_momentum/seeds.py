@@ -32,8 +32,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .cli import _json_arg as _spec
-from .cli import _log
+from .io import log as _log
+from .io import parse_spec as _spec
 from .io import write_parquet
 
 FIGURES = {

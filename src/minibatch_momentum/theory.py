@@ -94,6 +94,8 @@ from functools import cached_property
 import numpy as np
 import scipy.optimize
 
+from .samplers import noise_factor, sampling
+
 METHODS = ("sgd", "hb", "nag")
 NOISE_MODELS = ("finite", "gaussian")
 
@@ -104,29 +106,6 @@ _NULL_TOL = 1e-12
 # --------------------------------------------------------------------------------------
 # Shared pieces
 # --------------------------------------------------------------------------------------
-
-
-def noise_factor(batch_size: float, n: int | None = None, replace: bool = True) -> float:
-    """The factor ``c_B`` in front of the sampling-noise operator.
-
-    Parameters
-    ----------
-    batch_size : rows per step, ``B >= 1`` (a float is accepted: the theory is smooth
-        in ``B``).
-    n : number of rows; needed only without replacement.
-    replace : rows drawn i.i.d. (``c_B = 1 / B``) or ``B`` distinct rows
-        (``c_B = (n - B) / (B (n - 1))``, zero at ``B = n``).
-    """
-    B = float(batch_size)
-    if not B >= 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if replace:
-        return 1.0 / B
-    if n is None:
-        raise ValueError("sampling without replacement needs n")
-    if B > n:
-        raise ValueError(f"batch_size={batch_size} exceeds n={n} without replacement")
-    return 0.0 if n == 1 else (n - B) / (B * (n - 1))
 
 
 def _gamma(method: str, beta: float) -> float:
@@ -1005,7 +984,6 @@ def sampler_table(problem, sampler: str):
     Raises ``ValueError`` for ``kaczmarz_block`` (:data:`BLOCK_PROJECTION_ERROR`) and for a
     sampler that does not apply to the problem's kind.
     """
-    from .samplers import sampling  # imports torch: only when a sampler is asked for
 
     if sampler == "kaczmarz_block":
         raise ValueError(BLOCK_PROJECTION_ERROR)

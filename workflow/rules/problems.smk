@@ -9,6 +9,9 @@ rule problem:
         meta="results/problems/{problem}.json",
     params:
         spec=problem_spec,
+    # before any sweep or theory job (their priorities are CPU-seconds): a problem job
+    # takes a second and every job of its pairs waits for it
+    priority: 10**6
     log:
         "results/logs/problem/{problem}.log",
     benchmark:

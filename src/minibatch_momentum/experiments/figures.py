@@ -334,7 +334,7 @@ def small_lr_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLike) -
     r = comp["ratio"].tolist()
     bx.set_ylim(min([1 / tol / 1.5, *r]), max([tol * 1.5, *r]))
     bx.set_ylabel(rf"$T_{{\rm {name}}}(\eta,\beta)\,/\,T_{{\rm SGD}}(\eta/(1-\beta))$")
-    bx.set_title("(b) every comparable configuration (numbers: how many)", fontsize=8, loc="left")
+    bx.set_title("(b) comparable configurations, with counts", fontsize=8, loc="left")
     bx.legend(fontsize=7, loc="upper right")
     sns.despine(fig)
     fig.tight_layout()
