@@ -564,7 +564,9 @@ def search_noise_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLik
     ax.set_yscale("log")
     ax.set_ylabel(r"noise level $\|d_t-\nabla f(x_t)\|$")
     ax.set_title("(a) digits MLP: level against batch size", fontsize=8, loc="left")
-    ax.legend(fontsize=5.5, loc="lower left")
+    lo, hi = ax.get_ylim()
+    ax.set_ylim(lo / 10, hi)  # a decade below the data for the legend
+    ax.legend(fontsize=6.5, loc="lower left")
 
     grid = np.linspace(0.0, 0.97, 100)
     for m in analysis["momentum"]:
@@ -599,7 +601,7 @@ def search_noise_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLik
     bx.set_xlabel(r"momentum $\beta$")
     bx.set_ylabel("level / SGD's at equal $\\eta/(1-\\beta)$")
     bx.set_title("(b) does momentum lower the level?", fontsize=8, loc="left")
-    bx.legend(fontsize=5.5, loc="upper left")
+    bx.legend(fontsize=6.5, loc="upper left")
 
     conf = pd.DataFrame(analysis["configurations"])
     for method, st in NOISE_STYLE.items():
@@ -622,7 +624,7 @@ def search_noise_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLik
         fontsize=8,
         loc="left",
     )
-    cx.legend(fontsize=5.5, loc="center left")
+    cx.legend(fontsize=6.5, loc="center left")
 
     cells = pd.DataFrame(analysis["quadratic"]["cells"])
     variants = cells[["method", "beta"]].drop_duplicates().sort_values(["method", "beta"])
@@ -649,6 +651,6 @@ def search_noise_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLik
     _log2_axis(dx)
     dx.set_ylabel("measured / closed form")
     dx.set_title(r"(d) quadratic: $E\|d_t-\nabla f(x_t)\|^2$", fontsize=8, loc="left")
-    dx.legend(fontsize=5.5, ncol=2, loc="upper right")
+    dx.legend(fontsize=6.5, ncol=2, loc="upper right")
     fig.tight_layout()
     _save(fig, path)
