@@ -114,33 +114,11 @@ def _iterations_many(
 ):
     """Exact counts of many configurations at once (``method`` one name or one per
     configuration), through the Gaussian closed form or ``closure``."""
+    common = (weights, method, Bs, eta, beta, eps)
+    kw = {"t_max": t_max, "censor_factor": censor_factor, "groups": groups}
     if closure is None:
-        return theory.gaussian_iterations_many(
-            eigvals,
-            weights,
-            method,
-            Bs,
-            eta,
-            beta,
-            eps,
-            t_max=t_max,
-            n=n,
-            replace=replace,
-            censor_factor=censor_factor,
-            groups=groups,
-        )
-    return theory.closure_iterations_many(
-        closure,
-        weights,
-        method,
-        Bs,
-        eta,
-        beta,
-        eps,
-        t_max=t_max,
-        censor_factor=censor_factor,
-        groups=groups,
-    )
+        return theory.gaussian_iterations_many(eigvals, *common, n=n, replace=replace, **kw)
+    return theory.closure_iterations_many(closure, *common, **kw)
 
 
 def batch_scaling_table(
