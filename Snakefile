@@ -80,5 +80,5 @@ rule all:
         GRID_FIGURE,
         KAPPA_FIGURE,
         seed_figures(),
-        "results/paper/main.pdf",
+        ["results/paper/main.pdf"] if config["paper"] else [],
     default_target: True

@@ -75,7 +75,7 @@ def test_defaults_are_not_shared_between_configs():
     "path,value,expect",
     [
         # unknown keys: the key and the allowed ones
-        ("bogus", 1, "bogus: unknown key; allowed keys here: claims, device, kappa_scan, problems"),
+        ("bogus", 1, "bogus: unknown key; allowed keys here: claims, device, kappa_scan, paper, problems"),
         ("claims.slopee", 1, "claims.slopee: unknown key; allowed keys here: acceleration"),
         # types, enumerations and ranges: the key as written, the value, what is allowed
         ("sweep.grid.eta_max", "big", "sweep.grid.eta_max: must be a number, got 'big'"),
@@ -209,9 +209,12 @@ def bare(tmp_path_factory):
 def test_a_ten_line_config_runs_a_dry_run(bare):
     path = write_config(bare / "short.yaml", SHORT)
     assert len(path.read_text().splitlines()) <= 10
-    code, out = snakemake("-n", "--configfile", path.name, cwd=bare)
+    code, out = snakemake("-n", "--configfile", path.name, cwd=bare, paper=True)
     assert code == 0, out[-2000:]
     assert "results/runs/mine/without_replacement/hb.parquet" in out
+    # the paper's text is the quick and paper profiles': a config of one's own (paper:
+    # false by default) ends at the claims report and the figures
+    assert "results/claims.md" in out and "results/paper/main.pdf" not in out
 
 
 @pytest.mark.parametrize(

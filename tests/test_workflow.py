@@ -259,6 +259,7 @@ def test_dry_run_of_the_repository():
     code, out = snakemake("-n", cwd=REPO_ROOT, paper=True)
     assert code == 0, out[-3000:]
     assert "Building DAG of jobs" in out
+    assert "results/paper/main.pdf" in out  # quick.yaml: paper: true
 
 
 def test_lint_of_the_repository_is_clean():
