@@ -75,7 +75,7 @@ def test_defaults_are_not_shared_between_configs():
     "path,value,expect",
     [
         # unknown keys: the key and the allowed ones
-        ("bogus", 1, "bogus: unknown key; allowed keys here: claims, device, kappa_scan, paper, problems"),
+        ("bogus", 1, "bogus: unknown key; allowed keys here: claims, device, kappa_scan, paper"),
         ("claims.slopee", 1, "claims.slopee: unknown key; allowed keys here: acceleration"),
         # types, enumerations and ranges: the key as written, the value, what is allowed
         ("sweep.grid.eta_max", "big", "sweep.grid.eta_max: must be a number, got 'big'"),
