@@ -363,8 +363,10 @@ def build_pdf(tex: str | os.PathLike, out: str | os.PathLike, progress=None) -> 
     out = Path(out).resolve()
     build = out.parent / "build"
     build.mkdir(parents=True, exist_ok=True)
+    # -g: build even where latexmk's records say nothing changed (a stale PDF, or one from
+    # a previous document of the same name, must never pass for this one)
     cmd = [
-        "latexmk", "-pdf", "-halt-on-error", "-interaction=nonstopmode", "-file-line-error",
+        "latexmk", "-g", "-pdf", "-halt-on-error", "-interaction=nonstopmode", "-file-line-error",
         f"-outdir={build}", tex.name,
     ]  # fmt: skip
     if progress:
