@@ -161,7 +161,7 @@ def batch_scaling_table(
     """
     rule = rule or {}
     Bs = np.asarray(batch_sizes, float)
-    frames, curves = [], []  # curves: (method, B, eta, beta) whose T_curve is counted
+    frames, curves = [], []  # curves: (table, column, method, B, eta, beta) to count
     for method in methods:
         tuned = []
         for B in Bs:  # one at a time (each is tuned on its own), for the progress line
@@ -188,10 +188,10 @@ def batch_scaling_table(
                 "T_rate": bs.iterations,
             }
         )
-        curves.append((method, Bs, bs.eta, bs.beta))
+        curves.append((df, "T_curve", method, Bs, bs.eta, bs.beta))
         spec = rule.get(method)
         if spec is None:
-            for col in ("rule_eta", "rule_beta", "rule_rho", "rule_T_rate"):
+            for col in ("rule_eta", "rule_beta", "rule_rho", "rule_T_rate", "rule_T_curve"):
                 df[col] = np.nan
         else:
             pts = np.array(
@@ -205,24 +205,16 @@ def batch_scaling_table(
             )
             df["rule_eta"], df["rule_beta"], df["rule_rho"] = pts[:, 0], pts[:, 1], rho
             df["rule_T_rate"] = theory.iterations_from_rate(rho, eps)
-            curves.append((method, Bs, pts[:, 0], pts[:, 1]))
+            curves.append((df, "rule_T_curve", method, Bs, pts[:, 0], pts[:, 1]))
         frames.append(df)
     # Every count at once: the steps' fixed cost is paid once, not once per method and
     # point set (each configuration's count is its own).
     method, B, eta, beta = (
-        np.concatenate([np.broadcast_to(c[i], Bs.shape) for c in curves]) for i in range(4)
+        np.concatenate([np.broadcast_to(c[i], Bs.shape) for c in curves]) for i in range(2, 6)
     )
-    T = iter(
-        np.split(
-            _iterations_many(
-                eigvals, weights, method, B, eta, beta, eps, t_max, n, replace, closure
-            ),
-            len(curves),
-        )
-    )
-    for df in frames:
-        df["T_curve"] = next(T)
-        df["rule_T_curve"] = next(T) if rule.get(df["method"].iloc[0]) is not None else np.nan
+    T = _iterations_many(eigvals, weights, method, B, eta, beta, eps, t_max, n, replace, closure)
+    for (df, column, *_), counts in zip(curves, np.split(T, len(curves)), strict=True):
+        df[column] = counts
     return pd.concat(frames, ignore_index=True)[
         [
             "method",
