@@ -6,39 +6,18 @@ throughout, so a reader can match curves across figures.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-import matplotlib
+from .style import COLUMN_WIDTH, despine, save
+from .style import apply as _style
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-
-from .io import atomic_path  # noqa: E402
-
-COLUMN_WIDTH = 3.4
 METHOD_STYLE = {
     "sgd": {"color": "#4d4d4d", "marker": "o", "label": "SGD"},
     "hb": {"color": "#1b75bc", "marker": "s", "label": "heavy ball"},
     "nag": {"color": "#d6604d", "marker": "^", "label": "Nesterov"},
 }
-
-
-def _style():
-    sns.set_theme(context="paper", style="ticks", font_scale=0.9)
-    plt.rcParams.update({"figure.dpi": 100, "savefig.bbox": "tight", "legend.frameon": False})
-
-
-def save(fig, path: str | os.PathLike) -> None:
-    """Write ``path`` (PDF) and the PNG beside it, each atomically."""
-    path = Path(path)
-    for target, kw in [(path, {}), (path.with_suffix(".png"), {"dpi": 200})]:
-        with atomic_path(target) as tmp:
-            fig.savefig(tmp, format=target.suffix[1:], **kw)
-    plt.close(fig)
 
 
 def _breakpoints(ax, meta, y_text=0.97):
@@ -134,7 +113,7 @@ def tstar_vs_batch(measured, exact, meta: dict, eps: float, path) -> None:
     ax.legend(
         fontsize=7, loc="upper right", title="lines: exact; dotted: full batch", title_fontsize=7
     )
-    sns.despine(fig)
+    despine(fig)
     save(fig, path)
 
 
@@ -162,7 +141,7 @@ def efficiency_vs_batch(measured, exact, meta: dict, path) -> None:
     ax.set_yscale("log")
     ax.set_ylabel(r"parallel efficiency $\mathrm{eff}(B)$")
     ax.legend(fontsize=7, loc="lower left")
-    sns.despine(fig)
+    despine(fig)
     save(fig, path)
 
 
@@ -193,7 +172,7 @@ def speedup_vs_batch(measured, exact, meta: dict, path) -> None:
     ax.set_ylabel(r"speedup $R(B)=T_{\rm SGD}/T$")
     bx.set_ylabel(r"$A(B)=R(B)\,B_{\rm crit,SGD}/B$")
     ax.legend(fontsize=7, loc="upper left")
-    sns.despine(fig)
+    despine(fig)
     save(fig, path)
 
 
@@ -234,7 +213,7 @@ def kappa_scan(exact_kappa, exact_ratio, measured: dict | None, path) -> None:
     ax.set_xlabel(r"condition number $\kappa$")
     ax.set_ylabel(r"$B_{\rm crit,HB}/B_{\rm crit,SGD}$")
     ax.legend(fontsize=7, loc="upper left")
-    sns.despine(fig)
+    despine(fig)
     save(fig, path)
 
 
@@ -265,7 +244,7 @@ def loss_curves(curves: pd.DataFrame, meta: dict, batch_sizes, eps: float, path)
         ax.set_xlabel("iteration $t$")
     axes[0][0].set_ylabel(r"$f(x_t)/f(x_0)$")
     axes[0][0].legend(fontsize=7, loc="lower left")
-    sns.despine(fig)
+    despine(fig)
     save(fig, path)
 
 
@@ -339,7 +318,7 @@ def theory_vs_empirical(
     ax.set_yscale("log")
     ax.set_ylabel(rf"iterations to $\varepsilon={eps:g}$")
     ax.legend(fontsize=7, loc="lower left", ncol=2)
-    sns.despine(fig)
+    despine(fig)
     save(fig, path)
 
 
@@ -422,7 +401,7 @@ def rule_vs_grid(
     bx.set_ylabel(r"$T_{\rm rule}/T_{\rm grid\,best}$")
     lo, hi = bx.get_ylim()
     bx.set_ylim(min(lo, 0.8), max(hi, factor * 1.15))
-    sns.despine(fig)
+    despine(fig)
     save(fig, path)
 
 
@@ -565,7 +544,7 @@ def exact_vs_monte_carlo(mc: pd.DataFrame, path) -> None:
     )
     bx.set_xlabel("iteration $t$")
     bx.set_ylabel("Monte Carlo / exact $-$ 1", fontsize=7)
-    sns.despine(fig)
+    despine(fig)
     save(fig, path)
 
 
@@ -606,5 +585,5 @@ def tstar_grid(panels: list[dict], eps: float, path, ncols: int = 3) -> None:
     axes.flat[0].set_ylabel(rf"iterations to $\varepsilon={eps:g}$")
     axes.flat[0].plot([], [], color="0.3", lw=1.0, label="exact theory")
     axes.flat[0].legend(fontsize=7, loc="lower left")
-    sns.despine(fig)
+    despine(fig)
     save(fig, path)

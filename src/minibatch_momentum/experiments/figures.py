@@ -21,20 +21,18 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import matplotlib.ticker
+import numpy as np
+import pandas as pd
+from scipy import stats
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-from scipy import stats  # noqa: E402
-
-from ..io import atomic_path  # noqa: E402
-from .label_noise import PREDICTED_EXPONENT  # noqa: E402
-from .large_batch import METHOD_LABELS  # noqa: E402
+from ..style import COLUMN_WIDTH, despine, palette
+from ..style import apply as _style
+from ..style import save as _save
+from .label_noise import PREDICTED_EXPONENT
+from .large_batch import METHOD_LABELS
 
 __all__ = [
     "large_batch_figure",
@@ -46,23 +44,8 @@ __all__ = [
     "COLUMN_WIDTH",
 ]
 
-COLUMN_WIDTH = 3.4
 METHOD_COLORS = {"msgd": "#4d4d4d", "sngm": "#1b75bc", "rsgdm": "#d6604d"}
 METHOD_MARKERS = {"msgd": "o", "sngm": "s", "rsgdm": "^"}
-
-
-def _style() -> None:
-    sns.set_theme(context="paper", style="ticks", font_scale=0.9)
-    plt.rcParams.update({"figure.dpi": 100, "savefig.bbox": "tight", "legend.frameon": False})
-
-
-def _save(fig, path: str | os.PathLike) -> None:
-    """Write ``path`` (PDF) and the PNG beside it, each atomically."""
-    path = Path(path).with_suffix(".pdf")
-    for target, kw in [(path, {}), (path.with_suffix(".png"), {"dpi": 200})]:
-        with atomic_path(target) as tmp:
-            fig.savefig(tmp, format=target.suffix[1:], **kw)
-    plt.close(fig)
 
 
 # --------------------------------------------------------------------------- S1 / S4
@@ -143,7 +126,7 @@ def large_batch_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLike
     bx.set_ylabel("final test accuracy")
     bx.set_title(f"(b) tuning at B = {B_large} (circled: best validation)", fontsize=8, loc="left")
     bx.legend(fontsize=7, loc="lower center", ncol=3)
-    sns.despine(fig)
+    despine(fig)
     fig.tight_layout()
     _save(fig, path)
 
@@ -159,7 +142,7 @@ def label_noise_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLike
     _style()
     per = analysis["per_eta"]
     grid = np.asarray(analysis["one_minus_beta_grid"])
-    colors = sns.color_palette("viridis", len(per))
+    colors = palette("viridis", len(per))
     fig, (ax, bx) = plt.subplots(
         2, 1, figsize=(COLUMN_WIDTH, 5.0), gridspec_kw={"height_ratios": [1.1, 1.0]}
     )
@@ -226,7 +209,7 @@ def label_noise_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLike
     bx.set_title(r"(b) optimal momentum against $\eta$", fontsize=8, loc="left")
     if bx.get_legend_handles_labels()[0]:
         bx.legend(fontsize=7, loc="upper left")
-    sns.despine(fig)
+    despine(fig)
     fig.tight_layout()
     _save(fig, path)
 
@@ -260,7 +243,7 @@ def small_lr_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLike) -
     small = [p["batch_size"] for p in per if p["small"]] or [
         int(mom["batch_size"].min()) if not mom.empty else 1
     ]
-    colors = sns.color_palette("crest", len(small))
+    colors = palette("cividis", len(small))
     for B, color in zip(small, colors, strict=True):
         s = sgd[(sgd["batch_size"] == B) & np.isfinite(sgd["T"])].sort_values("eta")
         ax.plot(s["eta_eff"], s["T"], "-o", color=color, ms=3, lw=1.2, label=f"SGD, B = {B}")
@@ -336,7 +319,7 @@ def small_lr_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLike) -
     bx.set_ylabel(rf"$T_{{\rm {name}}}(\eta,\beta)\,/\,T_{{\rm SGD}}(\eta/(1-\beta))$")
     bx.set_title("(b) comparable configurations, with counts", fontsize=8, loc="left")
     bx.legend(fontsize=7, loc="upper right")
-    sns.despine(fig)
+    despine(fig)
     fig.tight_layout()
     _save(fig, path)
 
@@ -354,7 +337,7 @@ def threshold_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLike) 
     fig, (ax, bx) = plt.subplots(
         2, 1, figsize=(COLUMN_WIDTH, 5.0), gridspec_kw={"height_ratios": [1.0, 1.0]}
     )
-    colors = sns.color_palette("viridis", len(df))
+    colors = palette("viridis", len(df))
     for (_, r), color in zip(df.iterrows(), colors, strict=True):
         B = np.asarray(r["curve_B"], float)
         ratio = np.asarray(r["curve_T_sgd"], float) / np.asarray(r["curve_T_hb"], float)
@@ -397,7 +380,7 @@ def threshold_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLike) 
     bx.set_ylabel("batch size")
     bx.set_title("(b) thresholds against $\\kappa$", fontsize=8, loc="left")
     bx.legend(fontsize=7, loc="upper left")
-    sns.despine(fig)
+    despine(fig)
     fig.tight_layout()
     _save(fig, path)
 
@@ -494,7 +477,7 @@ def baselines_figure(table: pd.DataFrame, analysis: dict, path: str | os.PathLik
     bx.set_ylabel(r"min$(T_{\rm HB}, T_{\rm NAG})\,/\,T_{\rm baseline}$")
     bx.set_title("(b) above 1: the baseline is faster", fontsize=8, loc="left")
     bx.legend(fontsize=7, loc="best")
-    sns.despine(fig)
+    despine(fig)
     fig.tight_layout()
     _save(fig, path)
 
