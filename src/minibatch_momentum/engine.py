@@ -71,6 +71,7 @@ import torch
 
 from .problems import Problem
 from .samplers import Sampling, sampling
+from .theory import BLOWUP
 
 METHODS = ("sgd", "hb", "nag")
 # Baselines of S6 (see "Baselines" above) and the extra per-run parameters each takes.
@@ -385,7 +386,7 @@ class StopRule:
     t_max: int = 100_000
     check_every: int = 10
     censor_factor: float = 2.0
-    blowup: float = 1e8
+    blowup: float = BLOWUP  # the exact counts' threshold too (theory.BLOWUP)
     curve_points: int = 400
 
     def __post_init__(self):
