@@ -278,6 +278,8 @@ def test_bad_seed_spec_exits_2_naming_the_field(tmp_path, capsys, system, spec, 
         ({"stop": {"eps": 2.0}}, "eps"),
         ({"grid": {"batch_sizes": [4], "num_eta": 0}}, "num_eta"),
         ({"extra_field": 1}, "extra_field"),
+        # more distinct rows than the problem has: refused before the first size runs
+        ({"grid": {"batch_sizes": [4, 10**6], "num_eta": 2, "num_beta": 2}}, "batch_size"),
     ],
 )
 def test_bad_baseline_shard_spec_exits_2(tmp_path, capsys, sweep_dir, change, needle):

@@ -137,6 +137,17 @@ def sampling(problem, sampler: str, *, eigenbasis: bool = True) -> Sampling:
     return problem.tables[sampler]
 
 
+def check_batch_sizes(problem, sampler: str, batch_sizes) -> None:
+    """Raise ``ValueError`` (naming ``batch_size``) unless every size can be drawn: at
+    least 1 and, for a sampler of distinct rows, at most its table's rows. Jobs call this
+    before their first run, so a bad size costs no compute."""
+    draws = sampling(problem, sampler)
+    for B in batch_sizes:
+        if not (B >= 1 and (draws.replace or B <= draws.m)):
+            limit = "" if draws.replace else f" and <= {draws.m} (the {sampler} sampler's rows)"
+            raise ValueError(f"batch_size: must be >= 1{limit}, got {B}")
+
+
 def _build(problem, sampler: str, basis: np.ndarray | None) -> Sampling:
     def rotate(X):
         return X if basis is None else X @ basis

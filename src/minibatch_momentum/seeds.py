@@ -35,6 +35,7 @@ from pathlib import Path
 from .io import log as _log
 from .io import parse_spec as _spec
 from .io import write_parquet
+from .samplers import check_batch_sizes
 
 FIGURES = {
     "large_batch": "S1, S4: SNGM and random-scaled SGDM vs momentum SGD on digits",
@@ -265,6 +266,7 @@ def cmd_baseline_shard(args) -> None:
     except TypeError as exc:
         raise ValueError(f"stop: {exc}") from None
     problem = load_problem(args.problem)
+    check_batch_sizes(problem, sampler, grid.batch_sizes)
     t0 = time.perf_counter()
     df = pd.concat(
         [

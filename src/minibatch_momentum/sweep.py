@@ -20,7 +20,7 @@ from .engine import METHODS, StopRule, resolve_device, run_grid
 from .grid import Grid, grid_scale
 from .problems import Problem
 from .rule import RuleSpec
-from .samplers import SAMPLERS, sampling
+from .samplers import SAMPLERS, check_batch_sizes, sampling
 from .theory import stable_region
 
 
@@ -198,10 +198,5 @@ def run_shards(problem: Problem, specs, device: str = "auto", progress=None) -> 
     """:func:`run_shard` for each spec of a job, in order, as one table. Every batch size
     is checked against the problem before the first shard runs."""
     for spec in specs:
-        draws = sampling(problem, spec.sampler)
-        _require(
-            draws.replace or spec.batch_size <= draws.m,
-            "batch_size",
-            f"<= {draws.m} (the {spec.sampler} sampler's rows), got {spec.batch_size}",
-        )
+        check_batch_sizes(problem, spec.sampler, [spec.batch_size])
     return pd.concat([run_shard(problem, s, device, progress) for s in specs], ignore_index=True)
