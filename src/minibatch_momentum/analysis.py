@@ -19,9 +19,10 @@ KEYS = ["problem", "method", "sampler", "batch_size"]
 
 
 def gmean(x) -> float:
-    """Geometric mean; ``inf`` if any entry is ``inf`` (a run that never got there)."""
+    """Geometric mean of iteration counts; ``inf`` if any entry is ``inf`` (a run that
+    never got there) or there are none (the study's one geometric mean)."""
     x = np.asarray(x, dtype=float)
-    if np.any(~np.isfinite(x)):
+    if x.size == 0 or np.any(~np.isfinite(x)):
         return float("inf")
     return float(np.exp(np.mean(np.log(x))))
 

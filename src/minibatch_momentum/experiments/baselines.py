@@ -41,6 +41,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import pandas as pd
 
+from ..analysis import gmean
 from ..checks import is_int as _is_int
 from ..checks import require as _require
 from ..claims import FAIL, INCONCLUSIVE, PASS
@@ -362,11 +363,6 @@ def run_baseline_shard(
     return pd.concat(frames, ignore_index=True)
 
 
-def _gmean(x) -> float:
-    x = np.asarray(x, float)
-    return math.inf if np.any(~np.isfinite(x)) else float(np.exp(np.log(x).mean()))
-
-
 def tune_baselines(runs: pd.DataFrame) -> pd.DataFrame:
     """Per (method, batch size) the grid point of smallest geometric-mean count over seeds.
 
@@ -376,7 +372,7 @@ def tune_baselines(runs: pd.DataFrame) -> pd.DataFrame:
     """
     rows = []
     for (method, B), g in runs.groupby(["method", "batch_size"], sort=True):
-        score = g.groupby("config")["iters_to_eps"].agg(_gmean)
+        score = g.groupby("config")["iters_to_eps"].agg(gmean)
         best = int(score.idxmin())  # first minimum: grid order breaks ties
         at = g[g["config"] == best]
         first = at.iloc[0]

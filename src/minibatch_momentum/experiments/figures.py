@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..analysis import gmean
 from ..style import COLUMN_WIDTH, despine, palette
 from ..style import apply as _style
 from ..style import save as _save
@@ -513,7 +514,7 @@ def search_noise_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLik
         g = runs[(runs["method"] == method) & (runs["beta"].isin([0.0, beta_hi]))]
         if g.empty:
             continue
-        lv = g.groupby("batch_size")["level"].apply(lambda v: float(np.exp(np.log(v).mean())))
+        lv = g.groupby("batch_size")["level"].apply(gmean)
         slope = next(
             (
                 s["slope"]

@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 import pandas as pd
 
+from ..analysis import gmean
 from ..checks import finite as _finite
 from ..checks import require as _require
 from ..claims import FAIL, INCONCLUSIVE, PASS
@@ -135,17 +136,12 @@ class SmallLRConfig:
         raise ValueError(f"preset: must be 'quick' or 'paper', got {name!r}")
 
 
-def _gmean(x) -> float:
-    x = np.asarray(x, float)
-    return math.inf if (x.size == 0 or np.any(~np.isfinite(x))) else float(np.exp(np.log(x).mean()))
-
-
 def _grid_means(runs: pd.DataFrame) -> pd.DataFrame:
     if "source" in runs:
         runs = runs[runs["source"] == "grid"]
     return (
         runs.groupby(["method", "batch_size", "eta", "beta"], sort=True)["iters_to_eps"]
-        .agg(_gmean)
+        .agg(gmean)
         .rename("T")
         .reset_index()
     )
