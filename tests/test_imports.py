@@ -3,36 +3,12 @@ which would otherwise hide one), and PyTorch only in the modules that step the e
 
 from __future__ import annotations
 
-import ast
 import subprocess
 
-from conftest import PYTHON, REPO_ROOT, subprocess_env
+import pytest
 
-PKG = REPO_ROOT / "src" / "minibatch_momentum"
-
-
-def _name(path) -> str:
-    parts = list(path.relative_to(PKG.parent).with_suffix("").parts)
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def import_graph() -> dict[str, set[str]]:
-    """Module -> the package modules it imports anywhere in its body (relative imports
-    and absolute ``minibatch_momentum.*`` ones)."""
-    modules = {_name(p): p for p in PKG.rglob("*.py")}
-    graph = {}
-    for name, path in modules.items():
-        base = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
-        deps = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level:
-                target = base[: len(base) - node.level + 1] + ([node.module] if node.module else [])
-                stem = ".".join(target)
-                deps |= {stem} if node.module else {f"{stem}.{a.name}" for a in node.names}
-            elif isinstance(node, ast.Import):
-                deps |= {a.name for a in node.names}
-        graph[name] = {d for d in deps if d in modules and d != name}
-    return graph
+from conftest import PYTHON, subprocess_env
+from minibatch_momentum.sources import import_graph, module_files
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -108,3 +84,17 @@ def test_only_the_engine_side_imports_torch():
         [PYTHON, "-c", heavy], env=subprocess_env(), capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "True"  # the check can fail
+
+
+def test_a_jobs_code_is_its_modules_and_what_they_import():
+    """The workflow's `code()` inputs: a figure job's files include the style module that
+    plots imports (so editing it re-runs the figures) and not the engine."""
+    files = module_files("plots")
+    assert "minibatch_momentum/plots.py" in files and "minibatch_momentum/style.py" in files
+    assert "minibatch_momentum/__init__.py" in files  # every import runs it
+    assert "minibatch_momentum/engine.py" not in files
+    seeds = module_files("experiments.small_lr")
+    assert "minibatch_momentum/experiments/__init__.py" in seeds
+    assert "minibatch_momentum/analysis.py" in seeds  # its geometric mean
+    with pytest.raises(ValueError, match="not modules"):
+        module_files("plot")

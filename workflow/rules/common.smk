@@ -29,6 +29,7 @@ CONDA_ENV = "../../environment.yml"
 from minibatch_momentum import config as mbm_config
 from minibatch_momentum import problems as mbm_problems
 from minibatch_momentum.samplers import PROJECTION_SAMPLERS  # no exact theory, no rule
+from minibatch_momentum.sources import module_files
 
 PROBLEMS = list(config["problems"])
 # Which samplers each problem is swept with (`studies`; without it, every problem with
@@ -135,8 +136,12 @@ def predicted_seconds(wildcards):
 
 
 def code(*modules):
-    """Library modules a job imports; editing one re-runs the jobs that use it."""
-    return [f"src/minibatch_momentum/{m}.py" for m in ("cli", "io", "checks", *modules)]
+    """The source files a job runs: the CLI's own, and those of ``modules`` (the library
+    modules its command uses) with every package module they import (read from the
+    import statements, sources.module_files). Editing a file re-runs the jobs whose code
+    includes it, and a new import needs no edit here."""
+    files = module_files("io", "checks", *modules)
+    return ["src/minibatch_momentum/cli.py", *(f"src/{f}" for f in files)]
 
 
 def problem_files(wildcards):
@@ -314,7 +319,7 @@ SCAN_SUMMARIES = [
 ][: len(SCAN_PROBLEMS)]
 SEED_BASELINES = ("sngm", "asgd", "mass")
 # Modules every `mbm seed` job imports (the experiments package imports its S1/S2 modules).
-SEED_CODE = ("seeds", "experiments/__init__", "experiments/large_batch", "experiments/label_noise")
+SEED_CODE = ("seeds", "experiments", "experiments.large_batch", "experiments.label_noise")
 
 
 def seed_spec(system):

@@ -49,7 +49,7 @@ rule seed_small_lr:
     input:
         problem=f"results/problems/{SEED_PROBLEM}.npz",
         runs=small_lr_shards,
-        code=code(*SEED_CODE, "experiments/small_lr", "problems"),
+        code=code(*SEED_CODE, "experiments.small_lr", "problems"),
     output:
         data="results/seeds/small_lr.parquet",
         claims="results/seeds/small_lr.claims.json",
@@ -68,7 +68,7 @@ rule seed_small_lr:
 
 rule seed_threshold:
     input:
-        code=code(*SEED_CODE, "experiments/threshold", "theory", "problems"),
+        code=code(*SEED_CODE, "experiments.threshold", "theory", "problems"),
     output:
         data="results/seeds/threshold.parquet",
         claims="results/seeds/threshold.claims.json",
@@ -89,7 +89,7 @@ rule seed_threshold:
 
 rule seed_search_noise:
     input:
-        code=code(*SEED_CODE, "experiments/search_noise", "problems"),
+        code=code(*SEED_CODE, "experiments.search_noise", "problems"),
     output:
         data="results/seeds/search_noise.parquet",
         claims="results/seeds/search_noise.claims.json",
@@ -111,7 +111,7 @@ rule seed_search_noise:
 rule seed_baseline_shard:
     input:
         problem=f"results/problems/{SEED_PROBLEM}.npz",
-        code=code(*SEED_CODE, "experiments/baselines", "engine", "problems", "samplers"),
+        code=code(*SEED_CODE, "experiments.baselines", "engine", "problems", "samplers"),
     output:
         "results/seeds/baselines/{baseline}.parquet",
     params:
@@ -136,7 +136,7 @@ rule seed_baselines:
         problem=f"results/problems/{SEED_PROBLEM}.npz",
         runs=baseline_shards,
         summary=f"results/summaries/{SEED_PROBLEM}/{SEED_SAMPLER}",
-        code=code(*SEED_CODE, "experiments/baselines", "problems"),
+        code=code(*SEED_CODE, "experiments.baselines", "problems"),
     output:
         data="results/seeds/baselines.parquet",
         claims="results/seeds/baselines.claims.json",
@@ -161,7 +161,7 @@ rule figure_seed_large_batch:
     input:
         data="results/seeds/large_batch.parquet",
         claims="results/seeds/large_batch.claims.json",
-        code=code(*SEED_CODE, "experiments/figures"),
+        code=code(*SEED_CODE, "experiments.figures"),
     output:
         pdf=report(
             "figures/seeds/large_batch.pdf",
@@ -184,7 +184,7 @@ rule figure_seed_label_noise_momentum:
     input:
         data="results/seeds/label_noise.parquet",
         claims="results/seeds/label_noise.claims.json",
-        code=code(*SEED_CODE, "experiments/figures"),
+        code=code(*SEED_CODE, "experiments.figures"),
     output:
         pdf=report(
             "figures/seeds/label_noise_momentum.pdf",
@@ -207,7 +207,7 @@ rule figure_seed_small_lr_equivalence:
     input:
         data="results/seeds/small_lr.parquet",
         claims="results/seeds/small_lr.claims.json",
-        code=code(*SEED_CODE, "experiments/figures"),
+        code=code(*SEED_CODE, "experiments.figures"),
     output:
         pdf=report(
             "figures/seeds/small_lr_equivalence.pdf",
@@ -230,7 +230,7 @@ rule figure_seed_batch_threshold:
     input:
         data="results/seeds/threshold.parquet",
         claims="results/seeds/threshold.claims.json",
-        code=code(*SEED_CODE, "experiments/figures"),
+        code=code(*SEED_CODE, "experiments.figures"),
     output:
         pdf=report(
             "figures/seeds/batch_threshold.pdf",
@@ -253,7 +253,7 @@ rule figure_seed_baselines_vs_batch:
     input:
         data="results/seeds/baselines.parquet",
         claims="results/seeds/baselines.claims.json",
-        code=code(*SEED_CODE, "experiments/figures"),
+        code=code(*SEED_CODE, "experiments.figures"),
     output:
         pdf=report(
             "figures/seeds/baselines_vs_batch.pdf",
@@ -276,7 +276,7 @@ rule figure_seed_search_noise:
     input:
         data="results/seeds/search_noise.parquet",
         claims="results/seeds/search_noise.claims.json",
-        code=code(*SEED_CODE, "experiments/figures", "experiments/search_noise"),
+        code=code(*SEED_CODE, "experiments.figures", "experiments.search_noise"),
     output:
         pdf=report(
             "figures/seeds/search_noise.pdf",
