@@ -349,6 +349,7 @@ def test_fast_closure_rate_equals_the_dense_computation(name, sampler):
             if root is not None:
                 assert abs((1 - root) - ref) <= 1e-10 * abs(1 - ref)
     assert fast >= 8  # the fast route is taken (elsewhere a block sets the rate)
+    assert fast < 24  # ... and the fallback (its edge search) is held to the reference too
 
 
 def test_lanczos_top_eigenpair():
