@@ -13,7 +13,7 @@ Modules, one job each:
 - :mod:`~minibatch_momentum.claims`    the claims report (JSON + Markdown)
 - :mod:`~minibatch_momentum.plots`     one function per figure
 - :mod:`~minibatch_momentum.style`     the figures' one style and their atomic PDF + PNG write
-- :mod:`~minibatch_momentum.sources`   the package's import graph, read from its source (a job's code)
+- :mod:`~minibatch_momentum.sources`   the package's import graph, from its source (a job's code)
 - :mod:`~minibatch_momentum.cli`       the ``mbm`` command the workflow calls
 - :mod:`~minibatch_momentum.solver`    the rule as a linear-system solver: :func:`solve`
 """
