@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -382,6 +383,38 @@ def test_end_to_end_outputs(tiny_run):
 
 
 @pytest.mark.slow  # a problem and one sweep job, twice (~30 s)
+def _pdf_page_and_font_sizes(pdf: bytes) -> tuple[list[float], set[float]]:
+    """The MediaBox and every ``Tf`` size of a matplotlib PDF (its streams are Flate)."""
+    box = [float(v) for v in re.search(rb"/MediaBox \[([^\]]+)\]", pdf).group(1).split()]
+    sizes = set()
+    for raw in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
+        try:
+            text = zlib.decompress(raw)
+        except zlib.error:
+            continue
+        sizes |= {float(v) for v in re.findall(rb"([0-9.]+) Tf", text)}
+    return box, sizes
+
+
+@pytest.mark.slow  # the end-to-end run's figures
+def test_figures_print_unscaled_with_no_font_below_6pt(tiny_run):
+    """Each figure PDF is as wide as it prints (half or all of the paper's line), the
+    paper includes it unscaled, and no glyph, sub- and superscripts included, is below
+    6 pt: the sizes in the PDF are the printed sizes."""
+    from minibatch_momentum.style import FULL, HALF, MIN_PT
+
+    pdfs = sorted((tiny_run / "figures").rglob("*.pdf"))
+    assert len(pdfs) >= len(FIGURES) + len(SEED_FIGURES)
+    for pdf in pdfs:
+        box, sizes = _pdf_page_and_font_sizes(pdf.read_bytes())
+        width = (box[2] - box[0]) / 72
+        assert min(abs(width - HALF), abs(width - FULL)) < 1e-3, (pdf, width)
+        assert sizes and min(sizes) >= MIN_PT, (pdf, sorted(sizes))
+    tex = "".join(p.read_text() for p in (REPO_ROOT / "paper").rglob("*.tex"))
+    includes = re.findall(r"\\includegraphics(\[[^\]]*\])?\{", tex)
+    assert includes and not any(includes), includes  # no width, scale or height option
+
+
 def test_sweep_job_shows_progress_on_the_console_and_keeps_its_exit_status(tmp_path):
     wf = copy_workflow(tmp_path)
     write_config(wf / "tiny.yaml", TINY)

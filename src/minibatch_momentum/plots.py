@@ -1,7 +1,8 @@
 """One function per figure. Each takes the summary tables and writes PDF and PNG.
 
-Figures are sized for a paper column (3.4 in wide) and use one colour per method
-throughout, so a reader can match curves across figures.
+Figures are drawn at the width they print at (``style.HALF`` or ``style.FULL``), their
+legends above the axes, and use one colour per method throughout, so a reader can match
+curves across figures.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .style import COLUMN_WIDTH, despine, save
+from .style import FULL, HALF, despine, legend_above, save
 from .style import apply as _style
 
 METHOD_STYLE = {
@@ -30,7 +31,6 @@ def _breakpoints(ax, meta, y_text=0.97):
             transform=ax.get_xaxis_transform(),
             ha="center",
             va="top",
-            fontsize=7,
             color="0.35",
             bbox={"fc": "white", "ec": "none", "pad": 0.5},
         )
@@ -42,25 +42,16 @@ def _log2_x(ax):
 
 
 def _regimes(ax, meta, B_max):
-    """Shade the three regimes: perfect scaling for both (B < B*_SGD), for momentum only
-    (B*_SGD..B_sat), saturation (B > B_sat)."""
+    """Shade the three regimes: perfect scaling for both (green, B < B*_SGD), for momentum
+    only (blue, B*_SGD..B_sat), saturation (grey, B > B_sat). The captions name them: at
+    print size the first span is too narrow for its name."""
     spans = [
-        (0.5, meta["B_sgd"], "#e5f5e0", "both scale"),
-        (meta["B_sgd"], meta["B_sat"], "#deebf7", "momentum scales"),
-        (meta["B_sat"], 2 * B_max, "#f0f0f0", "saturation"),
+        (0.5, meta["B_sgd"], "#e5f5e0"),
+        (meta["B_sgd"], meta["B_sat"], "#deebf7"),
+        (meta["B_sat"], 2 * B_max, "#f0f0f0"),
     ]
-    for lo, hi, color, label in spans:
+    for lo, hi, color in spans:
         ax.axvspan(lo, hi, color=color, lw=0, zorder=0)
-        ax.text(
-            np.sqrt(max(lo, 1.0) * min(hi, B_max)),
-            0.02,
-            label,
-            transform=ax.get_xaxis_transform(),
-            ha="center",
-            va="bottom",
-            fontsize=7,
-            color="0.35",
-        )
 
 
 def _point_and_bars(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -95,7 +86,7 @@ def tstar_vs_batch(measured, exact, meta: dict, eps: float, path) -> None:
     """Grid-tuned iterations-to-eps against B (markers, 90% bootstrap bars over seeds)
     and the exact theory tuned on the same grid (lines), with the three regimes shaded."""
     _style()
-    fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.6))
+    fig, ax = plt.subplots(figsize=(HALF, 2.9))
     B_max = max(float(B[-1]) for B in measured.batch_sizes.values())
     _regimes(ax, meta, B_max)
     for method, st in METHOD_STYLE.items():
@@ -110,9 +101,7 @@ def tstar_vs_batch(measured, exact, meta: dict, eps: float, path) -> None:
     ax.set_xlim(0.7, 1.4 * B_max)
     ax.set_yscale("log")
     ax.set_ylabel(rf"iterations to $\varepsilon={eps:g}$")
-    ax.legend(
-        fontsize=7, loc="upper right", title="lines: exact; dotted: full batch", title_fontsize=7
-    )
+    legend_above(fig, ax)
     despine(fig)
     save(fig, path)
 
@@ -123,7 +112,7 @@ def efficiency_vs_batch(measured, exact, meta: dict, path) -> None:
     from .scaling import efficiency
 
     _style()
-    fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.4))
+    fig, ax = plt.subplots(figsize=(HALF, 2.7))
     B_max = max(float(B[-1]) for B in measured.batch_sizes.values())
     _regimes(ax, meta, B_max)
     for method, st in METHOD_STYLE.items():
@@ -140,7 +129,7 @@ def efficiency_vs_batch(measured, exact, meta: dict, path) -> None:
     ax.set_xlim(0.7, 1.4 * B_max)
     ax.set_yscale("log")
     ax.set_ylabel(r"parallel efficiency $\mathrm{eff}(B)$")
-    ax.legend(fontsize=7, loc="lower left")
+    legend_above(fig, ax)
     despine(fig)
     save(fig, path)
 
@@ -150,7 +139,7 @@ def speedup_vs_batch(measured, exact, meta: dict, path) -> None:
     ``A(B) = R(B) B_crit,SGD / B`` (bottom); markers with 90% bootstrap bars, lines the
     exact theory on the same grid."""
     _style()
-    fig, (ax, bx) = plt.subplots(2, 1, figsize=(COLUMN_WIDTH, 3.6), sharex=True)
+    fig, (ax, bx) = plt.subplots(2, 1, figsize=(HALF, 3.9), sharex=True)
     for method in ("hb", "nag"):
         if method not in measured.T or "sgd" not in measured.T:
             continue
@@ -171,7 +160,7 @@ def speedup_vs_batch(measured, exact, meta: dict, path) -> None:
     _log2_x(bx)
     ax.set_ylabel(r"speedup $R(B)=T_{\rm SGD}/T$")
     bx.set_ylabel(r"$A(B)=R(B)\,B_{\rm crit,SGD}/B$")
-    ax.legend(fontsize=7, loc="upper left")
+    legend_above(fig, ax, ncol=2)
     despine(fig)
     save(fig, path)
 
@@ -180,7 +169,7 @@ def kappa_scan(exact_kappa, exact_ratio, measured: dict | None, path) -> None:
     """Claim C7: ``B_crit,HB / B_crit,SGD`` against kappa, the exact theory (line) and
     the sweeps (markers, 90% bootstrap bars), beside ``sqrt(kappa)``."""
     _style()
-    fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.4))
+    fig, ax = plt.subplots(figsize=(HALF, 2.4))
     k = np.asarray(exact_kappa, float)
     ax.plot(
         k, exact_ratio, color=METHOD_STYLE["hb"]["color"], lw=1.0, marker=".", label="exact theory"
@@ -191,7 +180,7 @@ def kappa_scan(exact_kappa, exact_ratio, measured: dict | None, path) -> None:
         color="0.3",
         lw=0.7,
         ls=":",
-        label=r"$\propto\sqrt{\kappa}$",
+        label=r"$\propto\kappa^{1/2}$",
     )
     if measured is not None:
         point, err = _point_and_bars(np.asarray(measured["ratio"], float))
@@ -212,7 +201,7 @@ def kappa_scan(exact_kappa, exact_ratio, measured: dict | None, path) -> None:
     ax.set_yscale("log")
     ax.set_xlabel(r"condition number $\kappa$")
     ax.set_ylabel(r"$B_{\rm crit,HB}/B_{\rm crit,SGD}$")
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(loc="upper left")
     despine(fig)
     save(fig, path)
 
@@ -226,7 +215,7 @@ def loss_curves(curves: pd.DataFrame, meta: dict, batch_sizes, eps: float, path)
     _style()
     batch_sizes = [b for b in batch_sizes if b in set(curves["batch_size"])]
     fig, axes = plt.subplots(
-        1, len(batch_sizes), figsize=(2 * COLUMN_WIDTH, 1.9), sharey=True, squeeze=False
+        1, len(batch_sizes), figsize=(FULL, 2.3), sharey=True, squeeze=False
     )
     for ax, B in zip(axes[0], batch_sizes, strict=True):
         for method, st in METHOD_STYLE.items():
@@ -240,10 +229,10 @@ def loss_curves(curves: pd.DataFrame, meta: dict, batch_sizes, eps: float, path)
         ax.axhline(eps, color="0.6", lw=0.6, ls="--")
         ax.set_yscale("log")
         ax.set_xscale("log")
-        ax.set_title(f"$B = {B}$", fontsize=8)
+        ax.set_title(f"$B = {B}$")
         ax.set_xlabel("iteration $t$")
     axes[0][0].set_ylabel(r"$f(x_t)/f(x_0)$")
-    axes[0][0].legend(fontsize=7, loc="lower left")
+    legend_above(fig, axes[0][0])
     despine(fig)
     save(fig, path)
 
@@ -301,7 +290,7 @@ def theory_vs_empirical(
     closed-form ``B*_SGD`` and ``B_sat``.
     """
     _style()
-    fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.6))
+    fig, ax = plt.subplots(figsize=(HALF, 3.0))
     for method, st in METHOD_STYLE.items():
         e = _exact(exact, method)
         if not e.empty:
@@ -310,14 +299,14 @@ def theory_vs_empirical(
         k = (knees or {}).get(method)
         if k is not None and np.isfinite(float(k)):
             ax.axvline(float(k), color=st["color"], ls=":", lw=0.9, zorder=0)
-    ax.plot([], [], color="0.3", lw=1.1, label="exact theory")
-    ax.plot([], [], color="0.3", marker="o", mfc="white", ls="none", ms=3.5, label="sweep (tuned)")
-    ax.plot([], [], color="0.3", ls=":", lw=0.9, label="exact knee")
+    ax.plot([], [], color="0.3", lw=1.1, label="exact")
+    ax.plot([], [], color="0.3", marker="o", mfc="white", ls="none", ms=3.5, label="sweep")
+    ax.plot([], [], color="0.3", ls=":", lw=0.9, label="knee")
     _breakpoints(ax, meta)
     _log2_x(ax)
     ax.set_yscale("log")
     ax.set_ylabel(rf"iterations to $\varepsilon={eps:g}$")
-    ax.legend(fontsize=7, loc="lower left", ncol=2)
+    legend_above(fig, ax)
     despine(fig)
     save(fig, path)
 
@@ -343,7 +332,7 @@ def rule_vs_grid(
     """
     _style()
     fig, (ax, bx) = plt.subplots(
-        2, 1, figsize=(COLUMN_WIDTH, 3.6), sharex=True, gridspec_kw={"height_ratios": [3, 2]}
+        2, 1, figsize=(HALF, 4.1), sharex=True, gridspec_kw={"height_ratios": [3, 2]}
     )
     for method in methods:
         st = METHOD_STYLE[method]
@@ -387,7 +376,6 @@ def rule_vs_grid(
         factor,
         f" {factor:g}x",
         transform=bx.get_yaxis_transform(),
-        fontsize=7,
         va="center",
         ha="left",
         color="0.35",
@@ -396,7 +384,7 @@ def rule_vs_grid(
     _breakpoints(ax, meta)
     ax.set_yscale("log")
     ax.set_ylabel(rf"iterations to $\varepsilon={eps:g}$")
-    ax.legend(fontsize=7, loc="upper right", bbox_to_anchor=(1.0, 0.9))
+    legend_above(fig, ax, ncol=2)
     _log2_x(bx)
     bx.set_ylabel(r"$T_{\rm rule}/T_{\rm grid\,best}$")
     lo, hi = bx.get_ylim()
@@ -423,10 +411,9 @@ def rate_heatmap(
     fig, axes = plt.subplots(
         1,
         len(sizes),
-        figsize=(2 * COLUMN_WIDTH, 2.1),
+        figsize=(FULL, 2.5),
         sharey=True,
         squeeze=False,
-        constrained_layout=True,
     )
     L = float(meta["L"])
     gap = np.log10(np.clip(1.0 - maps["rho"].to_numpy(float), 1e-300, None))
@@ -479,14 +466,13 @@ def rate_heatmap(
             )
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_title(f"$B = {B}$", fontsize=8)
+        ax.set_title(f"$B = {B}$")
         ax.set_xlabel(r"$\eta L$")
     axes[0][0].set_ylabel(r"$1-\beta$")
-    axes[0][0].legend(fontsize=7, loc="lower left", facecolor="0.9", frameon=True)
+    legend_above(fig, axes[0][0], frameon=True, facecolor="0.82")  # grey: the white marker shows
     if mesh is not None:
         cb = fig.colorbar(mesh, ax=axes[0].tolist(), shrink=0.9, pad=0.01)
-        cb.set_label(r"$\log_{10}(1-\rho)$", fontsize=7)
-        cb.ax.tick_params(labelsize=6)
+        cb.set_label(r"$\log_{10}(1-\rho)$")
     save(fig, path)
 
 
@@ -499,7 +485,7 @@ def exact_vs_monte_carlo(mc: pd.DataFrame, path) -> None:
     """
     _style()
     fig, (ax, bx) = plt.subplots(
-        2, 1, figsize=(COLUMN_WIDTH, 3.4), sharex=True, gridspec_kw={"height_ratios": [3, 2]}
+        2, 1, figsize=(HALF, 4.3), sharex=True, gridspec_kw={"height_ratios": [3, 2]}
     )
     for method in dict.fromkeys(mc["method"]):
         st = METHOD_STYLE[method]
@@ -530,7 +516,7 @@ def exact_vs_monte_carlo(mc: pd.DataFrame, path) -> None:
     ax.plot([], [], color="0.4", ls=":", lw=0.8, label="without gradient noise")
     ax.set_yscale("log")
     ax.set_ylabel(r"$\mathbb{E} f(x_t)/f(x_0)$")
-    ax.legend(fontsize=7, loc="upper right")
+    legend_above(fig, ax, ncol=1)
     bx.axhline(0.0, color="black", ls="--", lw=0.8)
     bx.text(
         0.99,
@@ -539,11 +525,10 @@ def exact_vs_monte_carlo(mc: pd.DataFrame, path) -> None:
         transform=bx.transAxes,
         ha="right",
         va="top",
-        fontsize=7,
         color="0.35",
     )
     bx.set_xlabel("iteration $t$")
-    bx.set_ylabel("Monte Carlo / exact $-$ 1", fontsize=7)
+    bx.set_ylabel("MC / exact $-$ 1")
     despine(fig)
     save(fig, path)
 
@@ -561,7 +546,7 @@ def tstar_grid(panels: list[dict], eps: float, path, ncols: int = 3) -> None:
     _style()
     nrows = -(-len(panels) // ncols)
     fig, axes = plt.subplots(
-        nrows, ncols, figsize=(2.3 * ncols, 2.0 * nrows), squeeze=False, constrained_layout=True
+        nrows, ncols, figsize=(FULL, 0.3 + 2.2 * nrows), squeeze=False
     )
     for ax, panel in zip(axes.flat, panels, strict=False):
         tuned, exact, knees = panel["tuned"], panel.get("exact"), panel.get("knees") or {}
@@ -577,13 +562,13 @@ def tstar_grid(panels: list[dict], eps: float, path, ncols: int = 3) -> None:
         _breakpoints(ax, panel["meta"])
         _log2_x(ax)
         ax.set_yscale("log")
-        ax.set_title(panel["title"], fontsize=7.5)
+        ax.set_title(panel["title"].replace(" / ", "\n"))
         if exact is None:
-            ax.text(0.97, 0.05, "no exact theory", transform=ax.transAxes, ha="right", fontsize=7)
+            ax.text(0.97, 0.05, "no exact theory", transform=ax.transAxes, ha="right")
     for ax in axes.flat[len(panels) :]:
         ax.set_visible(False)
     axes.flat[0].set_ylabel(rf"iterations to $\varepsilon={eps:g}$")
     axes.flat[0].plot([], [], color="0.3", lw=1.0, label="exact theory")
-    axes.flat[0].legend(fontsize=7, loc="lower left")
+    legend_above(fig, axes.flat[0], ncol=4)
     despine(fig)
     save(fig, path)
