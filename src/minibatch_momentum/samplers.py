@@ -46,6 +46,9 @@ SAMPLERS = ROW_SAMPLERS + COORDINATE_SAMPLERS
 PROJECTION_SAMPLERS = ("kaczmarz_block",)
 # B distinct rows per step, so B <= the number of rows
 DISTINCT_ROW_SAMPLERS = ("without_replacement", "kaczmarz_block")
+# Rows drawn uniformly: the Gaussian closed form is exact for Gaussian rows, and the S6
+# baselines (which model the uniform draw) run only with these
+UNIFORM_SAMPLERS = ("without_replacement", "with_replacement")
 
 
 def problem_kind(sampler: str) -> str:

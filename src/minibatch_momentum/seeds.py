@@ -35,7 +35,7 @@ from pathlib import Path
 from .io import log as _log
 from .io import parse_spec as _spec
 from .io import write_parquet
-from .samplers import check_batch_sizes
+from .samplers import UNIFORM_SAMPLERS, check_batch_sizes
 
 FIGURES = {
     "large_batch": "S1, S4: SNGM and random-scaled SGDM vs momentum SGD on digits",
@@ -88,9 +88,6 @@ def read_claims_file(path) -> tuple[list[dict], dict]:
     if isinstance(data, dict) and "id" in data and "checks" in data:
         return [data], {}
     raise ValueError(f"{path}: not a claims file (expected a 'claims' list)")
-
-
-SAMPLERS = ("without_replacement", "with_replacement")
 
 
 def _run_and_write(args, df, claims, analysis, meta: dict) -> None:
@@ -257,8 +254,8 @@ def cmd_baseline_shard(args) -> None:
         raise ValueError(f"unknown baseline shard field(s): {unknown}")
     method = spec["method"]
     sampler = spec.get("sampler", "without_replacement")
-    if sampler not in SAMPLERS:
-        raise ValueError(f"sampler: must be one of {list(SAMPLERS)}, got {sampler!r}")
+    if sampler not in UNIFORM_SAMPLERS:
+        raise ValueError(f"sampler: must be one of {list(UNIFORM_SAMPLERS)}, got {sampler!r}")
     grid = BaselineGrid.from_dict(method, spec["grid"])
     config = BaselinesConfig(**{method: grid, "seeds": spec.get("seeds", 3)})
     try:

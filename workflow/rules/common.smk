@@ -29,6 +29,7 @@ CONDA_ENV = "../../environment.yml"
 from minibatch_momentum import config as mbm_config
 from minibatch_momentum import problems as mbm_problems
 from minibatch_momentum.samplers import PROJECTION_SAMPLERS  # no exact theory, no rule
+from minibatch_momentum.samplers import UNIFORM_SAMPLERS
 from minibatch_momentum.sources import module_files
 
 PROBLEMS = list(config["problems"])
@@ -94,7 +95,7 @@ def noise_model(problem, sampler):
     the moment closure with the problem's own fourth moments (theory.py)."""
     spec = config["problems"][problem]
     gaussian = spec["family"] == "gaussian" and spec.get("form", "rows") == "rows"
-    uniform = sampler in ("without_replacement", "with_replacement")
+    uniform = sampler in UNIFORM_SAMPLERS
     return "gaussian" if gaussian and uniform else "moments"
 
 

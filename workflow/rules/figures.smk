@@ -1,177 +1,63 @@
 # One rule per figure; each calls one function of minibatch_momentum.plots.
 
+# The figures of one (problem, sampler) pair drawn from its summary, their rules made in
+# the loop below: name -> (report category, theory input, modules the figure reads). A
+# theory input "grid" is the exact counts on the sweep's grid, "theory" every theory file.
+_SCALING_CODE = ("plots", "analysis", "summary", "claims", "scaling")
+_THEORY_CODE = ("plots", "analysis", "summary", "exact", "theory", "rule", "problems")
+SUMMARY_FIGURES = {
+    "tstar_vs_batch": ("Batch scaling", "grid", _SCALING_CODE),
+    "efficiency_vs_batch": ("Batch scaling", "grid", _SCALING_CODE),
+    "speedup_vs_batch": ("Batch scaling", "grid", _SCALING_CODE),
+    "loss_curves": ("Batch scaling", None, ("plots", "analysis", "summary")),
+    "theory_vs_empirical": ("Exact theory", "theory", _THEORY_CODE),
+    "rule_vs_grid": ("Momentum rule", "theory", _THEORY_CODE),
+    "rate_heatmap": ("Exact theory", "theory", _THEORY_CODE),
+}
+# Options beyond the inputs, as params so that changing one reruns only its figure.
+_FIGURE_OPTIONS = {"rule_vs_grid": f"--factor {config['claims']['rule_factor']}"}
+_THEORY_INPUT = {
+    None: {},
+    "grid": {"grid": "results/theory/{problem}/{sampler}/grid_tuned.parquet"},
+    "theory": {"theory": theory_inputs},
+}
 
-rule figure_tstar_vs_batch:
-    input:
-        summary="results/summaries/{problem}/{sampler}",
-        grid="results/theory/{problem}/{sampler}/grid_tuned.parquet",
-        code=code("plots", "analysis", "summary", "claims", "scaling"),
-    output:
-        pdf=report(
-            "figures/{problem}/{sampler}/tstar_vs_batch.pdf",
-            caption="../report/tstar_vs_batch.rst",
-            category="Batch scaling",
-            subcategory="{problem} / {sampler}",
-        ),
-        png="figures/{problem}/{sampler}/tstar_vs_batch.png",
-    log:
-        "results/logs/figures/{problem}/{sampler}/tstar_vs_batch.log",
-    benchmark:
-        "results/benchmarks/figures/{problem}/{sampler}/tstar_vs_batch.tsv"
-    conda:
-        CONDA_ENV
-    shell:
-        "exec python -m minibatch_momentum figure tstar_vs_batch --summary {input.summary}"
-        " --theory results/theory/{wildcards.problem}/{wildcards.sampler} --out {output.pdf} 2> >(tee {log} >&2)"
+for _fig, (_category, _theory, _modules) in SUMMARY_FIGURES.items():
 
-
-rule figure_efficiency_vs_batch:
-    input:
-        summary="results/summaries/{problem}/{sampler}",
-        grid="results/theory/{problem}/{sampler}/grid_tuned.parquet",
-        code=code("plots", "analysis", "summary", "claims", "scaling"),
-    output:
-        pdf=report(
-            "figures/{problem}/{sampler}/efficiency_vs_batch.pdf",
-            caption="../report/efficiency_vs_batch.rst",
-            category="Batch scaling",
-            subcategory="{problem} / {sampler}",
-        ),
-        png="figures/{problem}/{sampler}/efficiency_vs_batch.png",
-    log:
-        "results/logs/figures/{problem}/{sampler}/efficiency_vs_batch.log",
-    benchmark:
-        "results/benchmarks/figures/{problem}/{sampler}/efficiency_vs_batch.tsv"
-    conda:
-        CONDA_ENV
-    shell:
-        "exec python -m minibatch_momentum figure efficiency_vs_batch --summary {input.summary}"
-        " --theory results/theory/{wildcards.problem}/{wildcards.sampler} --out {output.pdf} 2> >(tee {log} >&2)"
-
-
-rule figure_speedup_vs_batch:
-    input:
-        summary="results/summaries/{problem}/{sampler}",
-        grid="results/theory/{problem}/{sampler}/grid_tuned.parquet",
-        code=code("plots", "analysis", "summary", "claims", "scaling"),
-    output:
-        pdf=report(
-            "figures/{problem}/{sampler}/speedup_vs_batch.pdf",
-            caption="../report/speedup_vs_batch.rst",
-            category="Batch scaling",
-            subcategory="{problem} / {sampler}",
-        ),
-        png="figures/{problem}/{sampler}/speedup_vs_batch.png",
-    log:
-        "results/logs/figures/{problem}/{sampler}/speedup_vs_batch.log",
-    benchmark:
-        "results/benchmarks/figures/{problem}/{sampler}/speedup_vs_batch.tsv"
-    conda:
-        CONDA_ENV
-    shell:
-        "exec python -m minibatch_momentum figure speedup_vs_batch --summary {input.summary}"
-        " --theory results/theory/{wildcards.problem}/{wildcards.sampler} --out {output.pdf} 2> >(tee {log} >&2)"
+    rule:
+        name:
+            f"figure_{_fig}"
+        input:
+            summary="results/summaries/{problem}/{sampler}",
+            code=code(*_modules),
+            **_THEORY_INPUT[_theory],
+        output:
+            pdf=report(
+                f"figures/{{problem}}/{{sampler}}/{_fig}.pdf",
+                caption=f"../report/{_fig}.rst",
+                category=_category,
+                subcategory="{problem} / {sampler}",
+            ),
+            png=f"figures/{{problem}}/{{sampler}}/{_fig}.png",
+        params:
+            name=_fig,  # not in the shell's f-string: Snakemake formats that when the job runs
+            options=" ".join(
+                ["--theory results/theory/{problem}/{sampler}"] * bool(_theory)
+                + [_FIGURE_OPTIONS.get(_fig, "")]
+            ).strip(),
+        log:
+            f"results/logs/figures/{{problem}}/{{sampler}}/{_fig}.log",
+        benchmark:
+            f"results/benchmarks/figures/{{problem}}/{{sampler}}/{_fig}.tsv"
+        conda:
+            CONDA_ENV
+        shell:
+            "exec python -m minibatch_momentum figure {params.name} --summary {input.summary}"
+            " {params.options} --out {output.pdf} 2> >(tee {log} >&2)"
 
 
-rule figure_loss_curves:
-    input:
-        summary="results/summaries/{problem}/{sampler}",
-        code=code("plots", "analysis", "summary"),
-    output:
-        pdf=report(
-            "figures/{problem}/{sampler}/loss_curves.pdf",
-            caption="../report/loss_curves.rst",
-            category="Batch scaling",
-            subcategory="{problem} / {sampler}",
-        ),
-        png="figures/{problem}/{sampler}/loss_curves.png",
-    log:
-        "results/logs/figures/{problem}/{sampler}/loss_curves.log",
-    benchmark:
-        "results/benchmarks/figures/{problem}/{sampler}/loss_curves.tsv"
-    conda:
-        CONDA_ENV
-    shell:
-        "exec python -m minibatch_momentum figure loss_curves --summary {input.summary} --out {output.pdf} 2> >(tee {log} >&2)"
-
-
-# Figures with the exact theory (Gaussian-rows closed form; the T1 figure uses the
-# finite-sample operator of the problem's own matrix).
-
-
-rule figure_theory_vs_empirical:
-    input:
-        summary="results/summaries/{problem}/{sampler}",
-        theory=theory_inputs,
-        code=code("plots", "analysis", "summary", "exact", "theory", "rule", "problems"),
-    output:
-        pdf=report(
-            "figures/{problem}/{sampler}/theory_vs_empirical.pdf",
-            caption="../report/theory_vs_empirical.rst",
-            category="Exact theory",
-            subcategory="{problem} / {sampler}",
-        ),
-        png="figures/{problem}/{sampler}/theory_vs_empirical.png",
-    log:
-        "results/logs/figures/{problem}/{sampler}/theory_vs_empirical.log",
-    benchmark:
-        "results/benchmarks/figures/{problem}/{sampler}/theory_vs_empirical.tsv"
-    conda:
-        CONDA_ENV
-    shell:
-        "exec python -m minibatch_momentum figure theory_vs_empirical --summary {input.summary}"
-        " --theory results/theory/{wildcards.problem}/{wildcards.sampler} --out {output.pdf} 2> >(tee {log} >&2)"
-
-
-rule figure_rule_vs_grid:
-    input:
-        summary="results/summaries/{problem}/{sampler}",
-        theory=theory_inputs,
-        code=code("plots", "analysis", "summary", "exact", "theory", "rule", "problems"),
-    output:
-        pdf=report(
-            "figures/{problem}/{sampler}/rule_vs_grid.pdf",
-            caption="../report/rule_vs_grid.rst",
-            category="Momentum rule",
-            subcategory="{problem} / {sampler}",
-        ),
-        png="figures/{problem}/{sampler}/rule_vs_grid.png",
-    params:
-        factor=config["claims"]["rule_factor"],
-    log:
-        "results/logs/figures/{problem}/{sampler}/rule_vs_grid.log",
-    benchmark:
-        "results/benchmarks/figures/{problem}/{sampler}/rule_vs_grid.tsv"
-    conda:
-        CONDA_ENV
-    shell:
-        "exec python -m minibatch_momentum figure rule_vs_grid --summary {input.summary}"
-        " --theory results/theory/{wildcards.problem}/{wildcards.sampler}"
-        " --factor {params.factor} --out {output.pdf} 2> >(tee {log} >&2)"
-
-
-rule figure_rate_heatmap:
-    input:
-        summary="results/summaries/{problem}/{sampler}",
-        theory=theory_inputs,
-        code=code("plots", "analysis", "summary", "exact", "theory", "rule", "problems"),
-    output:
-        pdf=report(
-            "figures/{problem}/{sampler}/rate_heatmap.pdf",
-            caption="../report/rate_heatmap.rst",
-            category="Exact theory",
-            subcategory="{problem} / {sampler}",
-        ),
-        png="figures/{problem}/{sampler}/rate_heatmap.png",
-    log:
-        "results/logs/figures/{problem}/{sampler}/rate_heatmap.log",
-    benchmark:
-        "results/benchmarks/figures/{problem}/{sampler}/rate_heatmap.tsv"
-    conda:
-        CONDA_ENV
-    shell:
-        "exec python -m minibatch_momentum figure rate_heatmap --summary {input.summary}"
-        " --theory results/theory/{wildcards.problem}/{wildcards.sampler} --out {output.pdf} 2> >(tee {log} >&2)"
+# The T1 figure: the exact curve over the Monte Carlo (the finite-sample operator of the
+# problem's own matrix).
 
 
 rule figure_exact_vs_monte_carlo:

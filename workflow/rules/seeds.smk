@@ -154,142 +154,34 @@ rule seed_baselines:
         " --claims {output.claims} 2> >(tee {log} >&2)"
 
 
-# One rule per figure; each calls one function of minibatch_momentum.experiments.figures.
+# One rule per figure, made in a loop over SEED_FIGURES; each calls one function of
+# minibatch_momentum.experiments.figures (the S7 figure also reads its study's module).
+_SEED_FIGURE_CODE = {"search_noise": ("experiments.search_noise",)}
 
+for _system, _fig in SEED_FIGURES.items():
 
-rule figure_seed_large_batch:
-    input:
-        data="results/seeds/large_batch.parquet",
-        claims="results/seeds/large_batch.claims.json",
-        code=code(*SEED_CODE, "experiments.figures"),
-    output:
-        pdf=report(
-            "figures/seeds/large_batch.pdf",
-            caption="../report/large_batch.rst",
-            category="Seed systems",
-        ),
-        png="figures/seeds/large_batch.png",
-    log:
-        "results/logs/figures/seeds/large_batch.log",
-    benchmark:
-        "results/benchmarks/figures/seeds/large_batch.tsv"
-    conda:
-        CONDA_ENV
-    shell:
-        "exec python -m minibatch_momentum seed figure large_batch --data {input.data}"
-        " --claims {input.claims} --out {output.pdf} 2> >(tee {log} >&2)"
-
-
-rule figure_seed_label_noise_momentum:
-    input:
-        data="results/seeds/label_noise.parquet",
-        claims="results/seeds/label_noise.claims.json",
-        code=code(*SEED_CODE, "experiments.figures"),
-    output:
-        pdf=report(
-            "figures/seeds/label_noise_momentum.pdf",
-            caption="../report/label_noise_momentum.rst",
-            category="Seed systems",
-        ),
-        png="figures/seeds/label_noise_momentum.png",
-    log:
-        "results/logs/figures/seeds/label_noise_momentum.log",
-    benchmark:
-        "results/benchmarks/figures/seeds/label_noise_momentum.tsv"
-    conda:
-        CONDA_ENV
-    shell:
-        "exec python -m minibatch_momentum seed figure label_noise_momentum --data {input.data}"
-        " --claims {input.claims} --out {output.pdf} 2> >(tee {log} >&2)"
-
-
-rule figure_seed_small_lr_equivalence:
-    input:
-        data="results/seeds/small_lr.parquet",
-        claims="results/seeds/small_lr.claims.json",
-        code=code(*SEED_CODE, "experiments.figures"),
-    output:
-        pdf=report(
-            "figures/seeds/small_lr_equivalence.pdf",
-            caption="../report/small_lr_equivalence.rst",
-            category="Seed systems",
-        ),
-        png="figures/seeds/small_lr_equivalence.png",
-    log:
-        "results/logs/figures/seeds/small_lr_equivalence.log",
-    benchmark:
-        "results/benchmarks/figures/seeds/small_lr_equivalence.tsv"
-    conda:
-        CONDA_ENV
-    shell:
-        "exec python -m minibatch_momentum seed figure small_lr_equivalence --data {input.data}"
-        " --claims {input.claims} --out {output.pdf} 2> >(tee {log} >&2)"
-
-
-rule figure_seed_batch_threshold:
-    input:
-        data="results/seeds/threshold.parquet",
-        claims="results/seeds/threshold.claims.json",
-        code=code(*SEED_CODE, "experiments.figures"),
-    output:
-        pdf=report(
-            "figures/seeds/batch_threshold.pdf",
-            caption="../report/batch_threshold.rst",
-            category="Seed systems",
-        ),
-        png="figures/seeds/batch_threshold.png",
-    log:
-        "results/logs/figures/seeds/batch_threshold.log",
-    benchmark:
-        "results/benchmarks/figures/seeds/batch_threshold.tsv"
-    conda:
-        CONDA_ENV
-    shell:
-        "exec python -m minibatch_momentum seed figure batch_threshold --data {input.data}"
-        " --claims {input.claims} --out {output.pdf} 2> >(tee {log} >&2)"
-
-
-rule figure_seed_baselines_vs_batch:
-    input:
-        data="results/seeds/baselines.parquet",
-        claims="results/seeds/baselines.claims.json",
-        code=code(*SEED_CODE, "experiments.figures"),
-    output:
-        pdf=report(
-            "figures/seeds/baselines_vs_batch.pdf",
-            caption="../report/baselines_vs_batch.rst",
-            category="Seed systems",
-        ),
-        png="figures/seeds/baselines_vs_batch.png",
-    log:
-        "results/logs/figures/seeds/baselines_vs_batch.log",
-    benchmark:
-        "results/benchmarks/figures/seeds/baselines_vs_batch.tsv"
-    conda:
-        CONDA_ENV
-    shell:
-        "exec python -m minibatch_momentum seed figure baselines_vs_batch --data {input.data}"
-        " --claims {input.claims} --out {output.pdf} 2> >(tee {log} >&2)"
-
-
-rule figure_seed_search_noise:
-    input:
-        data="results/seeds/search_noise.parquet",
-        claims="results/seeds/search_noise.claims.json",
-        code=code(*SEED_CODE, "experiments.figures", "experiments.search_noise"),
-    output:
-        pdf=report(
-            "figures/seeds/search_noise.pdf",
-            caption="../report/search_noise.rst",
-            category="Seed systems",
-        ),
-        png="figures/seeds/search_noise.png",
-    log:
-        "results/logs/figures/seeds/search_noise.log",
-    benchmark:
-        "results/benchmarks/figures/seeds/search_noise.tsv"
-    conda:
-        CONDA_ENV
-    shell:
-        "exec python -m minibatch_momentum seed figure search_noise --data {input.data}"
-        " --claims {input.claims} --out {output.pdf} 2> >(tee {log} >&2)"
+    rule:
+        name:
+            f"figure_seed_{_fig}"
+        input:
+            data=f"results/seeds/{_system}.parquet",
+            claims=f"results/seeds/{_system}.claims.json",
+            code=code(*SEED_CODE, "experiments.figures", *_SEED_FIGURE_CODE.get(_system, ())),
+        output:
+            pdf=report(
+                f"figures/seeds/{_fig}.pdf",
+                caption=f"../report/{_fig}.rst",
+                category="Seed systems",
+            ),
+            png=f"figures/seeds/{_fig}.png",
+        params:
+            name=_fig,  # not in the shell's f-string: Snakemake formats that when the job runs
+        log:
+            f"results/logs/figures/seeds/{_fig}.log",
+        benchmark:
+            f"results/benchmarks/figures/seeds/{_fig}.tsv"
+        conda:
+            CONDA_ENV
+        shell:
+            "exec python -m minibatch_momentum seed figure {params.name} --data {input.data}"
+            " --claims {input.claims} --out {output.pdf} 2> >(tee {log} >&2)"
