@@ -40,6 +40,7 @@ Conventions shared by all classes:
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 from collections.abc import Callable, Iterable
@@ -138,6 +139,37 @@ class _MomentumOptimizer(Optimizer):
             states.append(state)
         return params, grads, states
 
+    # A subclass names its per-parameter buffer, whether the buffer starts as a copy of the
+    # parameter (else zeros), and its functional update; the update's keyword-only
+    # arguments are the group's hyperparameters, so step() passes exactly those.
+    _buffer: str
+    _buffer_starts_at_param: bool
+    _update: Callable[..., Any]
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Perform one step; returns the closure's value (or None)."""
+        loss = self._run_closure(closure)
+        update = type(self)._update
+        hyper = [
+            name
+            for name, par in inspect.signature(update).parameters.items()
+            if par.kind is inspect.Parameter.KEYWORD_ONLY
+        ]
+        for group in self.param_groups:
+            params, grads, states = self._grads_and_state(group, (self._buffer,), self._new_buffer)
+            update(
+                params,
+                grads,
+                [s[self._buffer] for s in states],
+                **{k: group[k] for k in hyper},
+            )
+        return loss
+
+    def _new_buffer(self, p: Tensor) -> dict[str, Tensor]:
+        start = p.detach().clone() if self._buffer_starts_at_param else torch.zeros_like(p)
+        return {self._buffer: start}
+
     @staticmethod
     def _run_closure(closure: Callable[[], Any] | None) -> Any:
         if closure is None:
@@ -231,6 +263,10 @@ class SNGM(_MomentumOptimizer):
         >>> opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step()  # doctest: +SKIP
     """
 
+    _buffer = "momentum_buffer"
+    _buffer_starts_at_param = False
+    _update = staticmethod(sngm_update)
+
     def __init__(
         self,
         params: Iterable,
@@ -247,27 +283,6 @@ class SNGM(_MomentumOptimizer):
         _check_unit("momentum", group["momentum"])
         _check_nonneg("weight_decay", group["weight_decay"])
         _check_positive("eps", group["eps"])
-
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Perform one SNGM step; returns the closure's value (or None)."""
-        loss = self._run_closure(closure)
-        for group in self.param_groups:
-            params, grads, states = self._grads_and_state(
-                group,
-                ("momentum_buffer",),
-                lambda p: {"momentum_buffer": torch.zeros_like(p)},
-            )
-            sngm_update(
-                params,
-                grads,
-                [s["momentum_buffer"] for s in states],
-                lr=group["lr"],
-                momentum=group["momentum"],
-                weight_decay=group["weight_decay"],
-                eps=group["eps"],
-            )
-        return loss
 
 
 # --------------------------------------------------------------------------- random scaling
@@ -507,6 +522,10 @@ class AccSGD(_MomentumOptimizer):
     at its first step).
     """
 
+    _buffer = "long_buffer"
+    _buffer_starts_at_param = True
+    _update = staticmethod(accsgd_update)
+
     def __init__(
         self,
         params: Iterable,
@@ -532,28 +551,6 @@ class AccSGD(_MomentumOptimizer):
         _require(
             group["xi"] <= xi_max, "xi", group["xi"], f"<= kappa / small_const**2 = {xi_max:g}"
         )
-
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Perform one AccSGD step; returns the closure's value (or None)."""
-        loss = self._run_closure(closure)
-        for group in self.param_groups:
-            params, grads, states = self._grads_and_state(
-                group,
-                ("long_buffer",),
-                lambda p: {"long_buffer": p.detach().clone()},
-            )
-            accsgd_update(
-                params,
-                grads,
-                [s["long_buffer"] for s in states],
-                lr=group["lr"],
-                kappa=group["kappa"],
-                xi=group["xi"],
-                small_const=group["small_const"],
-                weight_decay=group["weight_decay"],
-            )
-        return loss
 
 
 # --------------------------------------------------------------------------- MaSS
@@ -621,6 +618,10 @@ class MaSS(_MomentumOptimizer):
     State per parameter: ``w`` (:math:`w_t`, initialized to the parameter at its first step).
     """
 
+    _buffer = "w"
+    _buffer_starts_at_param = True
+    _update = staticmethod(mass_update)
+
     def __init__(
         self,
         params: Iterable,
@@ -637,27 +638,6 @@ class MaSS(_MomentumOptimizer):
         _check_unit("gamma", group["gamma"])
         _require(_finite(group["eta2"]), "eta2", group["eta2"], "a finite real")
         _check_nonneg("weight_decay", group["weight_decay"])
-
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Perform one MaSS step; returns the closure's value (or None)."""
-        loss = self._run_closure(closure)
-        for group in self.param_groups:
-            params, grads, states = self._grads_and_state(
-                group,
-                ("w",),
-                lambda p: {"w": p.detach().clone()},
-            )
-            mass_update(
-                params,
-                grads,
-                [s["w"] for s in states],
-                lr=group["lr"],
-                gamma=group["gamma"],
-                eta2=group["eta2"],
-                weight_decay=group["weight_decay"],
-            )
-        return loss
 
 
 # --------------------------------------------------------------------------- the momentum rule

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from .io import log as _log
 from .io import parse_spec as _spec
@@ -104,40 +105,73 @@ def _run_and_write(args, df, claims, analysis, meta: dict) -> None:
 # --------------------------------------------------------------------------- commands
 
 
-def cmd_large_batch(args) -> None:
-    from .experiments.large_batch import (
-        LargeBatchConfig,
-        analyze_large_batch,
-        claim_s1,
-        claim_s4,
-        run_large_batch,
-    )
+class _Study(NamedTuple):
+    """A seed system that generates its own data: ``experiments.<module>`` defines
+    ``run_<module>(config, progress)``, ``analyze_<module>(df, config)``, the config class
+    (with ``preset`` and ``from_dict``) and the claim functions, each ``(analysis, data,
+    figure)`` to a claim or a list of claims."""
 
+    module: str
+    config: str
+    claims: tuple[str, ...]
+    timing: str
+    help: str
+    figure: str
+
+
+# Subcommand -> study. Their spec is {"preset": ..., "overrides": {...}}.
+_SELF_CONTAINED = {
+    "large-batch": _Study(
+        "large_batch",
+        "LargeBatchConfig",
+        ("claim_s1", "claim_s4"),
+        "S1/S4 runs",
+        "S1, S4: SNGM and RS-SGDM vs MSGD on digits",
+        "large_batch",
+    ),
+    "label-noise": _Study(
+        "label_noise",
+        "LabelNoiseConfig",
+        ("claim_s2",),
+        "S2 runs",
+        "S2: 1 - beta* ~ eta^(2/3) under label noise",
+        "label_noise_momentum",
+    ),
+    "threshold": _Study(
+        "threshold",
+        "ThresholdConfig",
+        ("claim_s5",),
+        "S5 exact thresholds",
+        "S5: the exact batch threshold against kappa",
+        "batch_threshold",
+    ),
+    "search-noise": _Study(
+        "search_noise",
+        "SearchNoiseConfig",
+        ("claims_s7",),
+        "S7 runs",
+        "S7: search-direction noise of SGD and momentum",
+        "search_noise",
+    ),
+}
+
+
+def cmd_self_contained(args) -> None:
+    """Run a study of :data:`_SELF_CONTAINED`, analyze it, write its data and claims."""
+    import importlib
+
+    study = _SELF_CONTAINED[args.system]
+    mod = importlib.import_module(f".experiments.{study.module}", __package__)
     spec = _spec(args.spec)
-    config = _preset_config(LargeBatchConfig, spec)
+    config = _preset_config(getattr(mod, study.config), spec)
     t0 = time.perf_counter()
-    df = run_large_batch(config, progress=_log)
-    analysis = analyze_large_batch(df, config)
-    claims = [claim_s1(analysis, args.out, args.figure), claim_s4(analysis, args.out, args.figure)]
-    _log(f"S1/S4 runs in {time.perf_counter() - t0:.1f}s")
-    _run_and_write(args, df, claims, analysis, {"spec": spec, "config": config.to_dict()})
-
-
-def cmd_label_noise(args) -> None:
-    from .experiments.label_noise import (
-        LabelNoiseConfig,
-        analyze_label_noise,
-        claim_s2,
-        run_label_noise,
-    )
-
-    spec = _spec(args.spec)
-    config = _preset_config(LabelNoiseConfig, spec)
-    t0 = time.perf_counter()
-    df = run_label_noise(config, progress=_log)
-    analysis = analyze_label_noise(df, config)
-    claims = [claim_s2(analysis, args.out, args.figure)]
-    _log(f"S2 runs in {time.perf_counter() - t0:.1f}s")
+    df = getattr(mod, f"run_{study.module}")(config, progress=_log)
+    analysis = getattr(mod, f"analyze_{study.module}")(df, config)
+    claims = []
+    for name in study.claims:
+        made = getattr(mod, name)(analysis, args.out, args.figure)
+        claims.extend(made if isinstance(made, list) else [made])
+    _log(f"{study.timing} in {time.perf_counter() - t0:.1f}s")
     _run_and_write(args, df, claims, analysis, {"spec": spec, "config": config.to_dict()})
 
 
@@ -198,37 +232,6 @@ def cmd_small_lr(args) -> None:
         analysis, runs["problem"].iloc[0], runs["sampler"].iloc[0], args.out, args.figure
     )
     _run_and_write(args, df, claims, analysis, {"spec": spec, "shards": len(args.runs)})
-
-
-def cmd_threshold(args) -> None:
-    from .experiments.threshold import ThresholdConfig, analyze_threshold, claim_s5, run_threshold
-
-    spec = _spec(args.spec)
-    config = _preset_config(ThresholdConfig, spec)
-    t0 = time.perf_counter()
-    df = run_threshold(config, progress=_log)
-    analysis = analyze_threshold(df, config)
-    claims = [claim_s5(analysis, args.out, args.figure)]
-    _log(f"S5 exact thresholds in {time.perf_counter() - t0:.1f}s")
-    _run_and_write(args, df, claims, analysis, {"spec": spec, "config": config.to_dict()})
-
-
-def cmd_search_noise(args) -> None:
-    from .experiments.search_noise import (
-        SearchNoiseConfig,
-        analyze_search_noise,
-        claims_s7,
-        run_search_noise,
-    )
-
-    spec = _spec(args.spec)
-    config = _preset_config(SearchNoiseConfig, spec)
-    t0 = time.perf_counter()
-    df = run_search_noise(config, progress=_log)
-    analysis = analyze_search_noise(df, config)
-    claims = claims_s7(analysis, args.out, args.figure)
-    _log(f"S7 runs in {time.perf_counter() - t0:.1f}s")
-    _run_and_write(args, df, claims, analysis, {"spec": spec, "config": config.to_dict()})
 
 
 def cmd_baseline_shard(args) -> None:
@@ -363,15 +366,11 @@ def add_parser(sub) -> None:
     p = sub.add_parser("seed", help="the seed systems S1-S7 (docs/design.md section 2)")
     ss = p.add_subparsers(dest="system", required=True)
 
-    s = ss.add_parser("large-batch", help="S1, S4: SNGM and RS-SGDM vs MSGD on digits")
-    s.add_argument("--spec", required=True, help='{"preset": ..., "overrides": {...}}')
-    _outputs(s, "large_batch")
-    s.set_defaults(func=cmd_large_batch)
-
-    s = ss.add_parser("label-noise", help="S2: 1 - beta* ~ eta^(2/3) under label noise")
-    s.add_argument("--spec", required=True, help='{"preset": ..., "overrides": {...}}')
-    _outputs(s, "label_noise_momentum")
-    s.set_defaults(func=cmd_label_noise)
+    for command, study in _SELF_CONTAINED.items():
+        s = ss.add_parser(command, help=study.help)
+        s.add_argument("--spec", required=True, help='{"preset": ..., "overrides": {...}}')
+        _outputs(s, study.figure)
+        s.set_defaults(func=cmd_self_contained)
 
     s = ss.add_parser("small-lr", help="S3: SGDM(eta, beta) vs SGD(eta/(1-beta)) from the sweeps")
     s.add_argument("--problem", required=True, help="the problem file (for B*_SGD, B_sat)")
@@ -379,16 +378,6 @@ def add_parser(sub) -> None:
     s.add_argument("--spec", required=True, help="SmallLRConfig fields as JSON")
     _outputs(s, "small_lr_equivalence")
     s.set_defaults(func=cmd_small_lr)
-
-    s = ss.add_parser("threshold", help="S5: the exact batch threshold against kappa")
-    s.add_argument("--spec", required=True, help='{"preset": ..., "overrides": {...}}')
-    _outputs(s, "batch_threshold")
-    s.set_defaults(func=cmd_threshold)
-
-    s = ss.add_parser("search-noise", help="S7: search-direction noise of SGD and momentum")
-    s.add_argument("--spec", required=True, help='{"preset": ..., "overrides": {...}}')
-    _outputs(s, "search_noise")
-    s.set_defaults(func=cmd_search_noise)
 
     s = ss.add_parser("baseline-shard", help="S6: one baseline method at its batch sizes")
     s.add_argument("--problem", required=True)

@@ -319,8 +319,9 @@ SCAN_SUMMARIES = [
     f"results/summaries/{p}/{s}" for p in SCAN_PROBLEMS for pp, s in ALL_PAIRS if pp == p
 ][: len(SCAN_PROBLEMS)]
 SEED_BASELINES = ("sngm", "asgd", "mass")
-# Modules every `mbm seed` job imports (the experiments package imports its S1/S2 modules).
-SEED_CODE = ("seeds", "experiments", "experiments.large_batch", "experiments.label_noise")
+# Modules every `mbm seed` job imports; each job adds its own study's module (the
+# experiments package imports none of them).
+SEED_CODE = ("seeds", "experiments")
 
 
 def seed_spec(system):

@@ -7,7 +7,7 @@ wildcard_constraints:
 
 rule seed_large_batch:
     input:
-        code=code(*SEED_CODE, "optim"),
+        code=code(*SEED_CODE, "experiments.large_batch", "optim"),
     output:
         data="results/seeds/large_batch.parquet",
         claims="results/seeds/large_batch.claims.json",
@@ -27,7 +27,7 @@ rule seed_large_batch:
 
 rule seed_label_noise:
     input:
-        code=code(*SEED_CODE),
+        code=code(*SEED_CODE, "experiments.label_noise"),
     output:
         data="results/seeds/label_noise.parquet",
         claims="results/seeds/label_noise.claims.json",

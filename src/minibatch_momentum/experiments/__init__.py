@@ -15,42 +15,10 @@ turns the analysis into a claims-report entry. Figures are in :mod:`.figures`.
   from the exact theory.
 - :mod:`.baselines`: S6 (SNGM, ASGD and MaSS in the batched engine beside heavy ball and
   Nesterov).
+- :mod:`.search_noise`: S7 (the search-direction noise of SGD, heavy ball and Nesterov
+  against B, beta and the accuracy reached) on digits and on a quadratic.
 
-S3, S5 and S6 are imported on their own (``from minibatch_momentum.experiments import
-threshold``), so a job that runs one of them does not import the others. The command
-line is ``mbm seed ...`` (:mod:`minibatch_momentum.seeds`).
+The package imports none of them: a job imports the one study it runs
+(``from minibatch_momentum.experiments import threshold``), not the others and their
+dependencies. The command line is ``mbm seed ...`` (:mod:`minibatch_momentum.seeds`).
 """
-
-from .label_noise import (
-    LabelNoiseConfig,
-    analyze_label_noise,
-    claim_s2,
-    fit_crossover,
-    fit_exponent,
-    run_label_noise,
-)
-from .large_batch import (
-    LargeBatchConfig,
-    analyze_large_batch,
-    claim_s1,
-    claim_s4,
-    load_digits_split,
-    run_large_batch,
-    tuned_table,
-)
-
-__all__ = [
-    "LargeBatchConfig",
-    "run_large_batch",
-    "analyze_large_batch",
-    "claim_s1",
-    "claim_s4",
-    "load_digits_split",
-    "tuned_table",
-    "LabelNoiseConfig",
-    "run_label_noise",
-    "analyze_label_noise",
-    "claim_s2",
-    "fit_exponent",
-    "fit_crossover",
-]
