@@ -4,6 +4,10 @@ values with the same ``"<field>: must be <rule>, got <value>"`` message."""
 from __future__ import annotations
 
 import math
+import operator
+import re
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -72,3 +76,84 @@ def check_grid(grid, prefix: str = "grid", counts: bool = True) -> None:
             if key in grid:
                 value = grid[key]
                 require(is_int(value) and value >= 1, f"{prefix}.{key}", "an integer >= 1", value)
+
+
+# --------------------------------------------------------------------------- declared rules
+# A config declares one Rule per field (its test and the words its error gives), so the
+# rule is written once and the message cannot drift from the test.
+
+
+class Rule(NamedTuple):
+    """A constraint on one value: ``ok(value)`` and ``text``, the ``<rule>`` of the error."""
+
+    ok: Callable[[Any], bool]
+    text: str
+
+
+_OPS = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+}
+_BOUND = re.compile(r"(>=|>|<=|<) (\S+)")
+_RANGE = re.compile(r"in ([\[(])(\S+), (\S+)([\])])")
+
+
+def _interval(text: str) -> Callable[[float], bool]:
+    """The test that ``text`` (``"> 0"``, ``">= 1"``, ``"in (0, 1]"``, ...) states."""
+    if m := _BOUND.fullmatch(text):
+        op, bound = _OPS[m[1]], float(m[2])
+        return lambda v: op(v, bound)
+    if m := _RANGE.fullmatch(text):
+        lo, hi = float(m[2]), float(m[3])
+        above = operator.gt if m[1] == "(" else operator.ge
+        below = operator.lt if m[4] == ")" else operator.le
+        return lambda v: above(v, lo) and below(v, hi)
+    raise ValueError(f"not an interval: {text!r}")
+
+
+def number(text: str) -> Rule:
+    """A finite real number in the interval ``text`` states, e.g. ``number("in [0, 1)")``."""
+    inside = _interval(text)
+    return Rule(lambda x: finite(x) and inside(float(x)), text)
+
+
+def integer(least: int) -> Rule:
+    """An integer ``>= least``."""
+    return Rule(lambda x: is_int(x) and x >= least, f"an integer >= {least}")
+
+
+def one_of(options) -> Rule:
+    """One of ``options``."""
+    options = tuple(options)
+    return Rule(lambda x: x in options, f"one of {list(options)}")
+
+
+def _distinct(values, ok) -> bool:
+    values = tuple(values) if isinstance(values, list | tuple) else ()
+    return len(values) >= 1 and all(ok(v) for v in values) and len(set(values)) == len(values)
+
+
+def distinct_integers(least: int) -> Rule:
+    """A non-empty list of distinct integers ``>= least``."""
+    return Rule(
+        lambda xs: _distinct(xs, integer(least).ok),
+        f"a non-empty list of distinct integers >= {least}",
+    )
+
+
+def distinct_numbers(text: str) -> Rule:
+    """A non-empty list of distinct numbers in the interval ``text`` states."""
+    return Rule(
+        lambda xs: _distinct(xs, number(text).ok), f"a non-empty list of distinct numbers {text}"
+    )
+
+
+def distinct_names(options) -> Rule:
+    """A non-empty list of distinct names from ``options``."""
+    options = tuple(options)
+    return Rule(
+        lambda xs: _distinct(xs, lambda x: x in options),
+        f"a non-empty list of distinct names from {list(options)}",
+    )

@@ -42,17 +42,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 from scipy.optimize import least_squares
 
-from ..checks import finite as _finite
-from ..checks import is_int as _is_int
-from ..checks import require as _require
+from ..checks import distinct_integers, finite, integer, is_int, number, require
 from ..claims import FAIL, INCONCLUSIVE, PASS
+from .config import StudyConfig
 
 __all__ = [
     "LabelNoiseConfig",
@@ -91,7 +90,7 @@ BETA_STAR_DEFINITION = (
 
 
 @dataclass(frozen=True)
-class LabelNoiseConfig:
+class LabelNoiseConfig(StudyConfig):
     """Everything that determines the S2 numbers.
 
     Attributes:
@@ -144,121 +143,83 @@ class LabelNoiseConfig:
     exponent_tolerance: float = 0.1
     ci_level: float = 0.95
 
-    def __post_init__(self):
-        object.__setattr__(self, "seeds", tuple(self.seeds))
-        _require(_is_int(self.d) and self.d >= 2, "d", "an integer >= 2", self.d)
-        _require(
-            _is_int(self.n) and 1 <= self.n < self.d * (self.d + 1) // 2,
+    NAME = "label_noise"
+    RULES = {
+        "d": integer(2),
+        "init_scale": number("> 0"),
+        "problem_seed": integer(0),
+        "label_noise": number("> 0"),
+        "eta_min": number("> 0"),
+        "num_eta": integer(1),
+        "one_minus_beta_min": number("in (0, 1]"),
+        "num_beta": integer(1),
+        "seeds": distinct_integers(0),
+        "target_fraction": number("in (0, 1)"),
+        "check_every": integer(1),
+        "censor_factor": number("> 1"),
+        "t_max": integer(1),
+        "project_iters": integer(1),
+        "exponent_tolerance": number("> 0"),
+        "ci_level": number("in (0, 1)"),
+    }
+    # quick: the default profile (~10 s of one core); paper: a larger problem, two decades
+    # of eta, a finer beta grid, 16 seeds.
+    PRESETS = {
+        "quick": {},
+        "paper": dict(
+            d=8,
+            n=14,
+            eta_min=1e-4,
+            eta_max=1e-2,
+            num_eta=9,
+            one_minus_beta_min=3e-5,
+            one_minus_beta_max=0.1,
+            num_beta=36,
+            seeds=tuple(range(16)),
+            check_every=2,
+        ),
+    }
+
+    def check(self) -> None:
+        require(
+            is_int(self.n) and 1 <= self.n < self.d * (self.d + 1) // 2,
             "n",
             f"an integer in [1, d(d+1)/2) = [1, {self.d * (self.d + 1) // 2}) so the global "
             "minima form a manifold",
             self.n,
         )
-        _require(
-            _is_int(self.teacher_rank) and 1 <= self.teacher_rank <= self.d,
+        require(
+            is_int(self.teacher_rank) and 1 <= self.teacher_rank <= self.d,
             "teacher_rank",
             f"an integer in [1, d = {self.d}]",
             self.teacher_rank,
         )
-        _require(
+        require(
             self.width is None
-            or (_is_int(self.width) and self.teacher_rank <= self.width <= self.d),
+            or (is_int(self.width) and self.teacher_rank <= self.width <= self.d),
             "width",
             f"null or an integer in [teacher_rank, d] = [{self.teacher_rank}, {self.d}]",
             self.width,
         )
-        _require(
-            _finite(self.init_scale) and self.init_scale > 0, "init_scale", "> 0", self.init_scale
-        )
-        _require(
-            _is_int(self.problem_seed) and self.problem_seed >= 0,
-            "problem_seed",
-            "an integer >= 0",
-            self.problem_seed,
-        )
-        _require(
-            _finite(self.label_noise) and self.label_noise > 0,
-            "label_noise",
-            "> 0",
-            self.label_noise,
-        )
-        _require(
+        require(
             self.batch_size is None
-            or (_is_int(self.batch_size) and 1 <= self.batch_size <= self.n),
+            or (is_int(self.batch_size) and 1 <= self.batch_size <= self.n),
             "batch_size",
             f"null or an integer in [1, n = {self.n}]",
             self.batch_size,
         )
-        _require(_finite(self.eta_min) and self.eta_min > 0, "eta_min", "> 0", self.eta_min)
-        _require(
-            _finite(self.eta_max) and self.eta_max >= self.eta_min,
+        require(
+            finite(self.eta_max) and self.eta_max >= self.eta_min,
             "eta_max",
             f">= eta_min = {self.eta_min!r}",
             self.eta_max,
         )
-        _require(
-            _is_int(self.num_eta) and self.num_eta >= 1, "num_eta", "an integer >= 1", self.num_eta
-        )
-        _require(
-            _finite(self.one_minus_beta_min) and 0 < self.one_minus_beta_min <= 1,
-            "one_minus_beta_min",
-            "in (0, 1]",
-            self.one_minus_beta_min,
-        )
-        _require(
-            _finite(self.one_minus_beta_max)
+        require(
+            finite(self.one_minus_beta_max)
             and self.one_minus_beta_min <= self.one_minus_beta_max <= 1,
             "one_minus_beta_max",
             f"in [one_minus_beta_min = {self.one_minus_beta_min!r}, 1]",
             self.one_minus_beta_max,
-        )
-        _require(
-            _is_int(self.num_beta) and self.num_beta >= 1,
-            "num_beta",
-            "an integer >= 1",
-            self.num_beta,
-        )
-        _require(
-            len(self.seeds) >= 1
-            and all(_is_int(s) and s >= 0 for s in self.seeds)
-            and len(set(self.seeds)) == len(self.seeds),
-            "seeds",
-            "a non-empty list of distinct integers >= 0",
-            self.seeds,
-        )
-        _require(
-            _finite(self.target_fraction) and 0 < self.target_fraction < 1,
-            "target_fraction",
-            "in (0, 1)",
-            self.target_fraction,
-        )
-        _require(
-            _is_int(self.check_every) and self.check_every >= 1,
-            "check_every",
-            "an integer >= 1",
-            self.check_every,
-        )
-        _require(
-            _finite(self.censor_factor) and self.censor_factor > 1,
-            "censor_factor",
-            "> 1",
-            self.censor_factor,
-        )
-        _require(_is_int(self.t_max) and self.t_max >= 1, "t_max", "an integer >= 1", self.t_max)
-        _require(
-            _is_int(self.project_iters) and self.project_iters >= 1,
-            "project_iters",
-            "an integer >= 1",
-            self.project_iters,
-        )
-        _require(
-            _finite(self.exponent_tolerance) and self.exponent_tolerance > 0,
-            "exponent_tolerance",
-            "> 0",
-            self.exponent_tolerance,
-        )
-        _require(
-            _finite(self.ci_level) and 0 < self.ci_level < 1, "ci_level", "in (0, 1)", self.ci_level
         )
 
     @property
@@ -272,52 +233,6 @@ class LabelNoiseConfig:
     @property
     def k(self) -> int:
         return self.d if self.width is None else int(self.width)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["seeds"] = list(d["seeds"])
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict | None) -> LabelNoiseConfig:
-        """Build from plain data; unknown keys and bad values name the field.
-
-        ``seeds`` may be an integer ``k`` meaning ``range(k)``.
-        """
-        d = dict(d or {})
-        unknown = sorted(set(d) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown label_noise config field(s): {unknown}")
-        if "seeds" in d:
-            s = d["seeds"]
-            if _is_int(s):
-                _require(s >= 1, "seeds", "an integer >= 1 or a list", s)
-                d["seeds"] = tuple(range(int(s)))
-            else:
-                _require(isinstance(s, list | tuple), "seeds", "an integer or a list", s)
-                d["seeds"] = tuple(s)
-        return cls(**d)
-
-    @classmethod
-    def preset(cls, name: str) -> LabelNoiseConfig:
-        """``"quick"`` (default profile, ~10 s on one core) or ``"paper"`` (a larger
-        problem, 2 decades of ``eta``, a finer ``beta`` grid, 16 seeds)."""
-        if name == "quick":
-            return cls()
-        if name == "paper":
-            return cls(
-                d=8,
-                n=14,
-                eta_min=1e-4,
-                eta_max=1e-2,
-                num_eta=9,
-                one_minus_beta_min=3e-5,
-                one_minus_beta_max=0.1,
-                num_beta=36,
-                seeds=tuple(range(16)),
-                check_every=2,
-            )
-        raise ValueError(f"preset: must be 'quick' or 'paper', got {name!r}")
 
 
 # --------------------------------------------------------------------------- problem

@@ -32,16 +32,23 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..checks import finite as _finite
-from ..checks import is_int as _is_int
-from ..checks import require as _require
+from ..checks import (
+    distinct_integers,
+    distinct_names,
+    finite,
+    integer,
+    number,
+    one_of,
+    require,
+)
 from ..claims import FAIL, INCONCLUSIVE, PASS
+from .config import StudyConfig
 
 __all__ = [
     "METHODS",
@@ -80,7 +87,7 @@ S4_STATEMENT = (
 
 
 @dataclass(frozen=True)
-class LargeBatchConfig:
+class LargeBatchConfig(StudyConfig):
     """Everything that determines the S1/S4 numbers.
 
     Attributes:
@@ -125,96 +132,56 @@ class LargeBatchConfig:
     parity_tolerance: float = 0.01
     ci_level: float = 0.95
 
-    def __post_init__(self):
-        object.__setattr__(self, "methods", tuple(self.methods))
-        object.__setattr__(self, "batch_sizes", tuple(self.batch_sizes))
-        object.__setattr__(self, "seeds", tuple(self.seeds))
-        _require(self.model in MODELS, "model", f"one of {list(MODELS)}", self.model)
-        _require(
-            _is_int(self.hidden) and self.hidden >= 1, "hidden", "an integer >= 1", self.hidden
-        )
-        _require(
-            len(self.methods) >= 1
-            and all(m in METHODS for m in self.methods)
-            and len(set(self.methods)) == len(self.methods),
-            "methods",
-            f"a non-empty list of distinct names from {list(METHODS)}",
-            self.methods,
-        )
-        _require(
-            len(self.batch_sizes) >= 1
-            and all(_is_int(b) and b >= 1 for b in self.batch_sizes)
-            and len(set(self.batch_sizes)) == len(self.batch_sizes),
-            "batch_sizes",
-            "a non-empty list of distinct integers >= 1",
-            self.batch_sizes,
-        )
-        _require(_finite(self.epochs) and self.epochs > 0, "epochs", "> 0", self.epochs)
-        _require(_finite(self.lr_min) and self.lr_min > 0, "lr_min", "> 0", self.lr_min)
-        _require(
-            _finite(self.lr_max) and self.lr_max >= self.lr_min,
+    NAME = "large_batch"
+    RULES = {
+        "model": one_of(MODELS),
+        "hidden": integer(1),
+        "methods": distinct_names(METHODS),
+        "batch_sizes": distinct_integers(1),
+        "epochs": number("> 0"),
+        "lr_min": number("> 0"),
+        "num_lr": integer(1),
+        "momentum": number("in [0, 1)"),
+        "weight_decay": number(">= 0"),
+        "schedule": one_of(SCHEDULES),
+        "seeds": distinct_integers(0),
+        "test_fraction": number("in (0, 1)"),
+        "split_seed": integer(0),
+        "num_evals": integer(1),
+        "parity_tolerance": number("> 0"),
+        "ci_level": number("in (0, 1)"),
+    }
+    # quick: the default profile (~30 s of one core); paper: a CNN, four batch sizes up to
+    # nearly the whole training set, ten seeds, a finer grid.
+    PRESETS = {
+        "quick": {},
+        "paper": dict(
+            model="cnn",
+            hidden=128,
+            batch_sizes=(32, 128, 512, 1024),
+            epochs=60.0,
+            lr_min=1e-3,
+            lr_max=10**0.5,
+            num_lr=15,
+            seeds=tuple(range(10)),
+            num_evals=20,
+        ),
+    }
+
+    def check(self) -> None:
+        require(
+            finite(self.lr_max) and self.lr_max >= self.lr_min,
             "lr_max",
             f">= lr_min = {self.lr_min!r}",
             self.lr_max,
         )
-        _require(
-            _is_int(self.num_lr) and self.num_lr >= 1, "num_lr", "an integer >= 1", self.num_lr
-        )
-        _require(
-            _finite(self.momentum) and 0 <= self.momentum < 1,
-            "momentum",
-            "in [0, 1)",
-            self.momentum,
-        )
-        _require(
-            _finite(self.weight_decay) and self.weight_decay >= 0,
-            "weight_decay",
-            ">= 0",
-            self.weight_decay,
-        )
-        _require(self.schedule in SCHEDULES, "schedule", f"one of {list(SCHEDULES)}", self.schedule)
-        _require(
-            len(self.seeds) >= 1
-            and all(_is_int(s) and s >= 0 for s in self.seeds)
-            and len(set(self.seeds)) == len(self.seeds),
-            "seeds",
-            "a non-empty list of distinct integers >= 0",
-            self.seeds,
-        )
-        _require(
-            _finite(self.test_fraction) and 0 < self.test_fraction < 1,
-            "test_fraction",
-            "in (0, 1)",
-            self.test_fraction,
-        )
-        _require(
-            _finite(self.val_fraction)
+        require(
+            finite(self.val_fraction)
             and 0 < self.val_fraction < 1
             and self.test_fraction + self.val_fraction < 0.9,
             "val_fraction",
             "in (0, 1) with test_fraction + val_fraction < 0.9",
             self.val_fraction,
-        )
-        _require(
-            _is_int(self.split_seed) and self.split_seed >= 0,
-            "split_seed",
-            "an integer >= 0",
-            self.split_seed,
-        )
-        _require(
-            _is_int(self.num_evals) and self.num_evals >= 1,
-            "num_evals",
-            "an integer >= 1",
-            self.num_evals,
-        )
-        _require(
-            _finite(self.parity_tolerance) and self.parity_tolerance > 0,
-            "parity_tolerance",
-            "> 0",
-            self.parity_tolerance,
-        )
-        _require(
-            _finite(self.ci_level) and 0 < self.ci_level < 1, "ci_level", "in (0, 1)", self.ci_level
         )
 
     @property
@@ -229,52 +196,6 @@ class LargeBatchConfig:
     def steps(self, batch_size: int, n_train: int) -> int:
         """Steps at ``batch_size``: the same gradient computations for every method."""
         return max(1, math.ceil(self.epochs * n_train / batch_size - 1e-9))
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        for k in ("methods", "batch_sizes", "seeds"):
-            d[k] = list(d[k])
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict | None) -> LargeBatchConfig:
-        """Build from plain data (YAML / JSON); unknown keys and bad values name the field.
-
-        ``seeds`` may be an integer ``k`` meaning ``range(k)``.
-        """
-        d = dict(d or {})
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"unknown large_batch config field(s): {unknown}")
-        if "seeds" in d and _is_int(d["seeds"]):
-            _require(d["seeds"] >= 1, "seeds", "an integer >= 1 or a list", d["seeds"])
-            d["seeds"] = tuple(range(int(d["seeds"])))
-        for k in ("methods", "batch_sizes", "seeds"):
-            if k in d:
-                _require(isinstance(d[k], list | tuple), k, "a list", d[k])
-                d[k] = tuple(d[k])
-        return cls(**d)
-
-    @classmethod
-    def preset(cls, name: str) -> LargeBatchConfig:
-        """``"quick"`` (default profile, ~30 s on one core) or ``"paper"`` (a CNN, four
-        batch sizes up to nearly the whole training set, ten seeds, a finer grid)."""
-        if name == "quick":
-            return cls()
-        if name == "paper":
-            return cls(
-                model="cnn",
-                hidden=128,
-                batch_sizes=(32, 128, 512, 1024),
-                epochs=60.0,
-                lr_min=1e-3,
-                lr_max=10**0.5,
-                num_lr=15,
-                seeds=tuple(range(10)),
-                num_evals=20,
-            )
-        raise ValueError(f"preset: must be 'quick' or 'paper', got {name!r}")
 
 
 # --------------------------------------------------------------------------- data, model
@@ -457,7 +378,7 @@ def run_large_batch(
     data = load_digits_split(config)
     n_train = len(data["y_train"])
     for B in config.batch_sizes:
-        _require(
+        require(
             B <= n_train,
             "batch_sizes",
             f"<= the training-set size {n_train}",

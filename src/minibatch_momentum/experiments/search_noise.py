@@ -116,16 +116,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..checks import finite as _finite
-from ..checks import is_int as _is_int
-from ..checks import require as _require
+from ..checks import (
+    Rule,
+    distinct_integers,
+    distinct_names,
+    distinct_numbers,
+    integer,
+    is_int,
+    number,
+    require,
+)
 from ..claims import FAIL, INCONCLUSIVE, PASS
+from .config import StudyConfig
 from .large_batch import (
     LargeBatchConfig,
     _derive_seed,
@@ -186,12 +194,8 @@ S7C_STATEMENT = (
 # --------------------------------------------------------------------------- config
 
 
-def _distinct(values, ok) -> bool:
-    return len(values) >= 1 and all(ok(v) for v in values) and len(set(values)) == len(values)
-
-
 @dataclass(frozen=True)
-class SearchNoiseConfig:
+class SearchNoiseConfig(StudyConfig):
     """Everything that determines the S7 numbers.
 
     Attributes:
@@ -238,100 +242,73 @@ class SearchNoiseConfig:
     ci_level: float = 0.95
     n_boot: int = 2000
 
-    def __post_init__(self):
-        for k in ("methods", "batch_sizes", "eff_lrs", "betas", "seeds", "quad_batch_sizes"):
-            object.__setattr__(self, k, tuple(getattr(self, k)))
-        _require(
-            _distinct(self.methods, lambda m: m in METHODS) and "sgd" in self.methods,
-            "methods",
+    NAME = "search_noise"
+    RULES = {
+        "methods": Rule(
+            lambda ms: distinct_names(METHODS).ok(ms) and "sgd" in ms,
             f"distinct names from {list(METHODS)} including 'sgd'",
-            self.methods,
-        )
-        _require(
-            len(self.batch_sizes) >= 2
-            and _distinct(self.batch_sizes, lambda b: _is_int(b) and b >= 1),
-            "batch_sizes",
+        ),
+        "batch_sizes": Rule(
+            lambda bs: distinct_integers(1).ok(bs) and len(bs) >= 2,
             "at least two distinct integers >= 1",
-            self.batch_sizes,
-        )
-        _require(
-            _distinct(self.eff_lrs, lambda v: _finite(v) and v > 0),
-            "eff_lrs",
-            "a non-empty list of distinct numbers > 0",
-            self.eff_lrs,
-        )
-        _require(
-            _distinct(self.betas, lambda v: _finite(v) and 0 < v < 1),
-            "betas",
-            "a non-empty list of distinct numbers in (0, 1)",
-            self.betas,
-        )
-        for name, least in (("steps", 1), ("measure_every", 1), ("hidden", 1), ("quad_steps", 2)):
-            v = getattr(self, name)
-            _require(_is_int(v) and v >= least, name, f"an integer >= {least}", v)
-        _require(
+        ),
+        "eff_lrs": distinct_numbers("> 0"),
+        "betas": distinct_numbers("in (0, 1)"),
+        "steps": integer(1),
+        "measure_every": integer(1),
+        "hidden": integer(1),
+        "quad_steps": integer(2),
+        "window": number("in (0, 1]"),
+        "seeds": distinct_integers(0),
+        "split_seed": integer(0),
+        "quad_d": integer(2),
+        "quad_kappa": number(">= 1"),
+        "quad_eff_lr": number("> 0"),
+        "quad_seeds": integer(1),
+        "slope_tolerance": number("> 0"),
+        "ci_level": number("in (0, 1)"),
+        "n_boot": integer(100),
+    }
+    # quick: the default profile (180 digits runs of 200 steps and 320 quadratic runs,
+    # under 20 s of one core); paper: six batch sizes, four effective steps, four momenta,
+    # 10 seeds, 1,000 steps (~8 TFLOP, an estimated 10-15 minutes of one core, not
+    # measured).
+    PRESETS = {
+        "quick": {},
+        "paper": dict(
+            batch_sizes=(8, 16, 32, 64, 128, 256),
+            eff_lrs=(0.01, 0.03, 0.1, 0.3),
+            betas=(0.5, 0.8, 0.9, 0.95),
+            steps=1000,
+            seeds=tuple(range(10)),
+            quad_d=64,
+            quad_n=1024,
+            quad_batch_sizes=(1, 4, 16, 64, 256),
+            quad_steps=500,
+            quad_seeds=10,
+            n_boot=5000,
+        ),
+    }
+
+    def check(self) -> None:
+        require(
             self.measure_every <= self.steps,
             "measure_every",
             f"<= steps = {self.steps}",
             self.measure_every,
         )
-        _require(_finite(self.window) and 0 < self.window <= 1, "window", "in (0, 1]", self.window)
-        _require(
-            _distinct(self.seeds, lambda s: _is_int(s) and s >= 0),
-            "seeds",
-            "a non-empty list of distinct integers >= 0",
-            self.seeds,
-        )
-        _require(
-            _is_int(self.split_seed) and self.split_seed >= 0,
-            "split_seed",
-            "an integer >= 0",
-            self.split_seed,
-        )
-        _require(
-            _is_int(self.quad_d) and self.quad_d >= 2, "quad_d", "an integer >= 2", self.quad_d
-        )
-        _require(
-            _is_int(self.quad_n) and self.quad_n >= self.quad_d,
+        require(
+            is_int(self.quad_n) and self.quad_n >= self.quad_d,
             "quad_n",
             f"an integer >= quad_d = {self.quad_d}",
             self.quad_n,
         )
-        _require(
-            _finite(self.quad_kappa) and self.quad_kappa >= 1,
-            "quad_kappa",
-            ">= 1",
-            self.quad_kappa,
-        )
-        _require(
-            _distinct(self.quad_batch_sizes, lambda b: _is_int(b) and 1 <= b < self.quad_n),
+        require(
+            distinct_integers(1).ok(self.quad_batch_sizes)
+            and max(self.quad_batch_sizes) < self.quad_n,
             "quad_batch_sizes",
             f"a non-empty list of distinct integers in [1, quad_n = {self.quad_n})",
             self.quad_batch_sizes,
-        )
-        _require(
-            _finite(self.quad_eff_lr) and self.quad_eff_lr > 0,
-            "quad_eff_lr",
-            "> 0",
-            self.quad_eff_lr,
-        )
-        _require(
-            _is_int(self.quad_seeds) and self.quad_seeds >= 1,
-            "quad_seeds",
-            "an integer >= 1",
-            self.quad_seeds,
-        )
-        _require(
-            _finite(self.slope_tolerance) and self.slope_tolerance > 0,
-            "slope_tolerance",
-            "> 0",
-            self.slope_tolerance,
-        )
-        _require(
-            _finite(self.ci_level) and 0 < self.ci_level < 1, "ci_level", "in (0, 1)", self.ci_level
-        )
-        _require(
-            _is_int(self.n_boot) and self.n_boot >= 100, "n_boot", "an integer >= 100", self.n_boot
         )
 
     def digits_config(self) -> LargeBatchConfig:
@@ -360,55 +337,6 @@ class SearchNoiseConfig:
     def window_start(self) -> float:
         """Measurements at steps >= this count towards a run's level."""
         return (1.0 - self.window) * self.steps
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        for k in ("methods", "batch_sizes", "eff_lrs", "betas", "seeds", "quad_batch_sizes"):
-            d[k] = list(d[k])
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict | None) -> SearchNoiseConfig:
-        """Build from plain data (YAML / JSON); unknown keys and bad values name the field.
-
-        ``seeds`` may be an integer ``k`` meaning ``range(k)``.
-        """
-        d = dict(d or {})
-        unknown = sorted(set(d) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown search_noise config field(s): {unknown}")
-        if "seeds" in d and _is_int(d["seeds"]):
-            _require(d["seeds"] >= 1, "seeds", "an integer >= 1 or a list", d["seeds"])
-            d["seeds"] = tuple(range(int(d["seeds"])))
-        for k in ("methods", "batch_sizes", "eff_lrs", "betas", "seeds", "quad_batch_sizes"):
-            if k in d:
-                _require(isinstance(d[k], list | tuple), k, "a list", d[k])
-                d[k] = tuple(d[k])
-        return cls(**d)
-
-    @classmethod
-    def preset(cls, name: str) -> SearchNoiseConfig:
-        """``"quick"`` (default profile: 180 digits runs of 200 steps and 320 quadratic
-        runs, under 20 s of one core) or ``"paper"`` (six batch sizes, four effective
-        steps, four momenta, 10 seeds, 1,000 steps: ~8 TFLOP, an estimated 10-15 minutes
-        of one core, not measured)."""
-        if name == "quick":
-            return cls()
-        if name == "paper":
-            return cls(
-                batch_sizes=(8, 16, 32, 64, 128, 256),
-                eff_lrs=(0.01, 0.03, 0.1, 0.3),
-                betas=(0.5, 0.8, 0.9, 0.95),
-                steps=1000,
-                seeds=tuple(range(10)),
-                quad_d=64,
-                quad_n=1024,
-                quad_batch_sizes=(1, 4, 16, 64, 256),
-                quad_steps=500,
-                quad_seeds=10,
-                n_boot=5000,
-            )
-        raise ValueError(f"preset: must be 'quick' or 'paper', got {name!r}")
 
 
 # --------------------------------------------------------------------------- theory
@@ -666,7 +594,7 @@ def run_digits(
 
     data = load_digits_split(config.digits_config())
     n_train = len(data["y_train"])
-    _require(
+    require(
         max(config.batch_sizes) <= n_train,
         "batch_sizes",
         f"<= the training-set size {n_train}",

@@ -33,15 +33,15 @@ out of pairs, which is where the equivalence ends.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from ..analysis import gmean
-from ..checks import finite as _finite
-from ..checks import require as _require
+from ..checks import distinct_names, integer, number
 from ..claims import FAIL, INCONCLUSIVE, PASS
+from .config import StudyConfig
 
 __all__ = [
     "SmallLRConfig",
@@ -70,7 +70,7 @@ S3_DEFINITION = (
 
 
 @dataclass(frozen=True)
-class SmallLRConfig:
+class SmallLRConfig(StudyConfig):
     """Everything that determines the S3 verdict (the data come from the sweeps).
 
     Attributes:
@@ -86,54 +86,13 @@ class SmallLRConfig:
     tolerance: float = 1.25
     min_pairs: int = 5
 
-    def __post_init__(self):
-        object.__setattr__(self, "methods", tuple(self.methods))
-        _require(
-            len(self.methods) >= 1
-            and all(m in MOMENTUM_METHODS for m in self.methods)
-            and len(set(self.methods)) == len(self.methods),
-            "methods",
-            f"a non-empty list of distinct names from {list(MOMENTUM_METHODS)}",
-            self.methods,
-        )
-        _require(
-            _finite(self.max_batch_factor) and self.max_batch_factor > 0,
-            "max_batch_factor",
-            "> 0",
-            self.max_batch_factor,
-        )
-        _require(_finite(self.tolerance) and self.tolerance > 1, "tolerance", "> 1", self.tolerance)
-        _require(
-            isinstance(self.min_pairs, int)
-            and not isinstance(self.min_pairs, bool)
-            and self.min_pairs >= 1,
-            "min_pairs",
-            "an integer >= 1",
-            self.min_pairs,
-        )
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["methods"] = list(d["methods"])
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict | None) -> SmallLRConfig:
-        """Build from plain data; unknown keys and bad values name the field."""
-        d = dict(d or {})
-        unknown = sorted(set(d) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown small_lr config field(s): {unknown}")
-        if "methods" in d:
-            _require(isinstance(d["methods"], list | tuple), "methods", "a list", d["methods"])
-        return cls(**d)
-
-    @classmethod
-    def preset(cls, name: str) -> SmallLRConfig:
-        """``"quick"`` and ``"paper"`` are the same (the data's size comes from the sweeps)."""
-        if name in ("quick", "paper"):
-            return cls()
-        raise ValueError(f"preset: must be 'quick' or 'paper', got {name!r}")
+    NAME = "small_lr"
+    RULES = {
+        "methods": distinct_names(MOMENTUM_METHODS),
+        "max_batch_factor": number("> 0"),
+        "tolerance": number("> 1"),
+        "min_pairs": integer(1),
+    }
 
 
 def _grid_means(runs: pd.DataFrame) -> pd.DataFrame:

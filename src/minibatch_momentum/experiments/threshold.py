@@ -39,17 +39,16 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import scipy.optimize
 from scipy import stats
 
-from ..checks import finite as _finite
-from ..checks import is_int as _is_int
-from ..checks import require as _require
+from ..checks import Rule, finite, integer, number, one_of, require
 from ..claims import FAIL, INCONCLUSIVE, PASS
+from .config import StudyConfig
 
 __all__ = [
     "ThresholdConfig",
@@ -74,7 +73,7 @@ S5_STATEMENT = (
 
 
 @dataclass(frozen=True)
-class ThresholdConfig:
+class ThresholdConfig(StudyConfig):
     """Everything that determines the S5 numbers.
 
     Attributes:
@@ -106,48 +105,34 @@ class ThresholdConfig:
     points_per_octave: int = 2
     slope_tolerance: float = 0.15
 
-    def __post_init__(self):
-        _require(_finite(self.kappa_min) and self.kappa_min > 1, "kappa_min", "> 1", self.kappa_min)
-        _require(
-            _finite(self.kappa_max) and self.kappa_max > self.kappa_min,
+    NAME = "threshold"
+    RULES = {
+        "kappa_min": number("> 1"),
+        "num_kappa": Rule(
+            integer(3).ok, "an integer >= 3 (a slope needs three points for a standard error)"
+        ),
+        "family": one_of(FAMILIES),
+        "stable_rank": number("> 1"),
+        "d": integer(2),
+        "speedup": number("> 1"),
+        "accel_factor": number("> 1"),
+        "eps": number("in (0, 1)"),
+        "b_max": number(">= 4"),
+        "points_per_octave": integer(1),
+        "slope_tolerance": number("> 0"),
+    }
+    # quick: 5 kappas over two decades (~20 s); paper: 9 over four, 4 points per octave.
+    PRESETS = {
+        "quick": {},
+        "paper": dict(kappa_min=1e2, kappa_max=1e6, num_kappa=9, points_per_octave=4),
+    }
+
+    def check(self) -> None:
+        require(
+            finite(self.kappa_max) and self.kappa_max > self.kappa_min,
             "kappa_max",
             f"> kappa_min = {self.kappa_min!r}",
             self.kappa_max,
-        )
-        _require(
-            _is_int(self.num_kappa) and self.num_kappa >= 3,
-            "num_kappa",
-            "an integer >= 3 (a slope needs three points for a standard error)",
-            self.num_kappa,
-        )
-        _require(self.family in FAMILIES, "family", f"one of {list(FAMILIES)}", self.family)
-        _require(
-            _finite(self.stable_rank) and self.stable_rank > 1,
-            "stable_rank",
-            "> 1",
-            self.stable_rank,
-        )
-        _require(_is_int(self.d) and self.d >= 2, "d", "an integer >= 2", self.d)
-        _require(_finite(self.speedup) and self.speedup > 1, "speedup", "> 1", self.speedup)
-        _require(
-            _finite(self.accel_factor) and self.accel_factor > 1,
-            "accel_factor",
-            "> 1",
-            self.accel_factor,
-        )
-        _require(_finite(self.eps) and 0 < self.eps < 1, "eps", "in (0, 1)", self.eps)
-        _require(_finite(self.b_max) and self.b_max >= 4, "b_max", ">= 4", self.b_max)
-        _require(
-            _is_int(self.points_per_octave) and self.points_per_octave >= 1,
-            "points_per_octave",
-            "an integer >= 1",
-            self.points_per_octave,
-        )
-        _require(
-            _finite(self.slope_tolerance) and self.slope_tolerance > 0,
-            "slope_tolerance",
-            "> 0",
-            self.slope_tolerance,
         )
 
     @property
@@ -159,28 +144,6 @@ class ThresholdConfig:
         octaves = math.log2(self.b_max)
         k = int(math.floor(octaves * self.points_per_octave + 1e-9))
         return 2.0 ** (np.arange(k + 1) / self.points_per_octave)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict | None) -> ThresholdConfig:
-        """Build from plain data; unknown keys and bad values name the field."""
-        d = dict(d or {})
-        unknown = sorted(set(d) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown threshold config field(s): {unknown}")
-        return cls(**d)
-
-    @classmethod
-    def preset(cls, name: str) -> ThresholdConfig:
-        """``"quick"`` (5 kappas over two decades, ~20 s) or ``"paper"`` (9 kappas over
-        four decades, four points per octave)."""
-        if name == "quick":
-            return cls()
-        if name == "paper":
-            return cls(kappa_min=1e2, kappa_max=1e6, num_kappa=9, points_per_octave=4)
-        raise ValueError(f"preset: must be 'quick' or 'paper', got {name!r}")
 
 
 def threshold_spectrum(kappa: float, config: ThresholdConfig) -> np.ndarray:
