@@ -51,7 +51,7 @@ from scipy.optimize import least_squares
 
 from ..checks import distinct_integers, finite, integer, is_int, number, require
 from ..claims import FAIL, INCONCLUSIVE, PASS
-from .config import StudyConfig
+from .base import StudyConfig
 
 __all__ = [
     "LabelNoiseConfig",

@@ -47,8 +47,7 @@ from ..checks import (
     one_of,
     require,
 )
-from ..claims import FAIL, INCONCLUSIVE, PASS
-from .config import StudyConfig
+from .base import StudyConfig, check_record, verdict
 
 __all__ = [
     "METHODS",
@@ -589,12 +588,6 @@ def tuned_table(analysis: dict) -> pd.DataFrame:
 # --------------------------------------------------------------------------- claims
 
 
-def _verdict(checks: list[dict]) -> str:
-    if any(c["pass"] is None for c in checks):
-        return INCONCLUSIVE
-    return PASS if all(c["pass"] for c in checks) else FAIL
-
-
 def _lookup(analysis: dict, key: str, B: int, method: str) -> dict | None:
     for item in analysis.get(key, []):
         if item["batch_size"] == B and item["method"] == method:
@@ -646,13 +639,13 @@ def claim_s1(analysis: dict, source: str = S1_SOURCE, figure: str = S1_FIGURE) -
     comp, mine, base, reasons = _paired_check(analysis, "sngm")
     B = analysis["large_batch"]
     if comp is None:
-        check = _check_dict(
+        check = check_record(
             "SNGM - MSGD test accuracy at large B (pp)", math.nan, ">= 0", "", None, reasons
         )
     else:
         d, se = comp["diff_mean"], comp["diff_sem"]
         ok = None if reasons else bool(d >= -se)
-        check = _check_dict(
+        check = check_record(
             f"SNGM - MSGD tuned test accuracy at B = {B} (percentage points)",
             _pct(d),
             ">= 0",
@@ -681,7 +674,7 @@ def claim_s1(analysis: dict, source: str = S1_SOURCE, figure: str = S1_FIGURE) -
         "method": "sngm",
         "problem": _problem(analysis),
         "sampler": "without_replacement",
-        "verdict": _verdict([check]),
+        "verdict": verdict([check]),
         "checks": [check],
         "figure": figure,
         "source": source,
@@ -700,13 +693,13 @@ def claim_s4(analysis: dict, source: str = S1_SOURCE, figure: str = S1_FIGURE) -
     tol = float(analysis.get("parity_tolerance", 0.01))
     tol_text = f"|difference| <= {_pct(tol):.3g} percentage points"
     if comp is None:
-        check = _check_dict(
+        check = check_record(
             "|RS-SGDM - SGDM| test accuracy (pp)", math.nan, 0.0, tol_text, None, reasons
         )
     else:
         d = comp["diff_mean"]
         ok = None if reasons else bool(abs(d) <= tol)
-        check = _check_dict(
+        check = check_record(
             f"|RS-SGDM - SGDM| tuned test accuracy at B = {B} (percentage points)",
             _pct(abs(d)),
             0.0,
@@ -733,22 +726,8 @@ def claim_s4(analysis: dict, source: str = S1_SOURCE, figure: str = S1_FIGURE) -
         "method": "rsgdm",
         "problem": _problem(analysis),
         "sampler": "without_replacement",
-        "verdict": _verdict([check]),
+        "verdict": verdict([check]),
         "checks": [check],
         "figure": figure,
         "source": source,
     }
-
-
-def _check_dict(name, measured, predicted, tolerance, ok, reasons, **details) -> dict:
-    out = {
-        "check": name,
-        "measured": measured,
-        "predicted": predicted,
-        "tolerance": tolerance,
-        "pass": ok,
-        **details,
-    }
-    if reasons:
-        out["inconclusive_because"] = "; ".join(reasons)
-    return out

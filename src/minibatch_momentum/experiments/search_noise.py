@@ -132,8 +132,7 @@ from ..checks import (
     number,
     require,
 )
-from ..claims import FAIL, INCONCLUSIVE, PASS
-from .config import StudyConfig
+from .base import StudyConfig, check_record, verdict
 from .large_batch import (
     LargeBatchConfig,
     _derive_seed,
@@ -848,26 +847,6 @@ def _spearman_bootstrap(conf: pd.DataFrame, config: SearchNoiseConfig) -> dict:
 # --------------------------------------------------------------------------- claims
 
 
-def _check(name, measured, predicted, tolerance, ok, reasons=(), **details) -> dict:
-    out = {
-        "check": name,
-        "measured": measured,
-        "predicted": predicted,
-        "tolerance": tolerance,
-        "pass": ok,
-        **details,
-    }
-    if reasons:
-        out["inconclusive_because"] = "; ".join(reasons)
-    return out
-
-
-def _verdict(checks: list[dict]) -> str:
-    if any(c["pass"] is None for c in checks):
-        return INCONCLUSIVE
-    return PASS if all(c["pass"] for c in checks) else FAIL
-
-
 def _entry(cid, statement, method, checks, source, figure) -> dict:
     return {
         "id": cid,
@@ -875,7 +854,7 @@ def _entry(cid, statement, method, checks, source, figure) -> dict:
         "method": method,
         "problem": "digits-mlp",
         "sampler": "without_replacement",
-        "verdict": _verdict(checks),
+        "verdict": verdict(checks),
         "checks": checks,
         "figure": figure,
         "source": source,
@@ -897,7 +876,7 @@ def claim_s7a(analysis: dict, source: str = S7_SOURCE, figure: str = S7_FIGURE) 
     ok1 = (
         None if reasons or not np.isfinite(sgd["slope"]) else bool(abs(sgd["slope"] - pred) <= tol)
     )
-    c1 = _check(
+    c1 = check_record(
         "digits MLP, SGD: slope of log noise level vs log B",
         sgd["slope"],
         pred,
@@ -917,7 +896,7 @@ def claim_s7a(analysis: dict, source: str = S7_SOURCE, figure: str = S7_FIGURE) 
     )
     q = analysis["quadratic"]
     ok2 = None if not np.isfinite(q["se"]) else bool(abs(q["ratio"] - 1) <= QUAD_Z * q["se"])
-    c2 = _check(
+    c2 = check_record(
         "quadratic: measured / closed-form E||d_t - grad f(x_t)||^2 (all methods, B)",
         q["ratio"],
         1.0,
@@ -946,7 +925,7 @@ def claim_s7b(analysis: dict, source: str = S7_SOURCE, figure: str = S7_FIGURE) 
             if ok is None
             else ("v1-v3: momentum lowers the noise" if ok else "v4: it does not")
         )
-        c = _check(
+        c = check_record(
             f"digits MLP: level({m['method'].upper()}) / level(SGD) at equal eta/(1 - beta)",
             m["ratio"],
             "< 1",
@@ -970,7 +949,7 @@ def claim_s7c(analysis: dict, source: str = S7_SOURCE, figure: str = S7_FIGURE) 
     reasons = [] if c["n_configurations"] >= 5 else ["fewer than five configurations"]
     lo, hi = c["ci"]
     ok = None if reasons or not np.isfinite(hi) else bool(hi < 0)
-    check = _check(
+    check = check_record(
         "digits MLP: Spearman rho(noise level, test accuracy) across configurations",
         c["rho"],
         "< 0",

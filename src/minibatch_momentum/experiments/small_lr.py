@@ -41,7 +41,7 @@ import pandas as pd
 from ..analysis import gmean
 from ..checks import distinct_names, integer, number
 from ..claims import FAIL, INCONCLUSIVE, PASS
-from .config import StudyConfig
+from .base import StudyConfig
 
 __all__ = [
     "SmallLRConfig",

@@ -47,8 +47,7 @@ import scipy.optimize
 from scipy import stats
 
 from ..checks import Rule, finite, integer, number, one_of, require
-from ..claims import FAIL, INCONCLUSIVE, PASS
-from .config import StudyConfig
+from .base import StudyConfig, check_record, verdict
 
 __all__ = [
     "ThresholdConfig",
@@ -325,7 +324,7 @@ def claim_s5(analysis: dict, source: str = S5_SOURCE, figure: str = S5_FIGURE) -
     acc = analysis["accel_slope"]
     spd = analysis["speedup_slope"]
     found = int(np.isfinite(bs).sum())
-    exists = _check(
+    exists = check_record(
         f"kappa values (of {k.size}) where tuned heavy ball beats tuned SGD by "
         f"{factor:g}x at some B <= {cfg.get('b_max', math.nan):.3g}",
         found,
@@ -338,7 +337,7 @@ def claim_s5(analysis: dict, source: str = S5_SOURCE, figure: str = S5_FIGURE) -
         d=analysis["d"],
         stable_rank=analysis["stable_rank"],
     )
-    grows = _check(
+    grows = check_record(
         "slope of log b_accel vs log kappa (b_accel: smallest B where tuned heavy ball is "
         f"within {cfg.get('accel_factor', 2.0):g}x of its noise-free accelerated count)",
         acc["slope"],
@@ -352,7 +351,7 @@ def claim_s5(analysis: dict, source: str = S5_SOURCE, figure: str = S5_FIGURE) -
         B_sat=analysis["B_sat"],
         predicted_is="B_sat = (tr H / L) sqrt(kappa): slope 1/2 at fixed stable rank",
     )
-    flat = _check(
+    flat = check_record(
         f"slope of log b_speedup vs log kappa (b_speedup: smallest B where T*_SGD / T*_HB "
         f"= {factor:g})",
         spd["slope"],
@@ -373,25 +372,8 @@ def claim_s5(analysis: dict, source: str = S5_SOURCE, figure: str = S5_FIGURE) -
         "method": "hb",
         "problem": f"geometric spectra, {cfg.get('family', 'fixed_rank')}",
         "sampler": "with_replacement (exact theory)",
-        "verdict": _verdict(checks),
+        "verdict": verdict(checks),
         "checks": checks,
         "figure": figure,
         "source": source,
     }
-
-
-def _check(name, measured, predicted, tolerance, ok, **details) -> dict:
-    return {
-        "check": name,
-        "measured": measured,
-        "predicted": predicted,
-        "tolerance": tolerance,
-        "pass": ok,
-        **details,
-    }
-
-
-def _verdict(checks: list[dict]) -> str:
-    if any(c["pass"] is None for c in checks):
-        return INCONCLUSIVE
-    return PASS if all(c["pass"] for c in checks) else FAIL

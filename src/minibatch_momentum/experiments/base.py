@@ -1,5 +1,5 @@
-"""The base of the seed studies' configs: declared field rules, plain-data round trip,
-presets.
+"""What every seed study shares: its config's base (declared field rules, plain-data
+round trip, presets) and the records of its claims (:func:`check_record`, :func:`verdict`).
 
 A study's config is a frozen dataclass that subclasses :class:`StudyConfig` and declares
 
@@ -17,6 +17,7 @@ from dataclasses import fields
 from typing import ClassVar
 
 from ..checks import Rule, is_int, require
+from ..claims import FAIL, INCONCLUSIVE, PASS
 
 
 class StudyConfig:
@@ -70,3 +71,26 @@ class StudyConfig:
             options = " or ".join(repr(k) for k in cls.PRESETS)
             raise ValueError(f"preset: must be {options}, got {name!r}")
         return cls(**cls.PRESETS[name])
+
+
+def check_record(name, measured, predicted, tolerance, ok, reasons=(), **details) -> dict:
+    """One check of a seed claim. ``ok``: True, False, or None when the data cannot
+    decide it, ``reasons`` saying why (``inconclusive_because``)."""
+    out = {
+        "check": name,
+        "measured": measured,
+        "predicted": predicted,
+        "tolerance": tolerance,
+        "pass": ok,
+        **details,
+    }
+    if reasons:
+        out["inconclusive_because"] = "; ".join(reasons)
+    return out
+
+
+def verdict(checks: list[dict]) -> str:
+    """INCONCLUSIVE when a check cannot be decided, else PASS when every check passes."""
+    if any(c["pass"] is None for c in checks):
+        return INCONCLUSIVE
+    return PASS if all(c["pass"] for c in checks) else FAIL
