@@ -376,15 +376,40 @@ class _GaussianRecursion:
         self.kick = c * eta**2
         self.p = np.repeat(np.asarray(weights, float)[:, None], eta.size, axis=1)
         self.q, self.s = self.p.copy(), self.p.copy()
+        self._lam, self._lam2 = lam, lam * lam
+        self._scratch()
+
+    def _scratch(self) -> None:
+        # Four (d, R) arrays reused by every step: at d R ~ 10^5 a fresh temporary (new
+        # pages) costs as much as the arithmetic on it.
+        self._buf = tuple(np.empty_like(self.p) for _ in range(4))
+
+    def _noise(self, x: np.ndarray, out: np.ndarray, tmp: np.ndarray) -> np.ndarray:
+        """The noise term over ``kick`` into ``out``: ``lam^2 x + lam tr(H X)``."""
+        tau = self.lam @ x  # tr(H X): the rank-one coupling between modes
+        np.multiply(self._lam2, x, out=out)
+        out += np.multiply(self._lam, tau, out=tmp)
+        return out
 
     def step(self) -> None:
-        lam = self.lam[:, None]
+        """``p' = aa p + ab2 q + bb s + kick noise(x)``, ``q' = a p + b q``, ``s' = p`` with
+        ``x = w1 p + w2 q + w3 s`` (``E u_i^2`` at the gradient point), in place: the same
+        operations in the same order as written, so the same numbers to the last bit."""
+        p, q, s = self.p, self.q, self.s
+        x, new, t, u = self._buf
         w1, w2, w3 = self.w
-        x = w1 * self.p + w2 * self.q + w3 * self.s  # E u_i^2 at the gradient point
-        tau = self.lam @ x  # tr(H X): the rank-one coupling between modes
-        p = self.aa * self.p + self.ab2 * self.q + self.bb * self.s
-        p += self.kick * (lam * lam * x + lam * tau)
-        self.q, self.s, self.p = self.a * self.p + self.b * self.q, self.p, p
+        np.multiply(w1, p, out=x)
+        x += np.multiply(w2, q, out=t)
+        x += np.multiply(w3, s, out=t)
+        np.multiply(self.aa, p, out=new)
+        new += np.multiply(self.ab2, q, out=t)
+        new += np.multiply(self.bb, s, out=t)
+        noise = self._noise(x, t, u)
+        noise *= self.kick
+        new += noise
+        np.multiply(self.a, p, out=s)  # q' into s's array: s is not needed any more
+        s += np.multiply(self.b, q, out=t)
+        self.p, self.q, self.s, self._buf = new, s, p, (x, q, t, u)
 
     def keep(self, mask: np.ndarray) -> None:
         """Drop the configurations where ``mask`` is False."""
@@ -392,6 +417,7 @@ class _GaussianRecursion:
             setattr(self, name, getattr(self, name)[:, mask])
         self.kick = np.broadcast_to(self.kick, mask.shape)[mask]
         self.w = tuple(np.broadcast_to(w, mask.shape)[mask] for w in self.w)
+        self._scratch()
 
     def loss(self) -> np.ndarray:
         return 0.5 * self.lam @ self.p
@@ -1398,13 +1424,11 @@ class _ClosureRecursion(_GaussianRecursion):
         super().__init__(model.eigvals, weights, method, c, eta, beta)
         self.Q = np.asarray(model.Q, float)
 
-    def step(self) -> None:
-        lam = self.lam[:, None]
-        w1, w2, w3 = self.w
-        x = w1 * self.p + w2 * self.q + w3 * self.s  # E u_i^2 at the gradient point
-        p = self.aa * self.p + self.ab2 * self.q + self.bb * self.s
-        p += self.kick * (self.Q @ x - lam * lam * x)
-        self.q, self.s, self.p = self.a * self.p + self.b * self.q, self.p, p
+    def _noise(self, x: np.ndarray, out: np.ndarray, tmp: np.ndarray) -> np.ndarray:
+        """``Q x - lam^2 x`` into ``out``."""
+        np.matmul(self.Q, x, out=out)
+        out -= np.multiply(self._lam2, x, out=tmp)
+        return out
 
 
 def closure_curve(
