@@ -214,6 +214,7 @@ class _Classic:
         self.eta_t = torch.as_tensor(-eta * tables.scale(batch_size), dtype=dtype, device=dev)
         self.beta_t = torch.as_tensor(beta, dtype=dtype, device=dev)
         self.gamma = _gamma(method, self.beta_t)
+        self.plain = method == "sgd"
 
     def step(self, idx, gram=False):
         _step(self.tables, self.E, self.V, idx, self.eta_t, self.beta_t, self.gamma, gram)
@@ -232,6 +233,14 @@ class _Classic:
         Uts = Us.view(*block.shape, -1).transpose(1, 2).unbind(0)
         Vss = Vs.view(*block.shape, -1).unbind(0)
         E, V, neg_eta, beta, gamma = self.E, self.V, self.eta_t, self.beta_t, self.gamma
+        if self.plain:  # SGD: V = 0 * V + the step is the step itself, one kernel less
+            for Ut, Vb in zip(Uts, Vss, strict=True):
+                if gram:
+                    torch.mm(Ut @ Vb, E * neg_eta, out=V)
+                else:
+                    torch.mm(Ut, (Vb @ E).mul_(neg_eta), out=V)
+                E.add_(V)
+            return
         for Ut, Vb in zip(Uts, Vss, strict=True):
             Y = E if gamma is None else torch.addcmul(E, V, gamma)
             V.mul_(beta)
