@@ -658,27 +658,9 @@ def claim_s1(analysis: dict, source: str = S1_SOURCE, figure: str = S1_FIGURE) -
             significantly_better=bool(comp["diff_ci"][0] > 0)
             if np.isfinite(comp["diff_ci"][0])
             else None,
-            diff_per_seed_pp=[_pct(v) for v in comp["diff_per_seed"]],
-            sngm_test_acc=mine["test_acc_mean"],
-            sngm_test_acc_std=mine["test_acc_std"],
-            sngm_lr=mine["lr"],
-            msgd_test_acc=base["test_acc_mean"],
-            msgd_test_acc_std=base["test_acc_std"],
-            msgd_lr=base["lr"],
-            seeds=comp["n"],
-            steps=mine["steps"],
+            **_paired_details(comp, mine, base, "sngm", "msgd"),
         )
-    return {
-        "id": "S1",
-        "statement": S1_STATEMENT,
-        "method": "sngm",
-        "problem": _problem(analysis),
-        "sampler": "without_replacement",
-        "verdict": verdict([check]),
-        "checks": [check],
-        "figure": figure,
-        "source": source,
-    }
+    return _claim("S1", S1_STATEMENT, "sngm", analysis, check, source, figure)
 
 
 def claim_s4(analysis: dict, source: str = S1_SOURCE, figure: str = S1_FIGURE) -> dict:
@@ -710,20 +692,31 @@ def claim_s4(analysis: dict, source: str = S1_SOURCE, figure: str = S1_FIGURE) -
             standard_error_pp=_pct(comp["diff_sem"]),
             ci_pp=[_pct(v) for v in comp["diff_ci"]],
             ci_level=analysis.get("ci_level", 0.95),
-            diff_per_seed_pp=[_pct(v) for v in comp["diff_per_seed"]],
-            rsgdm_test_acc=mine["test_acc_mean"],
-            rsgdm_test_acc_std=mine["test_acc_std"],
-            rsgdm_lr=mine["lr"],
-            sgdm_test_acc=base["test_acc_mean"],
-            sgdm_test_acc_std=base["test_acc_std"],
-            sgdm_lr=base["lr"],
-            seeds=comp["n"],
-            steps=mine["steps"],
+            **_paired_details(comp, mine, base, "rsgdm", "sgdm"),
         )
+    return _claim("S4", S4_STATEMENT, "rsgdm", analysis, check, source, figure)
+
+
+def _paired_details(comp, mine, base, mine_name: str, base_name: str) -> dict:
+    """The per-seed differences and both tuned entries of a paired check."""
     return {
-        "id": "S4",
-        "statement": S4_STATEMENT,
-        "method": "rsgdm",
+        "diff_per_seed_pp": [_pct(v) for v in comp["diff_per_seed"]],
+        f"{mine_name}_test_acc": mine["test_acc_mean"],
+        f"{mine_name}_test_acc_std": mine["test_acc_std"],
+        f"{mine_name}_lr": mine["lr"],
+        f"{base_name}_test_acc": base["test_acc_mean"],
+        f"{base_name}_test_acc_std": base["test_acc_std"],
+        f"{base_name}_lr": base["lr"],
+        "seeds": comp["n"],
+        "steps": mine["steps"],
+    }
+
+
+def _claim(cid, statement, method, analysis, check, source, figure) -> dict:
+    return {
+        "id": cid,
+        "statement": statement,
+        "method": method,
         "problem": _problem(analysis),
         "sampler": "without_replacement",
         "verdict": verdict([check]),
