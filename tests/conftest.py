@@ -45,6 +45,73 @@ def relative_loss(A: np.ndarray, x_star: np.ndarray, xs: np.ndarray, x0: np.ndar
     return np.sum(r * r, axis=-2) / (2 * n) / f0
 
 
+# The engine tests' small system (tests/test_engine*.py): N rows, D unknowns, T steps, and a
+# grid of four (eta, beta) configurations.
+N, D, T = 12, 5, 40
+ETAS = np.array([0.02, 0.05, 0.1, 0.07])
+BETAS = np.array([0.9, 0.5, 0.3, 0.75])
+
+
+def random_system(seed=0):
+    """``(A, x_star, x0)``: an ``N x D`` system with unequal column scales."""
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((N, D)) * np.array([1.5, 1.0, 0.7, 0.4, 0.2])
+    x_star = rng.standard_normal(D)
+    x0 = rng.standard_normal(D)
+    return A, x_star, x0
+
+
+def numpy_batches(n, B, steps, seed=1, runs=None):
+    """Distinct indices per step from numpy (independent of the package's sampler)."""
+    rng = np.random.default_rng(seed)
+    shape = (steps,) if runs is None else (steps, runs)
+    out = np.empty(shape + (B,), dtype=np.int64)
+    for i in np.ndindex(*shape):
+        out[i] = rng.permutation(n)[:B]
+    return torch.as_tensor(out)
+
+
+def torch_reference(A, x_star, x0, batches, make_groups, cls, read=None):
+    """Run ``cls`` with one parameter per run; ``read(opt, p)`` picks what is compared
+    (default: the parameter). Returns ``(T + 1, d, R)``."""
+    A_t = torch.as_tensor(A, dtype=torch.float64)
+    b_t = A_t @ torch.as_tensor(x_star, dtype=torch.float64)
+    groups = make_groups()
+    params = [g["params"][0] for g in groups]
+    opt = cls(groups, **{k: v for k, v in groups[0].items() if k != "params"})
+    read = read or (lambda opt, p: p.detach().clone())
+
+    def snap():
+        return torch.stack(
+            [read(opt, p) if opt.state[p] else p.detach().clone() for p in params], 1
+        )
+
+    out = [snap()]
+    for batch in batches:
+        opt.zero_grad()
+        loss = 0
+        for r, p in enumerate(params):
+            idx = batch if batch.ndim == 1 else batch[r]
+            loss = loss + ((A_t[idx] @ p - b_t[idx]) ** 2).mean() / 2
+        loss.backward()
+        opt.step()
+        out.append(snap())
+    return torch.stack(out).numpy()
+
+
+def parameter(x0):
+    """A float64 ``torch.nn.Parameter`` copy of ``x0``."""
+    return torch.nn.Parameter(torch.as_tensor(x0, dtype=torch.float64).clone())
+
+
+def assert_close_traj(got, want, tol=1e-10):
+    got = np.asarray(got)
+    assert got.shape == want.shape
+    scale = max(1.0, float(np.abs(want).max()))
+    err = float(np.abs(got - want).max())
+    assert err <= tol * scale, f"max abs error {err:.3g} (scale {scale:.3g})"
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(20260521)

@@ -19,7 +19,19 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import relative_loss
+from conftest import (
+    BETAS,
+    ETAS,
+    D,
+    N,
+    T,
+    assert_close_traj,
+    numpy_batches,
+    parameter,
+    random_system,
+    relative_loss,
+    torch_reference,
+)
 from minibatch_momentum.batches import MiniBatches
 from minibatch_momentum.engine import (
     CENSORED,
@@ -34,63 +46,25 @@ from minibatch_momentum.engine import (
 from minibatch_momentum.problems import from_matrix, from_psd, gaussian_system
 from minibatch_momentum.samplers import sampling
 
-N, D, T = 12, 5, 40
-ETAS = np.array([0.02, 0.05, 0.1, 0.07])
-BETAS = np.array([0.9, 0.5, 0.3, 0.75])
-
-
 # --------------------------------------------------------------------------- helpers
 
 
-def random_system(seed=0):
-    rng = np.random.default_rng(seed)
-    A = rng.standard_normal((N, D)) * np.array([1.5, 1.0, 0.7, 0.4, 0.2])
-    x_star = rng.standard_normal(D)
-    x0 = rng.standard_normal(D)
-    return A, x_star, x0
-
-
-def numpy_batches(n, B, steps, seed=1, runs=None):
-    """Distinct indices per step from numpy (independent of the package's sampler)."""
-    rng = np.random.default_rng(seed)
-    shape = (steps,) if runs is None else (steps, runs)
-    out = np.empty(shape + (B,), dtype=np.int64)
-    for i in np.ndindex(*shape):
-        out[i] = rng.permutation(n)[:B]
-    return torch.as_tensor(out)
-
-
 def torch_sgd_reference(A, x_star, x0, batches, etas, betas, nesterov):
-    """One parameter per run, one param group per (eta, beta); returns (T + 1, d, R)."""
-    A_t = torch.as_tensor(A, dtype=torch.float64)
-    b_t = A_t @ torch.as_tensor(x_star, dtype=torch.float64)
-    params = [torch.nn.Parameter(torch.as_tensor(x0, dtype=torch.float64).clone()) for _ in etas]
-    groups = [
-        {"params": [p], "lr": float(e), "momentum": float(m)}
-        for p, e, m in zip(params, etas, betas, strict=True)
-    ]
-    opt = torch.optim.SGD(
-        groups, lr=float(etas[0]), momentum=float(betas[0]), dampening=0, nesterov=nesterov
-    )
-    out = [torch.stack([p.detach().clone() for p in params], dim=1)]
-    for batch in batches:
-        opt.zero_grad()
-        loss = 0
-        for r, p in enumerate(params):
-            idx = batch if batch.ndim == 1 else batch[r]
-            loss = loss + ((A_t[idx] @ p - b_t[idx]) ** 2).mean() / 2
-        loss.backward()
-        opt.step()
-        out.append(torch.stack([p.detach().clone() for p in params], dim=1))
-    return torch.stack(out).numpy()
+    """``torch.optim.SGD``, one param group per (eta, beta); returns (T + 1, d, R)."""
 
+    def groups():
+        return [
+            {
+                "params": [parameter(x0)],
+                "lr": float(e),
+                "momentum": float(m),
+                "dampening": 0,
+                "nesterov": nesterov,
+            }
+            for e, m in zip(etas, betas, strict=True)
+        ]
 
-def assert_close_traj(got, want, tol=1e-10):
-    got = np.asarray(got)
-    assert got.shape == want.shape
-    scale = max(1.0, float(np.abs(want).max()))
-    err = float(np.abs(got - want).max())
-    assert err <= tol * scale, f"max abs error {err:.3g} (scale {scale:.3g})"
+    return torch_reference(A, x_star, x0, batches, groups, torch.optim.SGD)
 
 
 # --------------------------------------------------------------------------- vs torch.optim.SGD

@@ -12,7 +12,18 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import relative_loss
+from conftest import (
+    BETAS,
+    ETAS,
+    N,
+    T,
+    assert_close_traj,
+    numpy_batches,
+    parameter,
+    random_system,
+    relative_loss,
+    torch_reference,
+)
 from minibatch_momentum.batches import MiniBatches
 from minibatch_momentum.engine import (
     ALL_METHODS,
@@ -25,67 +36,9 @@ from minibatch_momentum.engine import (
 from minibatch_momentum.optim import SNGM, AccSGD, MaSS
 from minibatch_momentum.problems import from_matrix, gaussian_system
 
-N, D, T = 12, 5, 40
-ETAS = np.array([0.02, 0.05, 0.1, 0.07])
-BETAS = np.array([0.9, 0.5, 0.3, 0.75])
 KAPPAS = np.array([50.0, 20.0, 100.0, 10.0])
 XIS = np.array([5.0, 2.0, 10.0, 1.0])
 ETA2S = np.array([0.0, 0.01, -0.005, 0.02])
-
-
-def random_system(seed=0):
-    rng = np.random.default_rng(seed)
-    A = rng.standard_normal((N, D)) * np.array([1.5, 1.0, 0.7, 0.4, 0.2])
-    return A, rng.standard_normal(D), rng.standard_normal(D)
-
-
-def numpy_batches(n, B, steps, seed=1, runs=None):
-    rng = np.random.default_rng(seed)
-    shape = (steps,) if runs is None else (steps, runs)
-    out = np.empty(shape + (B,), dtype=np.int64)
-    for i in np.ndindex(*shape):
-        out[i] = rng.permutation(n)[:B]
-    return torch.as_tensor(out)
-
-
-def torch_reference(A, x_star, x0, batches, make_groups, cls, read=None):
-    """Run ``cls`` with one parameter per run; ``read(opt, p)`` picks what is compared
-    (default: the parameter). Returns ``(T + 1, d, R)``."""
-    A_t = torch.as_tensor(A, dtype=torch.float64)
-    b_t = A_t @ torch.as_tensor(x_star, dtype=torch.float64)
-    groups = make_groups()
-    params = [g["params"][0] for g in groups]
-    opt = cls(groups, **{k: v for k, v in groups[0].items() if k != "params"})
-    read = read or (lambda opt, p: p.detach().clone())
-
-    def snap():
-        return torch.stack(
-            [read(opt, p) if opt.state[p] else p.detach().clone() for p in params], 1
-        )
-
-    out = [snap()]
-    for batch in batches:
-        opt.zero_grad()
-        loss = 0
-        for r, p in enumerate(params):
-            idx = batch if batch.ndim == 1 else batch[r]
-            loss = loss + ((A_t[idx] @ p - b_t[idx]) ** 2).mean() / 2
-        loss.backward()
-        opt.step()
-        out.append(snap())
-    return torch.stack(out).numpy()
-
-
-def _param(x0):
-    return torch.nn.Parameter(torch.as_tensor(x0, dtype=torch.float64).clone())
-
-
-def assert_close_traj(got, want, tol=1e-10):
-    got = np.asarray(got)
-    assert got.shape == want.shape
-    scale = max(1.0, float(np.abs(want).max()))
-    err = float(np.abs(got - want).max())
-    assert err <= tol * scale, f"max abs error {err:.3g} (scale {scale:.3g})"
 
 
 def moved(ref):
@@ -106,7 +59,7 @@ def test_sngm_equals_optim_sngm(B):
         x0,
         batches,
         lambda: [
-            {"params": [_param(x0)], "lr": float(e), "momentum": float(b)}
+            {"params": [parameter(x0)], "lr": float(e), "momentum": float(b)}
             for e, b in zip(ETAS, BETAS, strict=True)
         ],
         SNGM,
@@ -138,7 +91,7 @@ def test_asgd_equals_optim_accsgd(B):
         x0,
         batches,
         lambda: [
-            {"params": [_param(x0)], "lr": float(e), "kappa": float(k), "xi": float(xi)}
+            {"params": [parameter(x0)], "lr": float(e), "kappa": float(k), "xi": float(xi)}
             for e, k, xi in zip(ETAS, KAPPAS, XIS, strict=True)
         ],
         AccSGD,
@@ -156,7 +109,7 @@ def test_mass_equals_optim_mass(B):
 
     def groups():
         return [
-            {"params": [_param(x0)], "lr": float(e), "gamma": float(g), "eta2": float(e2)}
+            {"params": [parameter(x0)], "lr": float(e), "gamma": float(g), "eta2": float(e2)}
             for e, g, e2 in zip(ETAS, BETAS, ETA2S, strict=True)
         ]
 
