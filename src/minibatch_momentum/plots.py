@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .style import FULL, HALF, despine, legend_above, save
+from .style import FULL, HALF, despine, legend_above, points, save
 from .style import apply as _style
 
 METHOD_STYLE = {
@@ -67,16 +67,13 @@ def _point_and_bars(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _measured(ax, B, values, st, label=True):
     point, err = _point_and_bars(values)
-    ax.errorbar(
+    points(
+        ax,
         B,
         point,
-        yerr=err,
+        err,
         color=st["color"],
         marker=st["marker"],
-        ms=3.5,
-        lw=0,
-        elinewidth=1.0,
-        capsize=1.5,
         label=st["label"] if label else None,
         zorder=3,
     )
@@ -184,19 +181,7 @@ def kappa_scan(exact_kappa, exact_ratio, measured: dict | None, path) -> None:
     )
     if measured is not None:
         point, err = _point_and_bars(np.asarray(measured["ratio"], float))
-        ax.errorbar(
-            measured["kappa"],
-            point,
-            yerr=err,
-            color="k",
-            marker="s",
-            ms=3.5,
-            lw=0,
-            elinewidth=1.0,
-            capsize=1.5,
-            label="sweeps",
-            zorder=3,
-        )
+        points(ax, measured["kappa"], point, err, color="k", marker="s", label="sweeps", zorder=3)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(r"condition number $\kappa$")

@@ -107,6 +107,14 @@ def legend_above(fig, ax=None, ncol: int = 3, **kw):
     return fig.legend(handles, labels, loc="outside upper center", ncol=ncol, **kw)
 
 
+def points(ax, x, y, yerr, **kw):
+    """Measured points with their error bars, unjoined, in the figures' one marker style
+    (keywords override it: ``color``, ``marker``, ``label``, ...)."""
+    return ax.errorbar(
+        x, y, yerr=yerr, **{"ms": 3.5, "lw": 0, "elinewidth": 1.0, "capsize": 1.5, **kw}
+    )
+
+
 def palette(cmap: str, n: int) -> list:
     """``n`` colours from a matplotlib colormap, its two ends left out (seaborn's way)."""
     return [tuple(c) for c in plt.get_cmap(cmap)(np.linspace(0, 1, n + 2)[1:-1])]

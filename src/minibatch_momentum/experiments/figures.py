@@ -30,7 +30,7 @@ import pandas as pd
 from scipy import stats
 
 from ..analysis import gmean
-from ..style import FULL, HALF, despine, legend_above, palette
+from ..style import FULL, HALF, despine, legend_above, palette, points
 from ..style import apply as _style
 from ..style import save as _save
 from .label_noise import PREDICTED_EXPONENT
@@ -562,16 +562,13 @@ def search_noise_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLik
         ci = np.array([b["ci"] for b in m["by_beta"]], dtype=float).reshape(-1, 2)
         yerr = np.clip(np.vstack([r - ci[:, 0], ci[:, 1] - r]), 0, None)
         yerr[~np.isfinite(yerr)] = 0
-        bx.errorbar(
+        points(
+            bx,
             betas,
             r,
-            yerr=yerr,
+            yerr,
             color=st["color"],
             marker=st["marker"],
-            ms=3.5,
-            lw=0,
-            elinewidth=1.0,
-            capsize=1.5,
             label=f"{m['method'].upper()} measured",
         )
         bx.plot(
@@ -624,16 +621,14 @@ def search_noise_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLik
         x = g["batch_size"].to_numpy(float) * 2 ** (0.12 * (i - (k - 1) / 2))
         st = NOISE_STYLE[method]
         label = "SGD" if method == "sgd" else f"{method.upper()} $\\beta={beta:g}$"
-        dx.errorbar(
+        points(
+            dx,
             x,
             g["ratio"],
-            yerr=2.576 * g["se"],
+            2.576 * g["se"],
             color=st["color"],
             marker=st["marker"],
             ms=3,
-            lw=0,
-            elinewidth=1.0,
-            capsize=1.5,
             label=label,
             alpha=0.6 + 0.4 * (beta == beta_hi or method == "sgd"),
         )
