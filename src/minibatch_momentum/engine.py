@@ -485,21 +485,13 @@ def run_grid(
     else:
         state = _Baseline(method, tables, E, eta, beta, extra, batch_size, dtype, dev, small_const)
 
-    iters = np.full(R, np.inf)
-    status = np.full(R, TIMEOUT, dtype=object)
-    steps_run = np.zeros(R, dtype=np.int64)
-    diverged_at = np.full(R, -1, dtype=np.int64)
-    final = np.full(R, np.nan)
-    rec_ids, rec_t, rec_loss = [active.copy()], [np.zeros(R, np.int64)], [np.ones(R)]
-    recorded = set(stop.recorded_checks().tolist())
-
+    outcomes = _Outcomes(R, stop, lead)
     stream = draws.stream(batch_size, seed)
     d = problem.d
     K = stop.check_every
-    horizon = stop.t_max
     t = 0
-    while active.size and t < horizon:
-        k = min(K, horizon - t)
+    while active.size and t < outcomes.horizon:
+        k = min(K, outcomes.horizon - t)
         block = stream.take(k).to(dev)
         gram = not draws.project and _use_gram(batch_size, d, active.size)
         # Inference mode: no autograd bookkeeping on the ~5 small kernels of a step, which at
@@ -512,54 +504,86 @@ def run_grid(
                     state.step(idx, gram)
         t += k
         E = state.E
-        rel = (0.5 / f0) * (lam @ (E * E))
-        rel = rel.cpu().numpy()
+        rel = ((0.5 / f0) * (lam @ (E * E))).cpu().numpy()
+        done = outcomes.check(t, active, rel)
+        if done is not None:
+            active = active[~done]
+            state.keep(torch.as_tensor(~done, device=dev))
+    return outcomes.result()
+
+
+class _Outcomes:
+    """:func:`run_grid`'s bookkeeping: each run's outcome and the loss curves it records,
+    updated at every loss check, and the grid's horizon (``t_max``, or the censoring
+    clock once a leader converges)."""
+
+    def __init__(self, R: int, stop: StopRule, leaders: np.ndarray):
+        self.R, self.stop, self.lead = R, stop, leaders
+        self.iters = np.full(R, np.inf)
+        self.status = np.full(R, TIMEOUT, dtype=object)
+        self.steps_run = np.zeros(R, dtype=np.int64)
+        self.diverged_at = np.full(R, -1, dtype=np.int64)
+        self.final = np.full(R, np.nan)
+        self.rec_ids, self.rec_t, self.rec_loss = (
+            [np.arange(R)],
+            [np.zeros(R, np.int64)],
+            [np.ones(R)],
+        )
+        self.recorded = set(stop.recorded_checks().tolist())
+        self.horizon = stop.t_max
+
+    def _record(self, ids: np.ndarray, t: int, loss: np.ndarray) -> None:
+        self.rec_ids.append(ids)
+        self.rec_t.append(np.full(ids.size, t))
+        self.rec_loss.append(loss)
+
+    def check(self, t: int, active: np.ndarray, rel: np.ndarray) -> np.ndarray | None:
+        """The check after step ``t`` of the runs ``active`` (relative losses ``rel``): the
+        mask over ``active`` of the runs that stop here, or None when none does."""
+        stop = self.stop
+        on_curve = t // stop.check_every in self.recorded
         # Most checks change nothing; two reductions say so before any bookkeeping.
-        if t < horizon and t // K not in recorded and rel.max() <= stop.blowup:
+        if t < self.horizon and not on_curve and rel.max() <= stop.blowup:
             if not rel.min() <= stop.eps:
-                continue
-        if t // K in recorded or t == horizon:
-            rec_ids.append(active.copy())
-            rec_t.append(np.full(active.size, t))
-            rec_loss.append(rel)
+                return None
+        if on_curve or t == self.horizon:
+            self._record(active.copy(), t, rel)
         bad = ~np.isfinite(rel) | (rel > stop.blowup)
         good = ~bad & (rel <= stop.eps)
         done = bad | good
-        if (good & lead[active]).any() and not np.isfinite(iters[lead]).any():
-            horizon = min(stop.t_max, int(np.ceil(stop.censor_factor * t)))
-        if t >= horizon:
+        if (good & self.lead[active]).any() and not np.isfinite(self.iters[self.lead]).any():
+            self.horizon = min(stop.t_max, int(np.ceil(stop.censor_factor * t)))
+        if t >= self.horizon:
             done[:] = True
-        if done.any():
-            ids = active[done]
-            iters[active[good]] = t
-            status[active[good]] = CONVERGED
-            status[active[bad]] = DIVERGED
-            diverged_at[active[bad]] = t
-            steps_run[ids] = t
-            final[ids] = rel[done]
-            keep = torch.as_tensor(~done, device=dev)
-            if t < stop.t_max:
-                status[active[done & ~good & ~bad]] = CENSORED
-            if not (t // K in recorded or t == horizon):
-                rec_ids.append(ids)
-                rec_t.append(np.full(ids.size, t))
-                rec_loss.append(rel[done])
-            active = active[~done]
-            state.keep(keep)
+        if not done.any():
+            return None
+        ids = active[done]
+        self.iters[active[good]] = t
+        self.status[active[good]] = CONVERGED
+        self.status[active[bad]] = DIVERGED
+        self.diverged_at[active[bad]] = t
+        self.steps_run[ids] = t
+        self.final[ids] = rel[done]
+        if t < stop.t_max:
+            self.status[active[done & ~good & ~bad]] = CENSORED
+        if not (on_curve or t == self.horizon):
+            self._record(ids, t, rel[done])
+        return done
 
-    ids = np.concatenate(rec_ids)
-    order = np.argsort(ids, kind="stable")
-    ts, ls = np.concatenate(rec_t)[order], np.concatenate(rec_loss)[order]
-    splits = np.cumsum(np.bincount(ids, minlength=R))[:-1]
-    curves = list(zip(np.split(ts, splits), np.split(ls, splits), strict=True))
-    return GridResult(
-        iters_to_eps=iters,
-        status=status.astype(str),
-        steps_run=steps_run,
-        diverged_at=diverged_at,
-        final_loss=final,
-        curves=curves,
-    )
+    def result(self) -> GridResult:
+        ids = np.concatenate(self.rec_ids)
+        order = np.argsort(ids, kind="stable")
+        ts, ls = np.concatenate(self.rec_t)[order], np.concatenate(self.rec_loss)[order]
+        splits = np.cumsum(np.bincount(ids, minlength=self.R))[:-1]
+        curves = list(zip(np.split(ts, splits), np.split(ls, splits), strict=True))
+        return GridResult(
+            iters_to_eps=self.iters,
+            status=self.status.astype(str),
+            steps_run=self.steps_run,
+            diverged_at=self.diverged_at,
+            final_loss=self.final,
+            curves=curves,
+        )
 
 
 @dataclass(frozen=True)
