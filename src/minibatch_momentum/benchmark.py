@@ -769,6 +769,7 @@ def profile_estimate(
     ``sampler_fn(n, B, replace)`` seconds per step of the sampler (default: measured,
     :func:`sampler_seconds`).
     """
+    from .config import all_pairs, method_batches, study_methods, study_value
     from .problems import spectrum
 
     if theory_fn is None:
@@ -783,15 +784,15 @@ def profile_estimate(
     t_max = int(stop.get("t_max", 100_000))
     censor = float(stop.get("censor_factor", 2.0))
     eps = float(stop["eps"])
-    studies = config.get("studies") or {}
     sampler_cache: dict = {}
     shards, skipped = [], []
-    for pname, p in config["problems"].items():
-        if studies and pname not in studies:
-            continue
-        study = studies.get(pname, {})
+    # The pairs, methods and batch sizes the workflow runs (config.py: one source with
+    # workflow/rules/common.smk).
+    for pname, sampler in all_pairs(config):
+        p = config["problems"][pname]
         if not ({"d", "n"} <= set(p) and ("kappa" in p or "alpha" in p)):
-            skipped.append(pname)  # a family without a prescribed spectrum (data, files)
+            if pname not in skipped:  # a family without a prescribed spectrum (data, files)
+                skipped.append(pname)
             continue
         d, n = int(p["d"]), int(p["n"])
         profile = p.get("profile", "geometric")
@@ -799,40 +800,39 @@ def profile_estimate(
             lam = spectrum(d, float(p["kappa"]), profile)
         else:
             lam = spectrum(d, profile=profile, alpha=float(p["alpha"]))
-        grid = study.get("grid", sweep["grid"])
-        seeds = int(study.get("seeds", sweep["seeds"]))
-        Bs = [int(b) for b in study.get("batch_sizes", sweep["batch_sizes"])]
-        for sampler in study.get("samplers", sweep["samplers"]):
-            # The Gaussian closed form knows uniform sampling with or without replacement;
-            # other samplers are estimated as i.i.d. draws.
-            replace = sampler != "without_replacement"
-            for method in sweep["methods"]:
-                R = grid["num_eta"] if method == "sgd" else grid["num_eta"] * grid["num_beta"]
-                R += 1
-                T = np.asarray(theory_fn(lam, method, Bs, eps, n, replace), float)
-                for B, t_star in zip(Bs, T, strict=True):
-                    key = (n, B, replace)
-                    if key not in sampler_cache:
-                        sampler_cache[key] = sampler_fn(n, B, replace)
-                    samp = sampler_cache[key]
-                    steps = (
-                        t_max if not np.isfinite(t_star) else min(t_max, math.ceil(censor * t_star))
-                    )
-                    cpu_s, gpu_s = shard_seconds(B, d, R, steps, seeds, model, gpu, samp)
-                    shards.append(
-                        {
-                            "problem": pname,
-                            "sampler": sampler,
-                            "method": method,
-                            "B": B,
-                            "R": R,
-                            "T_star": float(t_star),
-                            "steps": int(steps),
-                            "capped": bool(steps == t_max),
-                            "cpu_s": cpu_s,
-                            "gpu_s": gpu_s,
-                        }
-                    )
+        grid = study_value(config, pname, "grid")[0]
+        seeds = int(study_value(config, pname, "seeds")[0])
+        # The Gaussian closed form knows uniform sampling with or without replacement;
+        # other samplers are estimated as i.i.d. draws.
+        replace = sampler != "without_replacement"
+        for method in study_methods(config, pname):
+            Bs = method_batches(config, pname, method)
+            R = grid["num_eta"] if method == "sgd" else grid["num_eta"] * grid["num_beta"]
+            R += 1
+            T = np.asarray(theory_fn(lam, method, Bs, eps, n, replace), float)
+            for B, t_star in zip(Bs, T, strict=True):
+                key = (n, B, replace)
+                if key not in sampler_cache:
+                    sampler_cache[key] = sampler_fn(n, B, replace)
+                samp = sampler_cache[key]
+                steps = (
+                    t_max if not np.isfinite(t_star) else min(t_max, math.ceil(censor * t_star))
+                )
+                cpu_s, gpu_s = shard_seconds(B, d, R, steps, seeds, model, gpu, samp)
+                shards.append(
+                    {
+                        "problem": pname,
+                        "sampler": sampler,
+                        "method": method,
+                        "B": B,
+                        "R": R,
+                        "T_star": float(t_star),
+                        "steps": int(steps),
+                        "capped": bool(steps == t_max),
+                        "cpu_s": cpu_s,
+                        "gpu_s": gpu_s,
+                    }
+                )
     if not shards:
         raise ValueError("profile_estimate: no problem with d, n and kappa (or alpha) to estimate")
     out(

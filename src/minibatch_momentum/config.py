@@ -205,6 +205,18 @@ def study_value(config: dict, problem: str, key: str) -> tuple:
     return config["sweep"][key], f"sweep.{key}"
 
 
+def study_methods(config: dict, problem: str) -> list[str]:
+    """The methods a problem is swept with: its study's ``methods``, else the sweep's."""
+    return studies(config)[problem].get("methods", config["sweep"]["methods"])
+
+
+def method_batches(config: dict, problem: str, method: str) -> list[int]:
+    """The batch sizes ``method`` is swept at for ``problem``: its study's (else the
+    sweep's), up to the study's or the sweep's ``max_batch`` for the method."""
+    cap = {**config["sweep"].get("max_batch", {}), **studies(config)[problem].get("max_batch", {})}
+    return [b for b in study_value(config, problem, "batch_sizes")[0] if b <= cap.get(method, b)]
+
+
 def all_pairs(config: dict) -> list[tuple[str, str]]:
     """Every swept ``(problem, sampler)`` pair, in order."""
     return [(p, s) for p in studies(config) for s in samplers_key(config, p)[0]]

@@ -66,14 +66,11 @@ def study(problem, key):
 
 
 def study_methods(problem):
-    return STUDIES[problem].get("methods", config["sweep"]["methods"])
+    return mbm_config.study_methods(config, problem)
 
 
 def method_batches(problem, method):
-    """The batch sizes ``method`` is swept at for ``problem`` (its study's, up to the
-    study's or the sweep's ``max_batch`` for the method)."""
-    cap = {**config["sweep"].get("max_batch", {}), **STUDIES[problem].get("max_batch", {})}
-    return [b for b in study(problem, "batch_sizes") if b <= cap.get(method, b)]
+    return mbm_config.method_batches(config, problem, method)
 
 
 def pair_t1(problem, sampler):
