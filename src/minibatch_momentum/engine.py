@@ -432,6 +432,22 @@ class GridResult:
     curves: list[tuple[np.ndarray, np.ndarray]]
 
 
+def _eigenbasis_start(problem, sampler, x0, dtype, dev):
+    """The sampler's draws and tables, ``H``'s eigenvalues, the start's error ``e0`` and
+    loss ``f0``, all in the eigenbasis of ``H`` (tables rotated once per problem): the
+    dynamics are unchanged (an orthogonal change of variables) and the loss is a weighted
+    sum of squares, ``O(d)`` per run."""
+    draws = sampling(problem, sampler)
+    tables = _Tables(draws, dtype, dev)
+    lam = torch.as_tensor(problem.eigvals, dtype=dtype, device=dev)
+    x0 = np.zeros(problem.d) if x0 is None else np.asarray(x0, float)
+    e0 = torch.as_tensor(problem.eigvecs.T @ (x0 - problem.x_star), dtype=dtype, device=dev)
+    f0 = 0.5 * float((lam * e0 * e0).sum())
+    if not f0 > 0:
+        raise ValueError("x0 is already a minimizer: the relative loss is undefined")
+    return draws, tables, lam, e0, f0
+
+
 def run_grid(
     problem: Problem,
     method: str,
@@ -466,17 +482,7 @@ def run_grid(
         raise ValueError("leaders must be a boolean array with one entry per run")
     dev = resolve_device(device)
     R = eta.size
-    V_eig = problem.eigvecs
-    # Work in the eigenbasis of H (tables rotated once per problem): the dynamics are
-    # unchanged (orthogonal change of variables) and the loss is a weighted sum of squares.
-    draws = sampling(problem, sampler)
-    tables = _Tables(draws, dtype, dev)
-    lam = torch.as_tensor(problem.eigvals, dtype=dtype, device=dev)
-    x0 = np.zeros(problem.d) if x0 is None else np.asarray(x0, float)
-    e0 = torch.as_tensor(V_eig.T @ (x0 - problem.x_star), dtype=dtype, device=dev)
-    f0 = 0.5 * float((lam * e0 * e0).sum())
-    if not f0 > 0:
-        raise ValueError("x0 is already a minimizer: the relative loss is undefined")
+    draws, tables, lam, e0, f0 = _eigenbasis_start(problem, sampler, x0, dtype, dev)
 
     active = np.arange(R)
     E = e0[:, None].repeat(1, R).contiguous()
@@ -624,15 +630,7 @@ def monte_carlo(
     if runs < 2 or steps < 1:
         raise ValueError("monte_carlo needs runs >= 2 and steps >= 1")
     _check_params(method, np.atleast_1d(float(eta)), np.atleast_1d(float(beta)))
-    V_eig = problem.eigvecs
-    draws = sampling(problem, sampler)
-    tables = _Tables(draws, torch.float64, "cpu")
-    lam = torch.as_tensor(problem.eigvals, dtype=torch.float64)
-    x0 = np.zeros(problem.d) if x0 is None else np.asarray(x0, float)
-    e0 = torch.as_tensor(V_eig.T @ (x0 - problem.x_star), dtype=torch.float64)
-    f0 = 0.5 * float((lam * e0 * e0).sum())
-    if not f0 > 0:
-        raise ValueError("x0 is already a minimizer: the relative loss is undefined")
+    draws, tables, lam, e0, f0 = _eigenbasis_start(problem, sampler, x0, torch.float64, "cpu")
     E = e0[:, None].repeat(1, runs).contiguous()
     V = torch.zeros_like(E)
     eta_t = torch.full((runs,), -float(eta) * tables.scale(batch_size), dtype=torch.float64)
