@@ -120,33 +120,6 @@ def run_main(capsys, argv):
     return code, [line for line in err.splitlines() if not line.startswith("[mbm ")]
 
 
-@pytest.mark.parametrize("path,value,field", BAD_SWEEPS)
-def test_bad_sweep_spec_exits_2_naming_the_field(
-    tmp_path, capsys, problem_file, path, value, field
-):
-    out = tmp_path / "o" / "shard.parquet"
-    spec = json.dumps(nested(GOOD, path, value))
-    code, lines = run_main(
-        capsys,
-        [
-            "sweep",
-            "--problem",
-            str(problem_file),
-            "--spec",
-            spec,
-            "--out",
-            str(out),
-            "--device",
-            "cpu",
-        ],
-    )
-    assert code == 2
-    assert len(lines) == 1, lines
-    assert lines[0].startswith("mbm sweep: error:") and field in lines[0], lines[0]
-    assert not out.exists()
-    assert not out.parent.exists() or list(out.parent.iterdir()) == []
-
-
 @pytest.mark.parametrize(
     "spec,needle",
     [("{not json", "--spec"), ("[1, 2]", "--spec"), (json.dumps({**GOOD, "bs": 1}), "bs")],
@@ -379,18 +352,6 @@ BAD_THEORY = [
 ]
 
 
-@pytest.mark.parametrize("path,value,field", BAD_THEORY)
-def test_bad_theory_spec_exits_2_naming_the_field(
-    tmp_path, capsys, problem_file, path, value, field
-):
-    out = tmp_path / "theory"
-    spec = json.dumps(nested(THEORY, path, value))
-    argv = ["theory", "--problem", str(problem_file), "--spec", spec, "--out-dir", str(out)]
-    code, lines = run_main(capsys, argv)
-    assert code == 2 and len(lines) == 1 and field in lines[0], lines
-    assert not out.exists()
-
-
 BAD_T1 = [
     ("t1.runs", KeyError, "t1.runs"),
     ("t1", KeyError, "t1"),
@@ -399,16 +360,26 @@ BAD_T1 = [
 ]
 
 
-@pytest.mark.parametrize("path,value,field", BAD_T1)
-def test_bad_montecarlo_spec_exits_2_naming_the_field(
-    tmp_path, capsys, problem_file, path, value, field
+# Each job subcommand with its good spec and where it writes, and the values it refuses.
+BAD_SPECS = [
+    *[("sweep", GOOD, "--out", "o/shard.parquet", *case) for case in BAD_SWEEPS],
+    *[("theory", THEORY, "--out-dir", "theory", *case) for case in BAD_THEORY],
+    *[("montecarlo", T1, "--out", "mc.parquet", *case) for case in BAD_T1],
+]
+
+
+@pytest.mark.parametrize("command,good,flag,target,path,value,field", BAD_SPECS)
+def test_a_bad_spec_exits_2_naming_the_field_and_writes_nothing(
+    tmp_path, capsys, problem_file, command, good, flag, target, path, value, field
 ):
-    out = tmp_path / "mc.parquet"
-    spec = json.dumps(nested(T1, path, value))
-    argv = ["montecarlo", "--problem", str(problem_file), "--spec", spec, "--out", str(out)]
-    code, lines = run_main(capsys, argv)
-    assert code == 2 and len(lines) == 1 and field in lines[0], lines
+    out = tmp_path / target
+    spec = json.dumps(nested(good, path, value))
+    argv = [command, "--problem", str(problem_file), "--spec", spec, flag, str(out)]
+    code, lines = run_main(capsys, argv + (["--device", "cpu"] if command == "sweep" else []))
+    assert code == 2 and len(lines) == 1, lines
+    assert lines[0].startswith(f"mbm {command}: error:") and field in lines[0], lines[0]
     assert not out.exists()
+    assert not out.parent.exists() or list(out.parent.iterdir()) == []
 
 
 def test_help_describes_the_cli_in_whole_sentences(capsys):
