@@ -126,6 +126,31 @@ def test_the_time_estimate_uses_the_benchmark_cost_model():
     assert (s.cpu_s, s.gpu_s) == pytest.approx(want)
 
 
+def test_the_plan_covers_the_shards_the_workflow_runs(wf):
+    """The default profile's plan against its dry run: the same (problem, sampler,
+    method, batch size) shards, the scan pairs of claim C7 and the per-study methods and
+    batch-size caps included (quick.yaml: SGD to 256 on the headline, gaussian_k256 swept
+    with SGD and heavy ball only)."""
+    import json
+
+    import yaml
+
+    config = prepare(yaml.safe_load((REPO_ROOT / "workflow/config/quick.yaml").read_text()))
+    planned = {
+        (s.problem, s.sampler, s.method, s.batch_size) for s in mbm_plan.plan(config)["shards"]
+    }
+    code, out = snakemake("-n", "-p", "--forceall", cwd=wf)
+    assert code == 0, out[-2000:]
+    run = set()
+    for spec in re.findall(r"minibatch_momentum sweep .*?--spec '(\{.*?\})'", out):
+        job = json.loads(spec)
+        for B in job["batch_sizes"]:
+            run.add((job["problem"], job["sampler"], job["method"], B))
+    assert run and planned == run
+    assert ("gaussian", "without_replacement", "sgd", 512) not in planned
+    assert {m for p, _, m, _ in planned if p == "gaussian_k256"} == {"sgd", "hb"}
+
+
 def test_mbm_plan_prints_the_table_and_exits_2_on_a_hopeless_config(tmp_path):
     ill_conditioned_matrix(tmp_path / "A.npy")
     good = write_config(tmp_path / "good.yaml", {"problems": {"g": GAUSS}})

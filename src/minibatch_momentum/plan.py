@@ -214,10 +214,12 @@ def plan(config: dict, root: str = ".", progress=None) -> dict:
         shard_seconds,
     )
 
-    sweep, stop = config["sweep"], config["sweep"]["stop"]
+    stop = config["sweep"]["stop"]
     eps, t_max, censor = float(stop["eps"]), int(stop["t_max"]), float(stop["censor_factor"])
     problems, unknown = {}, {}
-    for p in dict.fromkeys(p for p, _ in cfg.pairs(config)):
+    # Every pair the workflow sweeps (the scan pairs of claim C7 too), each method at the
+    # batch sizes its jobs run (config.py: one source with the workflow).
+    for p in dict.fromkeys(p for p, _ in cfg.all_pairs(config)):
         spec = config["problems"][p]
         missing = [f for f in input_files(spec) if not (Path(root) / f).is_file()]
         if missing:  # the dry run names the missing input; nothing to plan with
@@ -228,17 +230,16 @@ def plan(config: dict, root: str = ".", progress=None) -> dict:
         except ValueError as exc:
             raise cfg.ConfigError(f"problems.{p}.{exc}") from None
     shards = []
-    for p, sampler in cfg.pairs(config):
+    for p, sampler in cfg.all_pairs(config):
         if p not in problems:
             continue
         prob = problems[p]
         grid = cfg.study_value(config, p, "grid")[0]
         seeds = int(cfg.study_value(config, p, "seeds")[0])
-        sizes = cfg.study_value(config, p, "batch_sizes")[0]
         m, replace = sampler_noise(prob, sampler)
-        for method in sweep["methods"]:
+        for method in cfg.study_methods(config, p):
             R = grid["num_eta"] * (1 if method == "sgd" else grid["num_beta"]) + 1
-            for B in sizes:
+            for B in cfg.method_batches(config, p, method):
                 if sampler in PROJECTION_SAMPLERS:
                     T, where, hopeless = math.nan, "no closed form", False
                 else:
