@@ -145,17 +145,22 @@ class _MomentumOptimizer(Optimizer):
     _buffer: str
     _buffer_starts_at_param: bool
     _update: Callable[..., Any]
+    _hyper: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if "_update" in cls.__dict__:  # read the signature once, not at every step
+            cls._hyper = tuple(
+                name
+                for name, par in inspect.signature(cls._update).parameters.items()
+                if par.kind is inspect.Parameter.KEYWORD_ONLY
+            )
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Perform one step; returns the closure's value (or None)."""
         loss = self._run_closure(closure)
-        update = type(self)._update
-        hyper = [
-            name
-            for name, par in inspect.signature(update).parameters.items()
-            if par.kind is inspect.Parameter.KEYWORD_ONLY
-        ]
+        update, hyper = type(self)._update, self._hyper
         for group in self.param_groups:
             params, grads, states = self._grads_and_state(group, (self._buffer,), self._new_buffer)
             update(
