@@ -137,17 +137,14 @@ def _distinct(values, ok) -> bool:
 
 def distinct_integers(least: int) -> Rule:
     """A non-empty list of distinct integers ``>= least``."""
-    return Rule(
-        lambda xs: _distinct(xs, integer(least).ok),
-        f"a non-empty list of distinct integers >= {least}",
-    )
+    item = integer(least).ok
+    return Rule(lambda xs: _distinct(xs, item), f"a non-empty list of distinct integers >= {least}")
 
 
 def distinct_numbers(text: str) -> Rule:
     """A non-empty list of distinct numbers in the interval ``text`` states."""
-    return Rule(
-        lambda xs: _distinct(xs, number(text).ok), f"a non-empty list of distinct numbers {text}"
-    )
+    item = number(text).ok
+    return Rule(lambda xs: _distinct(xs, item), f"a non-empty list of distinct numbers {text}")
 
 
 def distinct_names(options) -> Rule:

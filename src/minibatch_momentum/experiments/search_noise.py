@@ -193,6 +193,11 @@ S7C_STATEMENT = (
 # --------------------------------------------------------------------------- config
 
 
+# The item rules two of the config's list rules build on (made once, not per check).
+_METHOD_NAMES = distinct_names(METHODS)
+_BATCH_SIZES = distinct_integers(1)
+
+
 @dataclass(frozen=True)
 class SearchNoiseConfig(StudyConfig):
     """Everything that determines the S7 numbers.
@@ -244,11 +249,11 @@ class SearchNoiseConfig(StudyConfig):
     NAME = "search_noise"
     RULES = {
         "methods": Rule(
-            lambda ms: distinct_names(METHODS).ok(ms) and "sgd" in ms,
+            lambda ms: _METHOD_NAMES.ok(ms) and "sgd" in ms,
             f"distinct names from {list(METHODS)} including 'sgd'",
         ),
         "batch_sizes": Rule(
-            lambda bs: distinct_integers(1).ok(bs) and len(bs) >= 2,
+            lambda bs: _BATCH_SIZES.ok(bs) and len(bs) >= 2,
             "at least two distinct integers >= 1",
         ),
         "eff_lrs": distinct_numbers("> 0"),
@@ -303,7 +308,7 @@ class SearchNoiseConfig(StudyConfig):
             self.quad_n,
         )
         require(
-            distinct_integers(1).ok(self.quad_batch_sizes)
+            _BATCH_SIZES.ok(self.quad_batch_sizes)
             and max(self.quad_batch_sizes) < self.quad_n,
             "quad_batch_sizes",
             f"a non-empty list of distinct integers in [1, quad_n = {self.quad_n})",
