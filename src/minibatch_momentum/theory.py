@@ -89,6 +89,8 @@ from __future__ import annotations
 
 import functools
 import time
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -376,7 +378,7 @@ class _GaussianRecursion:
         self.kick = c * eta**2
         self.p = np.repeat(np.asarray(weights, float)[:, None], eta.size, axis=1)
         self.q, self.s = self.p.copy(), self.p.copy()
-        self._lam, self._lam2 = lam, lam * lam
+        self._lam_col, self._lam2 = lam, lam * lam
         self._scratch()
 
     def _scratch(self) -> None:
@@ -388,7 +390,7 @@ class _GaussianRecursion:
         """The noise term over ``kick`` into ``out``: ``lam^2 x + lam tr(H X)``."""
         tau = self.lam @ x  # tr(H X): the rank-one coupling between modes
         np.multiply(self._lam2, x, out=out)
-        out += np.multiply(self._lam, tau, out=tmp)
+        out += np.multiply(self._lam_col, tau, out=tmp)
         return out
 
     def step(self) -> None:
@@ -1102,9 +1104,8 @@ def fourth_moment_map(table, chunk: int = 2048):
     """
     if table.project:
         raise ValueError(BLOCK_PROJECTION_ERROR)
-    held = _FOURTH_MAPS.get(id(table))
-    if held is not None and held[0] is table:
-        return held[1]
+    if id(table) in _FOURTH_MAPS:
+        return _FOURTH_MAPS[id(table)]
     U, V, w = np.asarray(table.U, float), np.asarray(table.V, float), _draw_weights(table)
     d = U.shape[1]
     j, k = np.triu_indices(d)
@@ -1119,13 +1120,15 @@ def fourth_moment_map(table, chunk: int = 2048):
         out[j, k] = out[k, j] = K @ X[j, k]
         return out
 
-    _FOURTH_MAPS[id(table)] = (table, apply)
+    _FOURTH_MAPS[id(table)] = apply
+    weakref.finalize(table, _FOURTH_MAPS.pop, id(table), None)
     return apply
 
 
-# Each table's map, made once per process: a job draws the curves of several methods from
-# one table (problems cache their tables, so the same object comes back).
-_FOURTH_MAPS: dict[int, tuple] = {}
+# Each live table's map, made once: a job draws the curves of several methods from one
+# table (problems cache their tables, so the same object comes back). A table's entry
+# goes with the table, so an id is never taken for another table's.
+_FOURTH_MAPS: dict[int, Callable] = {}
 
 
 def _second_moment_step(S, noise, lam, a, b, g, eta):
