@@ -33,8 +33,8 @@ except ConfigError as exc:
 # re-read this file.
 PLAN = None
 if workflow.is_main_process:
-    from minibatch_momentum.plan import HopelessError
-    from minibatch_momentum.plan import check as check_plan
+    from minibatch_momentum.benchmark.plan import HopelessError
+    from minibatch_momentum.benchmark.plan import check as check_plan
 
     try:
         PLAN = check_plan(config)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from minibatch_momentum.analysis import (
+from minibatch_momentum.analysis.tuning import (
     deterministic_iters,
     fit_knee,
     gmean,
@@ -17,8 +17,8 @@ from minibatch_momentum.analysis import (
     speedup,
     tune,
 )
-from minibatch_momentum.engine import StopRule, run_grid
 from minibatch_momentum.problems import gaussian_system
+from minibatch_momentum.simulate.engine import StopRule, run_grid
 
 INF = math.inf
 

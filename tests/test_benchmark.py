@@ -17,8 +17,8 @@ from snakemake.utils import validate
 
 from conftest import REPO_ROOT
 from minibatch_momentum import benchmark as bm
-from minibatch_momentum.engine import StopRule, run_grid
 from minibatch_momentum.problems import gaussian_system
+from minibatch_momentum.simulate.engine import StopRule, run_grid
 
 TINY = bm.BenchmarkSpec(
     n=256,
@@ -100,7 +100,7 @@ def test_jax_comparison_skips_cleanly_without_jax(monkeypatch, capsys):
 
 def test_jax_sweep_equals_the_engine(problem):
     pytest.importorskip("jax")
-    from minibatch_momentum.batches import MiniBatches
+    from minibatch_momentum.sampling.batches import MiniBatches
 
     eta = np.array([0.02, 0.05]) / float(problem.eigvals.sum())
     beta = np.array([0.5, 0.8])
@@ -254,7 +254,7 @@ def test_paper_profile_is_valid_and_paper_sized():
 
 
 def test_paper_profile_baselines_are_the_paper_preset():
-    from minibatch_momentum.experiments.baselines import BaselinesConfig
+    from minibatch_momentum.studies.baselines import BaselinesConfig
 
     cfg = yaml.safe_load(PAPER.read_text())
     mine = BaselinesConfig.from_dict(cfg["seeds"]["baselines"])

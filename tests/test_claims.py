@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from minibatch_momentum.claims import (
+from minibatch_momentum.report.claims import (
     FAIL,
     INCONCLUSIVE,
     PASS,
@@ -259,7 +259,7 @@ def _pair_claim(cid, method, problem, sampler, verdict):
 
 
 def test_coverage_gathers_c1_to_c4_per_sampler_and_per_problem():
-    from minibatch_momentum.claims import coverage_claims, coverage_markdown
+    from minibatch_momentum.report.claims import coverage_claims, coverage_markdown
 
     claims = [
         _pair_claim("C1", "hb", "gauss", "without_replacement", "PASS"),
@@ -280,7 +280,7 @@ def test_coverage_gathers_c1_to_c4_per_sampler_and_per_problem():
 
 
 def test_coverage_needs_two_pairs():
-    from minibatch_momentum.claims import coverage_claims
+    from minibatch_momentum.report.claims import coverage_claims
 
     one = [_pair_claim(c, "hb", "gauss", "without_replacement", "PASS") for c in ("C1", "C2")]
     assert coverage_claims(one) == []

@@ -16,7 +16,7 @@ from conftest import PYTHON, REPO_ROOT, subprocess_env
 from minibatch_momentum.cli import main
 from minibatch_momentum.io import read_metadata
 from minibatch_momentum.problems import gaussian_system, load_problem
-from minibatch_momentum.sweep import ShardSpec, run_shard
+from minibatch_momentum.simulate.sweep import ShardSpec, run_shard
 
 PROBLEM_SPEC = {
     "family": "gaussian",
@@ -242,7 +242,7 @@ T1 = {
 
 
 def test_theory_command_can_leave_the_rate_maps_out(tmp_path, problem_file):
-    from minibatch_momentum.exact import read_theory
+    from minibatch_momentum.theory.exact import read_theory
 
     out = tmp_path / "theory"
     spec = json.dumps({**THEORY, "rate_maps": False})
@@ -257,8 +257,8 @@ def test_theory_command_can_leave_the_rate_maps_out(tmp_path, problem_file):
 
 def test_theory_command_writes_the_exact_tables(tmp_path, problem_file):
     from minibatch_momentum import theory
-    from minibatch_momentum.exact import read_theory
-    from minibatch_momentum.rule import rule_for_spectrum
+    from minibatch_momentum.theory.exact import read_theory
+    from minibatch_momentum.theory.rule import rule_for_spectrum
 
     out = tmp_path / "theory"
     argv = ["theory", "--problem", str(problem_file), "--spec", json.dumps(THEORY)]

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from minibatch_momentum.cli import main
+from minibatch_momentum.cli.seeds import read_claims_file, restore_floats
 from minibatch_momentum.io import read_json, read_metadata
-from minibatch_momentum.seeds import read_claims_file, restore_floats
 
 PROBLEM_SPEC = {"family": "gaussian", "d": 6, "n": 64, "kappa": 30, "seed": 2}
 STOP = {"eps": 1e-3, "t_max": 5000, "check_every": 10}

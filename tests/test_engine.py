@@ -32,8 +32,10 @@ from conftest import (
     relative_loss,
     torch_reference,
 )
-from minibatch_momentum.batches import MiniBatches
-from minibatch_momentum.engine import (
+from minibatch_momentum.problems import from_matrix, from_psd, gaussian_system
+from minibatch_momentum.sampling.batches import MiniBatches
+from minibatch_momentum.sampling.samplers import sampling
+from minibatch_momentum.simulate.engine import (
     CENSORED,
     CONVERGED,
     DIVERGED,
@@ -43,8 +45,6 @@ from minibatch_momentum.engine import (
     run_grid,
     trajectory,
 )
-from minibatch_momentum.problems import from_matrix, from_psd, gaussian_system
-from minibatch_momentum.samplers import sampling
 
 # --------------------------------------------------------------------------- helpers
 

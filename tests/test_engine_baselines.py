@@ -24,8 +24,10 @@ from conftest import (
     relative_loss,
     torch_reference,
 )
-from minibatch_momentum.batches import MiniBatches
-from minibatch_momentum.engine import (
+from minibatch_momentum.optim import SNGM, AccSGD, MaSS
+from minibatch_momentum.problems import from_matrix, gaussian_system
+from minibatch_momentum.sampling.batches import MiniBatches
+from minibatch_momentum.simulate.engine import (
     ALL_METHODS,
     BASELINES,
     METHODS,
@@ -33,8 +35,6 @@ from minibatch_momentum.engine import (
     run_grid,
     trajectory,
 )
-from minibatch_momentum.optim import SNGM, AccSGD, MaSS
-from minibatch_momentum.problems import from_matrix, gaussian_system
 
 KAPPAS = np.array([50.0, 20.0, 100.0, 10.0])
 XIS = np.array([5.0, 2.0, 10.0, 1.0])

@@ -11,10 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from minibatch_momentum import exact, theory
+from minibatch_momentum import theory
 from minibatch_momentum.grid import Grid
 from minibatch_momentum.problems import from_matrix, from_psd, gaussian_system, spectrum
-from minibatch_momentum.rule import rule_for_spectrum
+from minibatch_momentum.theory import exact
+from minibatch_momentum.theory.rule import rule_for_spectrum
 
 
 @pytest.fixture(scope="module")

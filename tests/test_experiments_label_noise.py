@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import torch
 
-from minibatch_momentum.experiments import figures
-from minibatch_momentum.experiments.label_noise import (
+from minibatch_momentum.figures import studies as figures
+from minibatch_momentum.studies.label_noise import (
     PREDICTED_EXPONENT,
     LabelNoiseConfig,
     _gradient,

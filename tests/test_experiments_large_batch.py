@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import torch
 
-from minibatch_momentum.experiments import figures
-from minibatch_momentum.experiments.large_batch import (
+from minibatch_momentum.figures import studies as figures
+from minibatch_momentum.studies.large_batch import (
     METHODS,
     LargeBatchConfig,
     analyze_large_batch,

@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 import torch
 
-from minibatch_momentum.experiments import figures
-from minibatch_momentum.experiments.large_batch import _make_model
-from minibatch_momentum.experiments.search_noise import (
+from minibatch_momentum.figures import studies as figures
+from minibatch_momentum.problems import gaussian_system
+from minibatch_momentum.studies.large_batch import _make_model
+from minibatch_momentum.studies.search_noise import (
     SearchNoiseConfig,
     _train_group,
     analyze_search_noise,
@@ -29,7 +30,6 @@ from minibatch_momentum.experiments.search_noise import (
     run_quadratic,
     run_search_noise,
 )
-from minibatch_momentum.problems import gaussian_system
 
 pytest.importorskip("sklearn")
 
@@ -152,7 +152,7 @@ def _reference_run(method, eff_lr, beta, B, seed, config, data):
         dampening=beta if method == "nshb" else 0.0,
     )
     X, y = data["Xt_train"], data["yt_train"]
-    from minibatch_momentum.experiments.large_batch import _derive_seed
+    from minibatch_momentum.studies.large_batch import _derive_seed
 
     rng = np.random.default_rng(_derive_seed(seed, B, 7))
     out = []

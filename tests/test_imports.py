@@ -46,7 +46,7 @@ def test_the_checker_finds_a_cycle():
 
 def test_no_import_cycle_in_the_package():
     graph = import_graph()
-    assert "minibatch_momentum.cli" in graph and graph["minibatch_momentum.sweep"]
+    assert "minibatch_momentum.cli" in graph and graph["minibatch_momentum.simulate.sweep"]
     assert cycles(graph) == []
 
 
@@ -55,20 +55,20 @@ def test_only_the_engine_side_imports_torch():
     run without importing PyTorch: its ~3 s start-up is paid by the jobs that need it."""
     light = [
         "cli",
+        "cli.seeds",
         "config",
-        "plan",
+        "benchmark.plan",
         "grid",
-        "samplers",
+        "sampling.samplers",
         "io",
         "theory",
-        "exact",
-        "rule",
-        "summary",
-        "analysis",
-        "scaling",
-        "claims",
-        "plots",
-        "seeds",
+        "theory.exact",
+        "theory.rule",
+        "analysis.summary",
+        "analysis.tuning",
+        "analysis.scaling",
+        "report.claims",
+        "figures.pairs",
     ]
     code = (
         "import importlib, sys\n"
@@ -79,7 +79,7 @@ def test_only_the_engine_side_imports_torch():
         [PYTHON, "-c", code], env=subprocess_env(), capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "False"
-    heavy = "import sys, minibatch_momentum.sweep; print('torch' in sys.modules)"
+    heavy = "import sys, minibatch_momentum.simulate.sweep; print('torch' in sys.modules)"
     out = subprocess.run(
         [PYTHON, "-c", heavy], env=subprocess_env(), capture_output=True, text=True, check=True
     )
@@ -89,12 +89,13 @@ def test_only_the_engine_side_imports_torch():
 def test_a_jobs_code_is_its_modules_and_what_they_import():
     """The workflow's `code()` inputs: a figure job's files include the style module that
     plots imports (so editing it re-runs the figures) and not the engine."""
-    files = module_files("plots")
-    assert "minibatch_momentum/plots.py" in files and "minibatch_momentum/style.py" in files
+    files = module_files("figures.pairs")
+    assert "minibatch_momentum/figures/pairs.py" in files
+    assert "minibatch_momentum/figures/style.py" in files
     assert "minibatch_momentum/__init__.py" in files  # every import runs it
-    assert "minibatch_momentum/engine.py" not in files
-    seeds = module_files("experiments.small_lr")
-    assert "minibatch_momentum/experiments/__init__.py" in seeds
-    assert "minibatch_momentum/analysis.py" in seeds  # its geometric mean
+    assert "minibatch_momentum/simulate/engine.py" not in files
+    seeds = module_files("studies.small_lr")
+    assert "minibatch_momentum/studies/__init__.py" in seeds
+    assert "minibatch_momentum/analysis/tuning.py" in seeds  # its geometric mean
     with pytest.raises(ValueError, match="not modules"):
         module_files("plot")

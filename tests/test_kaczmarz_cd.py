@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from minibatch_momentum.batches import MiniBatches
-from minibatch_momentum.engine import trajectory
 from minibatch_momentum.problems import from_matrix, from_psd, gaussian_system
-from minibatch_momentum.samplers import problem_kind, sampling
+from minibatch_momentum.sampling.batches import MiniBatches
+from minibatch_momentum.sampling.samplers import problem_kind, sampling
+from minibatch_momentum.simulate.engine import trajectory
 
 
 def _uneven_rows(seed=0, n=50, d=7):

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from minibatch_momentum.engine import trajectory
 from minibatch_momentum.optim import sgd_from_rule
 from minibatch_momentum.problems import gaussian_system
-from minibatch_momentum.rule import momentum_rule, rule_for_spectrum, saturation_batch
+from minibatch_momentum.simulate.engine import trajectory
+from minibatch_momentum.theory.rule import momentum_rule, rule_for_spectrum, saturation_batch
 
 L, MU, TRACE = 1.0, 1.0 / 4096, 8.0
 

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from conftest import REPO_ROOT
-from minibatch_momentum import paper
-from minibatch_momentum.paper import build_pdf, paper_inputs
+from minibatch_momentum.report import paper
+from minibatch_momentum.report.paper import build_pdf, paper_inputs
 
 PAPER = REPO_ROOT / "paper"
 HAVE_TEX = shutil.which("latexmk") is not None and shutil.which("pdflatex") is not None

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from conftest import PYTHON, REPO_ROOT, subprocess_env
-from minibatch_momentum import plan as mbm_plan
 from minibatch_momentum import theory
+from minibatch_momentum.benchmark import plan as mbm_plan
 from minibatch_momentum.config import prepare
 from minibatch_momentum.problems import make_problem, spectrum
 from test_workflow import copy_workflow, job_counts, snakemake, write_config

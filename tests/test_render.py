@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 
-from minibatch_momentum.render import markdown_to_html
+from minibatch_momentum.report.html import markdown_to_html
 
 MD = """# Claims: summary
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from minibatch_momentum import rule, theory
+from minibatch_momentum import theory
 from minibatch_momentum.problems import spectrum
+from minibatch_momentum.theory import rule
 
 
 def summary(lam):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from minibatch_momentum.batches import MiniBatches
+from minibatch_momentum.sampling.batches import MiniBatches
 
 # (n, B) covering every code path without replacement: B = 1 (plain draws), B^2 <= n
 # (redraw repeats), B^2 > n (permutation prefix), B = n (a full permutation).

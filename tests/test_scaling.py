@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from minibatch_momentum import scaling, theory
-from minibatch_momentum.claims import (
+from minibatch_momentum import theory
+from minibatch_momentum.analysis import scaling
+from minibatch_momentum.problems import spectrum
+from minibatch_momentum.report.claims import (
     FAIL,
     PASS,
     PairData,
@@ -23,7 +25,6 @@ from minibatch_momentum.claims import (
     claim_t2,
     measured_curves,
 )
-from minibatch_momentum.problems import spectrum
 
 B = 2.0 ** np.arange(0, 14)
 
@@ -192,7 +193,7 @@ def test_heavy_ball_claims_pass_on_the_exact_theory(kappa):
 
 @pytest.mark.slow
 def test_c7_passes_on_the_exact_kappa_scan():
-    from minibatch_momentum.exact import kappa_scan
+    from minibatch_momentum.theory.exact import kappa_scan
 
     scan = kappa_scan([1e2, 1e3, 1e4, 1e5, 1e6], 64)
     c7 = claim_c7(scan, None, Tolerances())

@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from minibatch_momentum.engine import StopRule
-from minibatch_momentum.experiments import baselines as bl
-from minibatch_momentum.experiments import small_lr as sl
-from minibatch_momentum.experiments import threshold as th
 from minibatch_momentum.problems import gaussian_system
+from minibatch_momentum.simulate.engine import StopRule
+from minibatch_momentum.studies import baselines as bl
+from minibatch_momentum.studies import small_lr as sl
+from minibatch_momentum.studies import threshold as th
 
 CLAIM_KEYS = {"id", "statement", "method", "problem", "sampler", "verdict", "checks", "figure"}
 CLAIM_KEYS |= {"source"}

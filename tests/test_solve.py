@@ -276,7 +276,7 @@ def test_cli_advise_on_a_user_matrix(small_system):
 
 
 def test_benchmark_table_meets_the_tolerance_for_every_method():
-    from minibatch_momentum.solver_benchmark import compare
+    from minibatch_momentum.benchmark.solvers import compare
 
     p = gaussian_system(d=8, n=256, kappa=50, seed=12)
     lines = []

@@ -11,16 +11,16 @@ import pyarrow.parquet as pq
 import pytest
 
 import minibatch_momentum
-from minibatch_momentum.engine import StopRule, run_grid
 from minibatch_momentum.io import atomic_path, read_metadata, write_json, write_parquet
 from minibatch_momentum.problems import gaussian_system
-from minibatch_momentum.rule import RuleSpec, rule_for_spectrum
-from minibatch_momentum.sweep import (
+from minibatch_momentum.simulate.engine import StopRule, run_grid
+from minibatch_momentum.simulate.sweep import (
     Grid,
     ShardSpec,
     run_shard,
     shard_points,
 )
+from minibatch_momentum.theory.rule import RuleSpec, rule_for_spectrum
 
 SPEC = {
     "problem": "tiny",

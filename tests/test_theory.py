@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 import torch
 
-from minibatch_momentum import engine, theory
-from minibatch_momentum.batches import MiniBatches
+from minibatch_momentum import theory
 from minibatch_momentum.problems import from_matrix, spectrum
+from minibatch_momentum.sampling.batches import MiniBatches
+from minibatch_momentum.simulate import engine
 
 
 def uneven_problem(d=8, n=40, seed=0):

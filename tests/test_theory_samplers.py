@@ -17,9 +17,11 @@ import pytest
 import torch
 from scipy.stats import norm
 
-from minibatch_momentum import engine, exact, theory
+from minibatch_momentum import theory
 from minibatch_momentum.problems import from_matrix, from_psd, gaussian_system, spectrum
-from minibatch_momentum.samplers import sampling
+from minibatch_momentum.sampling.samplers import sampling
+from minibatch_momentum.simulate import engine
+from minibatch_momentum.theory import exact
 
 
 def uneven_problem(d=8, n=40, seed=0):

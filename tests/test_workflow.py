@@ -401,7 +401,7 @@ def test_figures_print_unscaled_with_no_font_below_6pt(tiny_run):
     """Each figure PDF is as wide as it prints (half or all of the paper's line), the
     paper includes it unscaled, and no glyph, sub- and superscripts included, is below
     6 pt: the sizes in the PDF are the printed sizes."""
-    from minibatch_momentum.style import FULL, HALF, MIN_PT
+    from minibatch_momentum.figures.style import FULL, HALF, MIN_PT
 
     pdfs = sorted((tiny_run / "figures").rglob("*.pdf"))
     assert len(pdfs) >= len(FIGURES) + len(SEED_FIGURES)
@@ -525,7 +525,7 @@ def test_changed_problem_reruns_everything(tiny_run):
 @pytest.mark.slow  # shares the ~30-40 s end-to-end run (module fixture)
 def test_edited_plotting_code_reruns_only_the_figures(tiny_run):
     # Snakemake compares checksums of small inputs, so the edit must change the content
-    plots = tiny_run / "src" / "minibatch_momentum" / "plots.py"
+    plots = tiny_run / "src" / "minibatch_momentum" / "figures" / "pairs.py"
     text = plots.read_text()
     try:
         plots.write_text(text + "\n# an edit\n")

@@ -3,28 +3,36 @@
 The package behind a one-command replication of "momentum accelerates in proportion
 to the batch size, up to a saturation point" (Garg & Dereziński, arXiv 2605.18609).
 
-Modules, one job each:
+Subpackages, named for what they hold; imports point down this list, never up:
 
-- :mod:`~minibatch_momentum.problems`  consistent least-squares systems and their spectra
-- :mod:`~minibatch_momentum.samplers`  mini-batch index sequences (common random numbers)
-- :mod:`~minibatch_momentum.engine`    batched SGD / heavy ball / Nesterov over an (eta, beta) grid
-- :mod:`~minibatch_momentum.sweep`     one sweep shard: grid x seeds -> Parquet
-- :mod:`~minibatch_momentum.analysis`  tuned T*(B), slopes, knees, speedups
-- :mod:`~minibatch_momentum.claims`    the claims report (JSON + Markdown)
-- :mod:`~minibatch_momentum.plots`     one function per figure
-- :mod:`~minibatch_momentum.style`     the figures' one style and their atomic PDF + PNG write
-- :mod:`~minibatch_momentum.sources`   the package's import graph, from its source (a job's code)
-- :mod:`~minibatch_momentum.cli`       the ``mbm`` command the workflow calls
-- :mod:`~minibatch_momentum.solver`    the rule as a linear-system solver: :func:`solve`
+- :mod:`~minibatch_momentum.problems`   consistent least-squares systems and their spectra
+- :mod:`~minibatch_momentum.sampling`   sampler tables (numpy) and mini-batch streams (torch)
+- :mod:`~minibatch_momentum.theory`     exact mean-square dynamics, the momentum rule, theory tables
+- :mod:`~minibatch_momentum.simulate`   the batched engine over an (eta, beta) grid; sweep shards
+- :mod:`~minibatch_momentum.analysis`   tuned T*(B), critical batches, efficiency, speedup
+- :mod:`~minibatch_momentum.report`     the claims report (JSON, Markdown, HTML), paper inputs
+- :mod:`~minibatch_momentum.figures`    one style; one function per figure
+- :mod:`~minibatch_momentum.studies`    the seed systems S1-S7, one module each
+- :mod:`~minibatch_momentum.benchmark`  throughput against peers, the cost model, ``mbm plan``
+- :mod:`~minibatch_momentum.cli`        the ``mbm`` command the workflow calls
+
+Beside them, torch-free modules every layer may use: :mod:`.io` (atomic writes),
+:mod:`.checks` (declared constraints), :mod:`.config` (the workflow's config),
+:mod:`.grid` (a shard's (eta, beta) grid) and :mod:`.sources` (the package's import
+graph, from its source: a job's code); and for PyTorch users :mod:`.optim` (the
+optimizers), :mod:`.curvature` (what the rule needs) and :mod:`.solver` (the rule as a
+linear-system solver, :func:`solve`).
 """
 
-__version__ = "0.1.0"
+from minibatch_momentum.version import __version__
+
+__all__ = ["__version__", "solve"]
 
 
 def __getattr__(name):
     # ``minibatch_momentum.solve`` without importing torch at package import.
     if name == "solve":
-        from .solver import solve
+        from minibatch_momentum.solver import solve
 
         return solve
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

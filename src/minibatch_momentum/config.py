@@ -21,9 +21,9 @@ import copy
 import os
 from pathlib import Path
 
-from . import checks
-from .problems import check_problem_spec
-from .samplers import (
+from minibatch_momentum import checks
+from minibatch_momentum.problems import check_problem_spec
+from minibatch_momentum.sampling.samplers import (
     COORDINATE_SAMPLERS,
     DISTINCT_ROW_SAMPLERS,
     PROJECTION_SAMPLERS,

@@ -13,7 +13,7 @@ Three numbers, each with a standard error, from a few mini-batches of the traini
   et al. (2018, "An empirical model of large-batch training", App. A.1): from the
   gradient of each batch (size ``B``) and of its ``split`` equal parts (size ``B /
   split``), ``E |G_b|^2 = |G|^2 + tr Sigma / b`` at the two sizes gives unbiased
-  ``|G|^2`` and ``tr Sigma`` (:func:`~minibatch_momentum.rule.gradient_noise_scale`);
+  ``|G|^2`` and ``tr Sigma`` (:func:`~minibatch_momentum.theory.rule.gradient_noise_scale`);
   standard error by the jackknife over batches. ``B_noise`` is where plain SGD stops
   scaling with the batch (for a quadratic in the interpolation regime it estimates
   ``tr H / L + 1``, the project's ``B*_SGD``, plus one).
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .rule import gradient_noise_scale
+from minibatch_momentum.theory.rule import gradient_noise_scale
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .checks import check_grid
-from .samplers import PROJECTION_SAMPLERS
+from minibatch_momentum.checks import check_grid
+from minibatch_momentum.sampling.samplers import PROJECTION_SAMPLERS
 
 
 @dataclass(frozen=True)

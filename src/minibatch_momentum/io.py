@@ -113,7 +113,7 @@ def write_parquet(df, path: str | os.PathLike, meta: dict) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from . import __version__
+    from minibatch_momentum.version import __version__
 
     table = pa.Table.from_pandas(df, preserve_index=False)
     info = {"mbm": dumps({**meta, "package_version": __version__})}

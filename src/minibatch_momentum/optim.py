@@ -10,9 +10,9 @@ class                      method                                            sou
 =========================  ================================================  ================
 
 :func:`sgd_from_rule` builds a ``torch.optim.SGD`` whose learning rate and momentum come
-from this project's momentum rule (:mod:`~minibatch_momentum.rule`) for a batch size;
+from this project's momentum rule (:mod:`~minibatch_momentum.theory.rule`) for a batch size;
 :func:`estimate_curvature` (from :mod:`~minibatch_momentum.curvature`) measures what it
-needs on a model, and :func:`gradient_noise_scale` (from :mod:`~minibatch_momentum.rule`)
+needs on a model, and :func:`gradient_noise_scale` (from :mod:`~minibatch_momentum.theory.rule`)
 is McCandlish et al.'s estimator from mini-batch gradients.
 
 Each class is a thin loop over its parameter groups around a functional update
@@ -664,7 +664,7 @@ def sgd_from_rule(
 ) -> torch.optim.SGD:
     r"""``torch.optim.SGD`` with ``lr`` and ``momentum`` set by the momentum rule for ``B``.
 
-    The rule (:func:`minibatch_momentum.rule.momentum_rule`) keeps the damping
+    The rule (:func:`minibatch_momentum.theory.rule.momentum_rule`) keeps the damping
     :math:`1 - \beta` at the deterministic optimum's order :math:`c\sqrt{\mu/L}` and the
     effective step :math:`\eta / (1 - \beta)` at the largest noise-stable value for the
     batch, so :math:`\eta` grows in proportion to ``batch_size`` up to the saturation batch
@@ -705,7 +705,7 @@ def sgd_from_rule(
             and ``trace`` (``trace`` is raised to ``L`` if the estimate fell below it).
             Without a Hutchinson trace (``hutchinson_samples=0``) the gradient noise
             scale stands in: for a quadratic in the interpolation regime ``tr Sigma =
-            2 f tr H + |G|^2`` (:mod:`~minibatch_momentum.rule`), so ``tr H =
+            2 f tr H + |G|^2`` (:mod:`~minibatch_momentum.theory.rule`), so ``tr H =
             lambda_G (B_noise - 1)`` with ``lambda_G = |G|^2 / (2 f) <= L``; the rule takes
             ``trace = L (B_noise - 1)``, an over-estimate and so a smaller, safe step.
         mu: smallest non-zero eigenvalue (see above); ``None``: implied by ``momentum``.
@@ -730,8 +730,8 @@ def sgd_from_rule(
     Example:
         >>> opt = sgd_from_rule(model.parameters(), 256, 1.0, 1e-4, 8.0)  # doctest: +SKIP
     """
-    from .curvature import Curvature
-    from .rule import RULE_CONSTANTS, momentum_rule
+    from minibatch_momentum.curvature import Curvature
+    from minibatch_momentum.theory.rule import RULE_CONSTANTS, momentum_rule
 
     if method not in ("sgd", "hb", "nag"):
         raise ValueError(f"method must be 'sgd', 'hb' or 'nag', got {method!r}")
@@ -801,5 +801,5 @@ def sgd_from_rule(
     )
 
 
-from .curvature import Curvature, estimate_curvature  # noqa: E402  (re-exported)
-from .rule import gradient_noise_scale  # noqa: E402  (re-exported)
+from minibatch_momentum.curvature import Curvature, estimate_curvature  # noqa: E402  (re-exported)
+from minibatch_momentum.theory.rule import gradient_noise_scale  # noqa: E402  (re-exported)

@@ -2,7 +2,7 @@ r"""The momentum rule as a solver for consistent linear systems (the interpolati
 
 :func:`solve` finds ``x`` with ``A x = b`` (``b`` in the range of ``A``) by mini-batch
 SGD, heavy ball or Nesterov, with the batch size and ``(eta, beta)`` set by the project's
-momentum rule (:mod:`~minibatch_momentum.rule`) from three numbers it measures first:
+momentum rule (:mod:`~minibatch_momentum.theory.rule`) from three numbers it measures first:
 
 - ``L`` and ``mu`` (largest and smallest non-zero eigenvalue of ``H``) from ``k`` steps of
   Lanczos with full reorthogonalization on ``H`` as a
@@ -14,8 +14,8 @@ Problems: ``rows``, ``f(x) = ||A x - b||^2 / (2n)`` with ``H = A^T A / n`` (samp
 ``uniform``: ``B`` distinct rows per step; ``kaczmarz``: i.i.d. rows drawn with probability
 ``∝ ||a_i||^2``, rescaled to the mean norm), and ``psd``, ``f(x) = x^T M x / 2 - b^T x``
 with ``H = M`` (sampler ``coordinate``: i.i.d. coordinates drawn ``∝ M_jj``). The
-samplers are those of :mod:`~minibatch_momentum.samplers`; the step is the engine's
-(:mod:`~minibatch_momentum.engine`): ``y = x + gamma v``, ``v <- beta v - eta g(y)``,
+samplers are those of :mod:`~minibatch_momentum.sampling.samplers`; the step is the engine's
+(:mod:`~minibatch_momentum.simulate.engine`): ``y = x + gamma v``, ``v <- beta v - eta g(y)``,
 ``x <- x + v``, ``gamma = beta`` for ``nag``, else 0.
 
 What the estimates are worth
@@ -61,7 +61,7 @@ alarm. Otherwise the stop reason is ``stalled``.
 Cost accounting: one *pass* is a product with ``A`` or ``A^T`` (``n d`` multiply-adds);
 a step on ``B`` rows costs ``2 B / n`` passes (a coordinate step ``B / n``). Scipy's
 ``cg`` on the normal equations and ``lsqr`` cost 2 passes per iteration in the same
-units (``python -m minibatch_momentum.solver_benchmark``).
+units (``python -m minibatch_momentum.benchmark.solvers``).
 """
 
 from __future__ import annotations
@@ -76,9 +76,9 @@ import numpy as np
 import scipy.sparse
 import scipy.sparse.linalg
 
-from .checks import finite as _finite
-from .checks import is_int as _is_int
-from .rule import momentum_rule, saturation_batch
+from minibatch_momentum.checks import finite as _finite
+from minibatch_momentum.checks import is_int as _is_int
+from minibatch_momentum.theory.rule import momentum_rule, saturation_batch
 
 METHODS = ("hb", "nag", "sgd")
 SAMPLERS = ("uniform", "kaczmarz", "coordinate")
@@ -423,7 +423,7 @@ class SolveResult:
     method, sampler, batch_size, eta, beta : what ran.
     estimates : :class:`Estimates` (with their cost).
     b_sgd, b_sat : ``B*_SGD = tr H / L`` and the rule's saturation batch
-        (:func:`~minibatch_momentum.rule.saturation_batch`).
+        (:func:`~minibatch_momentum.theory.rule.saturation_batch`).
     predicted_steps : the model's ``T(B)`` for this run (``tol``).
     steps, passes, seconds : totals of the solve proper (estimation excluded).
     backoffs : how many times the step was halved after the residual blew up (``eta``
@@ -551,8 +551,8 @@ def solve(
     """
     import torch
 
-    from .batches import MiniBatches
-    from .engine import resolve_device
+    from minibatch_momentum.sampling.batches import MiniBatches
+    from minibatch_momentum.simulate.engine import resolve_device
 
     _check_choice("method", method, METHODS)
     _check_choice("sampler", sampler, SAMPLERS)
@@ -835,8 +835,8 @@ def advise(
     """
     import pandas as pd
 
-    from . import theory
-    from .rule import rule_for_spectrum
+    from minibatch_momentum import theory
+    from minibatch_momentum.theory.rule import rule_for_spectrum
 
     for m in methods:
         _check_choice("method", m, METHODS)

@@ -37,7 +37,9 @@ def import_graph(top_level: bool = False) -> dict[str, frozenset[str]]:
                 stem = ".".join(target)
                 deps |= {stem} if node.module else {f"{stem}.{a.name}" for a in node.names}
             elif isinstance(node, ast.ImportFrom) and node.module:
-                deps.add(node.module)
+                # ``from pkg import mod`` names the submodule; the package runs anyway
+                subs = {f"{node.module}.{a.name}" for a in node.names} & modules.keys()
+                deps |= subs or {node.module}
             elif isinstance(node, ast.Import):
                 deps |= {a.name for a in node.names}
         graph[name] = frozenset(d for d in deps if d in modules and d != name)
@@ -46,7 +48,7 @@ def import_graph(top_level: bool = False) -> dict[str, frozenset[str]]:
 
 def module_files(*modules: str) -> list[str]:
     """Source files, relative to the package's parent folder (``minibatch_momentum/...``),
-    of ``modules`` (names under the package: ``"plots"``, ``"experiments.figures"``) and of
+    of ``modules`` (names under the package: ``"figures.pairs"``, ``"studies.small_lr"``) and of
     every package module they import, directly or not, with the ``__init__`` of each
     package on the way and what it imports when it runs; sorted."""
     graph, on_import = import_graph(), import_graph(top_level=True)

@@ -2,7 +2,7 @@ rule summarize:
     input:
         problem="results/problems/{problem}.npz",
         runs=shards,
-        code=code("problems", "analysis", "summary", "samplers", "grid", "theory"),
+        code=code("problems", "analysis.tuning", "analysis.summary", "sampling.samplers", "grid", "theory"),
     output:
         directory("results/summaries/{problem}/{sampler}"),
     log:
@@ -24,16 +24,16 @@ rule claims:
         montecarlo=montecarlo_files(),
         extra=seed_claims(),
         code=code(
-            "analysis",
-            "claims",
-            "scaling",
-            "render",
-            "summary",
-            "exact",
+            "analysis.tuning",
+            "report.claims",
+            "analysis.scaling",
+            "report.html",
+            "analysis.summary",
+            "theory.exact",
             "theory",
-            "rule",
+            "theory.rule",
             "problems",
-            "seeds",
+            "cli.seeds",
         ),
     output:
         json="results/claims.json",

@@ -28,8 +28,8 @@ CONDA_ENV = "../../environment.yml"
 
 from minibatch_momentum import config as mbm_config
 from minibatch_momentum import problems as mbm_problems
-from minibatch_momentum.samplers import PROJECTION_SAMPLERS  # no exact theory, no rule
-from minibatch_momentum.samplers import UNIFORM_SAMPLERS
+from minibatch_momentum.sampling.samplers import PROJECTION_SAMPLERS  # no exact theory, no rule
+from minibatch_momentum.sampling.samplers import UNIFORM_SAMPLERS
 from minibatch_momentum.sources import module_files
 
 PROBLEMS = list(config["problems"])
@@ -139,7 +139,7 @@ def code(*modules):
     import statements, sources.module_files). Editing a file re-runs the jobs whose code
     includes it, and a new import needs no edit here."""
     files = module_files("io", "checks", *modules)
-    return ["src/minibatch_momentum/cli.py", *(f"src/{f}" for f in files)]
+    return ["src/minibatch_momentum/cli/__init__.py", *(f"src/{f}" for f in files)]
 
 
 def problem_files(wildcards):
@@ -317,8 +317,8 @@ SCAN_SUMMARIES = [
 ][: len(SCAN_PROBLEMS)]
 SEED_BASELINES = ("sngm", "asgd", "mass")
 # Modules every `mbm seed` job imports; each job adds its own study's module (the
-# experiments package imports none of them).
-SEED_CODE = ("seeds", "experiments")
+# studies package imports none of them).
+SEED_CODE = ("cli.seeds", "studies")
 
 
 def seed_spec(system):

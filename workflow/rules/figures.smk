@@ -1,15 +1,15 @@
-# One rule per figure; each calls one function of minibatch_momentum.plots.
+# One rule per figure; each calls one function of minibatch_momentum.figures.pairs.
 
 # The figures of one (problem, sampler) pair drawn from its summary, their rules made in
 # the loop below: name -> (report category, theory input, modules the figure reads). A
 # theory input "grid" is the exact counts on the sweep's grid, "theory" every theory file.
-_SCALING_CODE = ("plots", "analysis", "summary", "claims", "scaling")
-_THEORY_CODE = ("plots", "analysis", "summary", "exact", "theory", "rule", "problems")
+_SCALING_CODE = ("figures.pairs", "analysis.tuning", "analysis.summary", "report.claims", "analysis.scaling")
+_THEORY_CODE = ("figures.pairs", "analysis.tuning", "analysis.summary", "theory.exact", "theory", "theory.rule", "problems")
 SUMMARY_FIGURES = {
     "tstar_vs_batch": ("Batch scaling", "grid", _SCALING_CODE),
     "efficiency_vs_batch": ("Batch scaling", "grid", _SCALING_CODE),
     "speedup_vs_batch": ("Batch scaling", "grid", _SCALING_CODE),
-    "loss_curves": ("Batch scaling", None, ("plots", "analysis", "summary")),
+    "loss_curves": ("Batch scaling", None, ("figures.pairs", "analysis.tuning", "analysis.summary")),
     "theory_vs_empirical": ("Exact theory", "theory", _THEORY_CODE),
     "rule_vs_grid": ("Momentum rule", "theory", _THEORY_CODE),
     "rate_heatmap": ("Exact theory", "theory", _THEORY_CODE),
@@ -63,7 +63,7 @@ for _fig, (_category, _theory, _modules) in SUMMARY_FIGURES.items():
 rule figure_exact_vs_monte_carlo:
     input:
         montecarlo="results/theory/{problem}/{sampler}/exact_vs_mc.parquet",
-        code=code("plots"),
+        code=code("figures.pairs"),
     output:
         pdf=report(
             "figures/{problem}/{sampler}/exact_vs_monte_carlo.pdf",
@@ -90,7 +90,7 @@ rule figure_tstar_grid:
     input:
         summaries=summaries(),
         theory=theory_files(),
-        code=code("plots", "analysis", "summary", "exact"),
+        code=code("figures.pairs", "analysis.tuning", "analysis.summary", "theory.exact"),
     output:
         pdf=report(
             "figures/coverage/tstar_grid.pdf",
@@ -116,7 +116,7 @@ rule figure_kappa_scan:
         kappa_scan=KAPPA_SCAN,
         scan=SCAN_SUMMARIES,
         grids=[f"{d}/grid_tuned.parquet" for d in scan_theory_dirs()],
-        code=code("plots", "claims", "scaling", "summary"),
+        code=code("figures.pairs", "report.claims", "analysis.scaling", "analysis.summary"),
     output:
         pdf=report(
             KAPPA_FIGURE,

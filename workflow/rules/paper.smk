@@ -10,7 +10,7 @@ rule paper_inputs:
         claims="results/claims.json",
         summary=f"results/summaries/{HEADLINE}",
         figures=[*all_figures(), GRID_FIGURE, KAPPA_FIGURE, *seed_figures()],
-        code=code("paper"),
+        code=code("report.paper"),
     output:
         numbers="paper/generated/numbers.tex",
         claims="paper/generated/claims_table.tex",
@@ -31,7 +31,7 @@ rule paper:
         generated=rules.paper_inputs.output,
         tex=PAPER_TEX,
         figures=[*all_figures(), GRID_FIGURE, KAPPA_FIGURE, *seed_figures()],
-        code=code("paper"),
+        code=code("report.paper"),
     output:
         report("results/paper/main.pdf", caption="../report/paper.rst", category="Paper"),
     log:

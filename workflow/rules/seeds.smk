@@ -7,7 +7,7 @@ wildcard_constraints:
 
 rule seed_large_batch:
     input:
-        code=code(*SEED_CODE, "experiments.large_batch", "optim"),
+        code=code(*SEED_CODE, "studies.large_batch", "optim"),
     output:
         data="results/seeds/large_batch.parquet",
         claims="results/seeds/large_batch.claims.json",
@@ -27,7 +27,7 @@ rule seed_large_batch:
 
 rule seed_label_noise:
     input:
-        code=code(*SEED_CODE, "experiments.label_noise"),
+        code=code(*SEED_CODE, "studies.label_noise"),
     output:
         data="results/seeds/label_noise.parquet",
         claims="results/seeds/label_noise.claims.json",
@@ -49,7 +49,7 @@ rule seed_small_lr:
     input:
         problem=f"results/problems/{SEED_PROBLEM}.npz",
         runs=small_lr_shards,
-        code=code(*SEED_CODE, "experiments.small_lr", "problems"),
+        code=code(*SEED_CODE, "studies.small_lr", "problems"),
     output:
         data="results/seeds/small_lr.parquet",
         claims="results/seeds/small_lr.claims.json",
@@ -68,7 +68,7 @@ rule seed_small_lr:
 
 rule seed_threshold:
     input:
-        code=code(*SEED_CODE, "experiments.threshold", "theory", "problems"),
+        code=code(*SEED_CODE, "studies.threshold", "theory", "problems"),
     output:
         data="results/seeds/threshold.parquet",
         claims="results/seeds/threshold.claims.json",
@@ -89,7 +89,7 @@ rule seed_threshold:
 
 rule seed_search_noise:
     input:
-        code=code(*SEED_CODE, "experiments.search_noise", "problems"),
+        code=code(*SEED_CODE, "studies.search_noise", "problems"),
     output:
         data="results/seeds/search_noise.parquet",
         claims="results/seeds/search_noise.claims.json",
@@ -111,7 +111,7 @@ rule seed_search_noise:
 rule seed_baseline_shard:
     input:
         problem=f"results/problems/{SEED_PROBLEM}.npz",
-        code=code(*SEED_CODE, "experiments.baselines", "engine", "problems", "samplers"),
+        code=code(*SEED_CODE, "studies.baselines", "simulate.engine", "problems", "sampling.samplers"),
     output:
         "results/seeds/baselines/{baseline}.parquet",
     params:
@@ -136,7 +136,7 @@ rule seed_baselines:
         problem=f"results/problems/{SEED_PROBLEM}.npz",
         runs=baseline_shards,
         summary=f"results/summaries/{SEED_PROBLEM}/{SEED_SAMPLER}",
-        code=code(*SEED_CODE, "experiments.baselines", "problems"),
+        code=code(*SEED_CODE, "studies.baselines", "problems"),
     output:
         data="results/seeds/baselines.parquet",
         claims="results/seeds/baselines.claims.json",
@@ -155,8 +155,8 @@ rule seed_baselines:
 
 
 # One rule per figure, made in a loop over SEED_FIGURES; each calls one function of
-# minibatch_momentum.experiments.figures (the S7 figure also reads its study's module).
-_SEED_FIGURE_CODE = {"search_noise": ("experiments.search_noise",)}
+# minibatch_momentum.figures.studies (the S7 figure also reads its study's module).
+_SEED_FIGURE_CODE = {"search_noise": ("studies.search_noise",)}
 
 for _system, _fig in SEED_FIGURES.items():
 
@@ -166,7 +166,7 @@ for _system, _fig in SEED_FIGURES.items():
         input:
             data=f"results/seeds/{_system}.parquet",
             claims=f"results/seeds/{_system}.claims.json",
-            code=code(*SEED_CODE, "experiments.figures", *_SEED_FIGURE_CODE.get(_system, ())),
+            code=code(*SEED_CODE, "figures.studies", *_SEED_FIGURE_CODE.get(_system, ())),
         output:
             pdf=report(
                 f"figures/seeds/{_fig}.pdf",
