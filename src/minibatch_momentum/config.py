@@ -80,10 +80,16 @@ def _load_schema(path) -> dict:
         return yaml.safe_load(fh)
 
 
-def _validator(schema: dict):
+def schema_validator(schema: dict):
     """Draft 2020-12 validator that fills ``default`` values as it descends (the
     jsonschema FAQ recipe, as ``snakemake.utils.validate`` uses; defaults are copied, so
-    no two configs share a mutable default)."""
+    no two configs share a mutable default).
+
+    ``integer`` and ``number`` mean what the library's own checks mean
+    (:func:`~minibatch_momentum.checks.is_int`, :func:`~minibatch_momentum.checks.finite`):
+    JSON Schema alone takes ``1.0`` for an integer and ``.inf`` for a number, which the
+    jobs then refuse. ``tests/test_schema.py`` holds the two to the same values.
+    """
     from jsonschema import Draft202012Validator, validators
 
     properties = Draft202012Validator.VALIDATORS["properties"]
@@ -95,14 +101,22 @@ def _validator(schema: dict):
                     instance.setdefault(name, copy.deepcopy(sub["default"]))
         yield from properties(validator, props, instance, schema)
 
-    return validators.extend(Draft202012Validator, {"properties": set_defaults})(schema)
+    types = Draft202012Validator.TYPE_CHECKER.redefine_many(
+        {
+            "integer": lambda _, x: checks.is_int(x),
+            "number": lambda _, x: checks.finite(x),
+        }
+    )
+    return validators.extend(
+        Draft202012Validator, {"properties": set_defaults}, type_checker=types
+    )(schema)
 
 
 def apply_schema(config: dict, schema: str | os.PathLike = SCHEMA) -> None:
     """Fill defaults and validate; :class:`ConfigError` naming the first bad key."""
     from jsonschema.exceptions import relevance
 
-    validator = _validator(_load_schema(schema))
+    validator = schema_validator(_load_schema(schema))
     errors = sorted(validator.iter_errors(config), key=relevance)
     if errors:
         # relevance sorts the best match last
