@@ -115,3 +115,43 @@ def assert_close_traj(got, want, tol=1e-10):
 @pytest.fixture
 def rng():
     return np.random.default_rng(20260521)
+
+
+@pytest.fixture
+def mbm(capsys):
+    """``mbm`` run in-process: ``run(argv) -> (exit code, stderr lines)``, the progress
+    lines (``[mbm ...``) left out."""
+    from minibatch_momentum.cli import main
+
+    def run(argv):
+        code = main(argv)
+        err = capsys.readouterr().err
+        return code, [line for line in err.splitlines() if not line.startswith("[mbm ")]
+
+    return run
+
+
+# One claim record, as the claims report and every seed study write it.
+CLAIM_KEYS = {"id", "statement", "method", "problem", "sampler", "verdict", "checks"}
+CLAIM_KEYS |= {"figure", "source"}
+CHECK_KEYS = {"check", "measured", "predicted", "tolerance", "pass"}
+
+
+def assert_claim_shape(c: dict, cid: str | None = None) -> None:
+    """The keys of a seed claim and of each of its checks, and a verdict of the three."""
+    assert set(c) == CLAIM_KEYS, set(c) ^ CLAIM_KEYS
+    assert cid is None or c["id"] == cid
+    for ch in c["checks"]:
+        assert CHECK_KEYS <= set(ch)
+    assert c["verdict"] in {"PASS", "FAIL", "INCONCLUSIVE"}
+
+
+# (method, B, eta, beta) at which the exact theory is checked against other forms of it.
+THEORY_SETTINGS = [
+    ("sgd", 1, 0.5, 0.0),
+    ("sgd", 3.5, 0.9, 0.0),
+    ("hb", 1, 0.3, 0.8),
+    ("hb", 7, 1.2, 0.5),
+    ("nag", 2.5, 0.4, 0.7),
+    ("nag", 7, 1.0, 0.9),  # divergent: the rate must be right above 1 too
+]

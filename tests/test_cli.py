@@ -119,29 +119,20 @@ BAD_SWEEPS = [
 ]
 
 
-def run_main(capsys, argv):
-    code = main(argv)
-    err = capsys.readouterr().err
-    return code, [line for line in err.splitlines() if not line.startswith("[mbm ")]
-
-
 @pytest.mark.parametrize(
     "spec,needle",
     [("{not json", "--spec"), ("[1, 2]", "--spec"), (json.dumps({**GOOD, "bs": 1}), "bs")],
 )
-def test_unreadable_sweep_spec_exits_2(tmp_path, capsys, problem_file, spec, needle):
+def test_unreadable_sweep_spec_exits_2(tmp_path, mbm, problem_file, spec, needle):
     out = tmp_path / "shard.parquet"
-    code, lines = run_main(
-        capsys, ["sweep", "--problem", str(problem_file), "--spec", spec, "--out", str(out)]
-    )
+    code, lines = mbm(["sweep", "--problem", str(problem_file), "--spec", spec, "--out", str(out)])
     assert code == 2 and len(lines) == 1 and needle in lines[0], lines
     assert not out.exists()
 
 
-def test_missing_problem_file_exits_2(tmp_path, capsys):
+def test_missing_problem_file_exits_2(tmp_path, mbm):
     out = tmp_path / "shard.parquet"
-    code, lines = run_main(
-        capsys,
+    code, lines = mbm(
         [
             "sweep",
             "--problem",
@@ -166,10 +157,9 @@ def test_missing_problem_file_exits_2(tmp_path, capsys):
         ("profile", "flat", "profile"),
     ],
 )
-def test_bad_problem_spec_exits_2_naming_the_field(tmp_path, capsys, path, value, field):
+def test_bad_problem_spec_exits_2_naming_the_field(tmp_path, mbm, path, value, field):
     out = tmp_path / "p.npz"
-    code, lines = run_main(
-        capsys,
+    code, lines = mbm(
         ["problem", "--spec", json.dumps(nested(PROBLEM_SPEC, path, value)), "--out", str(out)],
     )
     assert code == 2 and len(lines) == 1 and field in lines[0], lines
@@ -177,10 +167,10 @@ def test_bad_problem_spec_exits_2_naming_the_field(tmp_path, capsys, path, value
 
 
 @pytest.mark.parametrize("path,value,field", [("d", 8.5, "d"), ("seed", -1, "seed")])
-def test_bad_problem_value_types_exit_2_naming_the_field(tmp_path, capsys, path, value, field):
+def test_bad_problem_value_types_exit_2_naming_the_field(tmp_path, mbm, path, value, field):
     out = tmp_path / "p.npz"
     spec = json.dumps(nested(PROBLEM_SPEC, path, value))
-    code, lines = run_main(capsys, ["problem", "--spec", spec, "--out", str(out)])
+    code, lines = mbm(["problem", "--spec", spec, "--out", str(out)])
     assert code == 2 and len(lines) == 1 and re.search(rf"\b{field}\b", lines[0]), lines
     assert list(tmp_path.iterdir()) == []
 
@@ -337,12 +327,12 @@ BAD_SPECS = [
 
 @pytest.mark.parametrize("command,good,flag,target,path,value,field", BAD_SPECS)
 def test_a_bad_spec_exits_2_naming_the_field_and_writes_nothing(
-    tmp_path, capsys, problem_file, command, good, flag, target, path, value, field
+    tmp_path, mbm, problem_file, command, good, flag, target, path, value, field
 ):
     out = tmp_path / target
     spec = json.dumps(nested(good, path, value))
     argv = [command, "--problem", str(problem_file), "--spec", spec, flag, str(out)]
-    code, lines = run_main(capsys, argv + (["--device", "cpu"] if command == "sweep" else []))
+    code, lines = mbm(argv + (["--device", "cpu"] if command == "sweep" else []))
     assert code == 2 and len(lines) == 1, lines
     assert lines[0].startswith(f"mbm {command}: error:") and field in lines[0], lines[0]
     assert not out.exists()

@@ -240,12 +240,6 @@ def test_claims_extra_appends_the_seed_entries(tmp_path, sweep_dir):
 # --------------------------------------------------------------------------- errors
 
 
-def run_main(capsys, argv):
-    code = main(argv)
-    err = capsys.readouterr().err
-    return code, [line for line in err.splitlines() if not line.startswith("[mbm ")]
-
-
 @pytest.mark.parametrize(
     "system, spec, needle",
     [
@@ -259,9 +253,9 @@ def run_main(capsys, argv):
         ("search-noise", {"overrides": {"window": 2}}, "window"),
     ],
 )
-def test_bad_seed_spec_exits_2_naming_the_field(tmp_path, capsys, system, spec, needle):
+def test_bad_seed_spec_exits_2_naming_the_field(tmp_path, mbm, system, spec, needle):
     argv = ["seed", system, "--spec", json.dumps(spec), *outputs(tmp_path, "x")]
-    code, lines = run_main(capsys, argv)
+    code, lines = mbm(argv)
     assert code == 2 and len(lines) == 1 and needle in lines[0], lines
     assert lines[0].startswith("mbm seed: error:")
     assert list(tmp_path.iterdir()) == []
@@ -282,7 +276,7 @@ def test_bad_seed_spec_exits_2_naming_the_field(tmp_path, capsys, system, spec, 
         ({"grid": {"batch_sizes": [4, 10**6], "num_eta": 2, "num_beta": 2}}, "batch_size"),
     ],
 )
-def test_bad_baseline_shard_spec_exits_2(tmp_path, capsys, sweep_dir, change, needle):
+def test_bad_baseline_shard_spec_exits_2(tmp_path, mbm, sweep_dir, change, needle):
     spec = {
         "problem": "tiny",
         "method": "mass",
@@ -293,17 +287,15 @@ def test_bad_baseline_shard_spec_exits_2(tmp_path, capsys, sweep_dir, change, ne
     spec.update(change)
     spec = {k: v for k, v in spec.items() if v is not None}
     argv = ["seed", "baseline-shard", "--problem", str(sweep_dir["problem"])]
-    code, lines = run_main(
-        capsys, [*argv, "--spec", json.dumps(spec), "--out", str(tmp_path / "s")]
-    )
+    code, lines = mbm([*argv, "--spec", json.dumps(spec), "--out", str(tmp_path / "s")])
     assert code == 2 and needle in lines[0], lines
     assert list(tmp_path.iterdir()) == []
 
 
-def test_small_lr_without_sgd_shards_exits_2(tmp_path, capsys, sweep_dir):
+def test_small_lr_without_sgd_shards_exits_2(tmp_path, mbm, sweep_dir):
     hb = [str(s) for s in sweep_dir["shards"] if s.name == "hb.parquet"]
     argv = ["seed", "small-lr", "--problem", str(sweep_dir["problem"]), "--spec", "{}"]
-    code, lines = run_main(capsys, [*argv, "--runs", *hb, *outputs(tmp_path, "x")])
+    code, lines = mbm([*argv, "--runs", *hb, *outputs(tmp_path, "x")])
     assert code == 2 and "sgd" in lines[0]
 
 

@@ -297,25 +297,17 @@ def problem_files(tmp_path_factory):
     return files
 
 
-def run_cli(capsys, argv):
-    from minibatch_momentum.cli import main
-
-    code = main(argv)
-    err = capsys.readouterr().err
-    return code, [line for line in err.splitlines() if not line.startswith("[mbm ")]
-
-
 @pytest.mark.parametrize(
     "kind,sampler,noise",
     [("rows", "kaczmarz", "moments"), ("psd", "coordinate", "moments"), ("rows", "kaczmarz", None)],
 )
-def test_theory_command_any_sampler(tmp_path, capsys, problem_files, kind, sampler, noise):
+def test_theory_command_any_sampler(tmp_path, mbm, problem_files, kind, sampler, noise):
     from minibatch_momentum.problems import load_problem
 
     spec = {**THEORY_SPEC, "sampler": sampler, **({"noise": noise} if noise else {})}
     out = tmp_path / "theory"
     argv = ["theory", "--problem", str(problem_files[kind]), "--spec", json.dumps(spec)]
-    code, lines = run_cli(capsys, [*argv, "--out-dir", str(out)])
+    code, lines = mbm([*argv, "--out-dir", str(out)])
     assert code == 0, lines
     th = exact.read_theory(out)
     prob = load_problem(problem_files[kind])
@@ -340,7 +332,7 @@ def test_theory_command_any_sampler(tmp_path, capsys, problem_files, kind, sampl
     )
 
 
-def test_gaussian_noise_is_the_default_and_unchanged(tmp_path, capsys, problem_files):
+def test_gaussian_noise_is_the_default_and_unchanged(tmp_path, mbm, problem_files):
     """``noise: gaussian`` spelled out gives the same tables as no ``noise`` key, and those
     are the Gaussian closed form's with this problem's n (uniform sampler)."""
     tables = []
@@ -348,7 +340,7 @@ def test_gaussian_noise_is_the_default_and_unchanged(tmp_path, capsys, problem_f
         spec = {**THEORY_SPEC, "sampler": "without_replacement", **extra}
         out = tmp_path / f"theory{len(tables)}"
         argv = ["theory", "--problem", str(problem_files["rows"]), "--spec", json.dumps(spec)]
-        assert run_cli(capsys, [*argv, "--out-dir", str(out)])[0] == 0
+        assert mbm([*argv, "--out-dir", str(out)])[0] == 0
         tables.append(exact.read_theory(out))
     a, b = tables
     assert a["tstar"].equals(b["tstar"]) and a["rate_maps"].equals(b["rate_maps"])
@@ -382,18 +374,18 @@ def test_gaussian_noise_is_the_default_and_unchanged(tmp_path, capsys, problem_f
     ],
 )
 def test_theory_command_rejects_with_a_clear_message(
-    tmp_path, capsys, problem_files, kind, change, field
+    tmp_path, mbm, problem_files, kind, change, field
 ):
     out = tmp_path / "theory"
     spec = json.dumps({**THEORY_SPEC, **change})
     argv = ["theory", "--problem", str(problem_files[kind]), "--spec", spec, "--out-dir", str(out)]
-    code, lines = run_cli(capsys, argv)
+    code, lines = mbm(argv)
     assert code == 2 and len(lines) == 1 and field in lines[0], lines
     assert not out.exists()
 
 
 @pytest.mark.parametrize("noise", ["gaussian", "moments"])
-def test_montecarlo_command_coordinate_descent(tmp_path, capsys, problem_files, noise):
+def test_montecarlo_command_coordinate_descent(tmp_path, mbm, problem_files, noise):
     import pyarrow.parquet as pq
 
     spec = {
@@ -405,12 +397,12 @@ def test_montecarlo_command_coordinate_descent(tmp_path, capsys, problem_files, 
     }
     out = tmp_path / "mc.parquet"
     argv = ["montecarlo", "--problem", str(problem_files["psd"]), "--spec", json.dumps(spec)]
-    code, lines = run_cli(capsys, [*argv, "--out", str(out)])
+    code, lines = mbm([*argv, "--out", str(out)])
     assert code == 0, lines
     df = pq.read_table(out).to_pandas()
     assert (df["sampler"] == "coordinate").all() and df["step"].max() <= 30
     assert {"exact", "closure", "gaussian", "noise_free", "mc_mean", "lower", "upper"} <= set(df)
     bad = {**spec, "sampler": "kaczmarz_block"}
     argv = ["montecarlo", "--problem", str(problem_files["rows"]), "--spec", json.dumps(bad)]
-    code, lines = run_cli(capsys, [*argv, "--out", str(tmp_path / "bad.parquet")])
+    code, lines = mbm([*argv, "--out", str(tmp_path / "bad.parquet")])
     assert code == 2 and "no closed-form noise operator" in lines[0]

@@ -9,23 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import assert_claim_shape
 from minibatch_momentum.problems import gaussian_system
 from minibatch_momentum.simulate.engine import StopRule
 from minibatch_momentum.studies import baselines as bl
 from minibatch_momentum.studies import small_lr as sl
 from minibatch_momentum.studies import threshold as th
-
-CLAIM_KEYS = {"id", "statement", "method", "problem", "sampler", "verdict", "checks", "figure"}
-CLAIM_KEYS |= {"source"}
-CHECK_KEYS = {"check", "measured", "predicted", "tolerance", "pass"}
-
-
-def assert_claim_shape(c):
-    assert set(c) == CLAIM_KEYS
-    for ch in c["checks"]:
-        assert CHECK_KEYS <= set(ch)
-    assert c["verdict"] in {"PASS", "FAIL", "INCONCLUSIVE"}
-
 
 # --------------------------------------------------------------------------- S3
 

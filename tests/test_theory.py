@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import THEORY_SETTINGS
 from minibatch_momentum import theory
 from minibatch_momentum.problems import from_matrix, spectrum
 from minibatch_momentum.sampling.batches import MiniBatches
@@ -147,17 +148,9 @@ def test_exact_recursion_matches_monte_carlo(method, replace):
 # Gaussian closed form against the dense operator
 # ------------------------------------------------------------------------------------
 
-SETTINGS = [
-    ("sgd", 1, 0.5, 0.0),
-    ("sgd", 3.5, 0.9, 0.0),
-    ("hb", 1, 0.3, 0.8),
-    ("hb", 7, 1.2, 0.5),
-    ("nag", 2.5, 0.4, 0.7),
-    ("nag", 7, 1.0, 0.9),  # divergent: the rate must be right above 1 too
-]
 
 
-@pytest.mark.parametrize("method,B,eta,beta", SETTINGS)
+@pytest.mark.parametrize("method,B,eta,beta", THEORY_SETTINGS)
 def test_gaussian_closed_form_matches_dense_operator(method, B, eta, beta):
     lam = spectrum(5, 30.0)
     A, V = matrix_with_spectrum(lam)

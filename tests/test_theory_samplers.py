@@ -17,6 +17,7 @@ import pytest
 import torch
 from scipy.stats import norm
 
+from conftest import THEORY_SETTINGS
 from minibatch_momentum import theory
 from minibatch_momentum.problems import from_matrix, from_psd, gaussian_system, spectrum
 from minibatch_momentum.sampling.samplers import sampling
@@ -242,14 +243,6 @@ def test_exact_curve_matches_monte_carlo(sampler, method, B):
 # The moment closure
 # ------------------------------------------------------------------------------------
 
-SETTINGS = [
-    ("sgd", 1, 0.5, 0.0),
-    ("sgd", 3.5, 0.9, 0.0),
-    ("hb", 1, 0.3, 0.8),
-    ("hb", 7, 1.2, 0.5),
-    ("nag", 2.5, 0.4, 0.7),
-    ("nag", 7, 1.0, 0.9),  # divergent
-]
 
 
 @pytest.mark.parametrize("replace", [True, False])
@@ -259,7 +252,7 @@ def test_closure_with_gaussian_q_is_the_gaussian_closed_form(replace):
     n = 500
     model = theory.Closure.gaussian(lam, n=n, replace=replace)
     np.testing.assert_array_equal(model.Q, 2 * np.diag(lam**2) + np.outer(lam, lam))
-    for method, B, eta, beta in SETTINGS:
+    for method, B, eta, beta in THEORY_SETTINGS:
         ours = theory.closure_curve(model, w, method, B, eta, beta, 300)
         ref = theory.gaussian_curve(lam, w, method, B, eta, beta, 300, n=n, replace=replace)
         np.testing.assert_allclose(ours.loss, ref.loss, rtol=1e-12)

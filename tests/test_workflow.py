@@ -89,6 +89,22 @@ def job_counts(output: str) -> dict[str, int]:
     return {r: int(c) for r, c in counts if r != "all"}
 
 
+def dry_run_with(run: Path, key: str, value) -> tuple[dict[str, int], str]:
+    """The jobs a dry run in ``run`` would start after one change to the tiny config
+    (``key``: dotted path, as the config spells it); the run must succeed."""
+    cfg = copy.deepcopy(TINY)
+    *parents, last = key.split(".")
+    section = cfg
+    for name in parents:
+        section = section[name]
+    section[last] = value
+    name = f"{key.replace('.', '_')}.yaml"
+    write_config(run / name, cfg)
+    code, out = snakemake("-n", "--configfile", name, cwd=run)
+    assert code == 0, out[-2000:]
+    return job_counts(out), out
+
+
 def copy_workflow(dst: Path) -> Path:
     """Snakefile, workflow/, environment.yml and the package source, as in a fresh clone."""
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc")
@@ -452,22 +468,13 @@ def test_unchanged_config_has_nothing_to_do(tiny_run):
 
 @pytest.mark.slow  # shares the ~30-40 s end-to-end run (module fixture)
 def test_changed_tolerance_reruns_only_the_claims(tiny_run):
-    cfg = copy.deepcopy(TINY)
-    cfg["claims"]["efficiency"] = 0.4
-    write_config(tiny_run / "tol.yaml", cfg)
-    code, out = snakemake("-n", "--configfile", "tol.yaml", cwd=tiny_run)
-    assert code == 0, out[-2000:]
-    assert job_counts(out) == {"claims": 1}
+    jobs, _ = dry_run_with(tiny_run, "claims.efficiency", 0.4)
+    assert jobs == {"claims": 1}
 
 
 @pytest.mark.slow  # shares the ~30-40 s end-to-end run (module fixture)
 def test_changed_grid_reruns_sweeps_and_downstream_but_not_the_problem(tiny_run):
-    cfg = copy.deepcopy(TINY)
-    cfg["sweep"]["grid"]["num_eta"] = 5
-    write_config(tiny_run / "grid.yaml", cfg)
-    code, out = snakemake("-n", "--configfile", "grid.yaml", cwd=tiny_run)
-    assert code == 0, out[-2000:]
-    jobs = job_counts(out)
+    jobs, _ = dry_run_with(tiny_run, "sweep.grid.num_eta", 5)
     assert "problem" not in jobs
     # the theory needs the problem only: it stays, and so does the T1 figure; of the seed
     # systems, S3 reads the shards and S6 the summary (its own shards stay)
@@ -486,12 +493,8 @@ def test_changed_grid_reruns_sweeps_and_downstream_but_not_the_problem(tiny_run)
 
 @pytest.mark.slow  # shares the ~30-40 s end-to-end run (module fixture)
 def test_changed_t1_config_reruns_only_the_monte_carlo_and_what_reads_it(tiny_run):
-    cfg = copy.deepcopy(TINY)
-    cfg["theory"]["t1"]["runs"] = 80
-    write_config(tiny_run / "t1.yaml", cfg)
-    code, out = snakemake("-n", "--configfile", "t1.yaml", cwd=tiny_run)
-    assert code == 0, out[-2000:]
-    assert job_counts(out) == {
+    jobs, _ = dry_run_with(tiny_run, "theory.t1.runs", 80)
+    assert jobs == {
         "montecarlo": 2,
         "figure_exact_vs_monte_carlo": 2,
         "claims": 1,
@@ -500,24 +503,14 @@ def test_changed_t1_config_reruns_only_the_monte_carlo_and_what_reads_it(tiny_ru
 
 @pytest.mark.slow  # shares the ~30-40 s end-to-end run (module fixture)
 def test_changed_heatmap_reruns_the_theory_not_the_sweeps(tiny_run):
-    cfg = copy.deepcopy(TINY)
-    cfg["theory"]["heatmap"]["num_eta"] = 7
-    write_config(tiny_run / "heat.yaml", cfg)
-    code, out = snakemake("-n", "--configfile", "heat.yaml", cwd=tiny_run)
-    assert code == 0, out[-2000:]
-    jobs = job_counts(out)
+    jobs, _ = dry_run_with(tiny_run, "theory.heatmap.num_eta", 7)
     assert jobs["theory"] == 1 and jobs["claims"] == 1 and jobs["figure_rate_heatmap"] == 1
     assert "sweep" not in jobs and "summarize" not in jobs and "montecarlo" not in jobs
 
 
 @pytest.mark.slow  # shares the ~30-40 s end-to-end run (module fixture)
 def test_changed_problem_reruns_everything(tiny_run):
-    cfg = copy.deepcopy(TINY)
-    cfg["problems"]["gaussian"]["seed"] = 1
-    write_config(tiny_run / "prob.yaml", cfg)
-    code, out = snakemake("-n", "--configfile", "prob.yaml", cwd=tiny_run)
-    assert code == 0, out[-2000:]
-    jobs = job_counts(out)
+    jobs, out = dry_run_with(tiny_run, "problems.gaussian.seed", 1)
     assert jobs["problem"] == 1 and jobs["sweep"] == 4 and jobs["claims"] == 1  # 2 pairs x 2
     assert "results/problems/tiny_cd.npz" not in out  # the other problem stays
 
@@ -538,22 +531,13 @@ def test_edited_plotting_code_reruns_only_the_figures(tiny_run):
 
 @pytest.mark.slow  # shares the ~30-40 s end-to-end run (module fixture)
 def test_changed_seed_config_reruns_only_that_system(tiny_run):
-    cfg = copy.deepcopy(TINY)
-    cfg["seeds"]["threshold"]["overrides"]["num_kappa"] = 4
-    write_config(tiny_run / "s5.yaml", cfg)
-    code, out = snakemake("-n", "--configfile", "s5.yaml", cwd=tiny_run)
-    assert code == 0, out[-2000:]
-    assert job_counts(out) == {
+    jobs, _ = dry_run_with(tiny_run, "seeds.threshold.overrides.num_kappa", 4)
+    assert jobs == {
         "seed_threshold": 1,
         "figure_seed_batch_threshold": 1,
         "claims": 1,
     }
-    cfg = copy.deepcopy(TINY)
-    cfg["seeds"]["baselines"]["mass"]["eta2_ratio"] = [0.0, 0.6]
-    write_config(tiny_run / "s6.yaml", cfg)
-    code, out = snakemake("-n", "--configfile", "s6.yaml", cwd=tiny_run)
-    assert code == 0, out[-2000:]
-    jobs = job_counts(out)
+    jobs, _ = dry_run_with(tiny_run, "seeds.baselines.mass.eta2_ratio", [0.0, 0.6])
     assert jobs["seed_baseline_shard"] == 1  # mass only (one job, its B = 1 and 16)
     assert jobs["seed_baselines"] == 1 and "sweep" not in jobs
 
