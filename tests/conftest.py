@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -32,6 +34,32 @@ def subprocess_env() -> dict:
 
 PYTHON = sys.executable
 
+
+def mbm_process(*args, cwd=REPO_ROOT, timeout=120) -> subprocess.CompletedProcess:
+    """``python -m minibatch_momentum *args`` in a fresh process (the real entry point)."""
+    return subprocess.run(
+        [PYTHON, "-m", "minibatch_momentum", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        cwd=cwd,
+        timeout=timeout,
+    )
+
+
+def with_value(d: dict, path: str, value) -> dict:
+    """A deep copy of ``d`` with the dotted ``path`` set to ``value`` (``KeyError``:
+    removed), as a bad-input test changes one field of a good config."""
+    d = json.loads(json.dumps(d))
+    *head, last = path.split(".")
+    sub = d
+    for k in head:
+        sub = sub[k]
+    if value is KeyError:
+        del sub[last]
+    else:
+        sub[last] = value
+    return d
 
 def relative_loss(A: np.ndarray, x_star: np.ndarray, xs: np.ndarray, x0: np.ndarray) -> np.ndarray:
     """``f(x_t) / f(x_0)`` with ``f(x) = ||A (x - x*)||^2 / (2n)``, straight from the definition.

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import PYTHON, REPO_ROOT, subprocess_env
+from conftest import mbm_process, with_value
 from minibatch_momentum.cli import main
 from minibatch_momentum.io import read_metadata
 from minibatch_momentum.problems import gaussian_system, load_problem
@@ -82,18 +81,6 @@ def test_sweep_command_writes_the_shards_of_the_job(tmp_path, problem_file):
     assert [p.name for p in tmp_path.iterdir()] == ["nag.parquet"]
 
 
-def nested(d: dict, path: str, value):
-    d = json.loads(json.dumps(d))
-    *head, last = path.split(".")
-    sub = d
-    for k in head:
-        sub = sub[k]
-    if value is KeyError:
-        del sub[last]
-    else:
-        sub[last] = value
-    return d
-
 
 BAD_SWEEPS = [
     ("batch_sizes", [0], "batch_size"),
@@ -160,7 +147,7 @@ def test_missing_problem_file_exits_2(tmp_path, mbm):
 def test_bad_problem_spec_exits_2_naming_the_field(tmp_path, mbm, path, value, field):
     out = tmp_path / "p.npz"
     code, lines = mbm(
-        ["problem", "--spec", json.dumps(nested(PROBLEM_SPEC, path, value)), "--out", str(out)],
+        ["problem", "--spec", json.dumps(with_value(PROBLEM_SPEC, path, value)), "--out", str(out)],
     )
     assert code == 2 and len(lines) == 1 and field in lines[0], lines
     assert list(tmp_path.iterdir()) == []
@@ -169,7 +156,7 @@ def test_bad_problem_spec_exits_2_naming_the_field(tmp_path, mbm, path, value, f
 @pytest.mark.parametrize("path,value,field", [("d", 8.5, "d"), ("seed", -1, "seed")])
 def test_bad_problem_value_types_exit_2_naming_the_field(tmp_path, mbm, path, value, field):
     out = tmp_path / "p.npz"
-    spec = json.dumps(nested(PROBLEM_SPEC, path, value))
+    spec = json.dumps(with_value(PROBLEM_SPEC, path, value))
     code, lines = mbm(["problem", "--spec", spec, "--out", str(out)])
     assert code == 2 and len(lines) == 1 and re.search(rf"\b{field}\b", lines[0]), lines
     assert list(tmp_path.iterdir()) == []
@@ -179,25 +166,8 @@ def test_python_dash_m_exit_status_and_message(tmp_path, problem_file):
     """The real entry point: ``python -m minibatch_momentum`` in a fresh process."""
     out = tmp_path / "shard.parquet"
     for path, value, field in [("batch_sizes", [-1], "batch_size"), ("seeds", [], "seeds")]:
-        proc = subprocess.run(
-            [
-                PYTHON,
-                "-m",
-                "minibatch_momentum",
-                "sweep",
-                "--problem",
-                str(problem_file),
-                "--spec",
-                json.dumps(nested(GOOD, path, value)),
-                "--out",
-                str(out),
-            ],
-            capture_output=True,
-            text=True,
-            env=subprocess_env(),
-            cwd=REPO_ROOT,
-            timeout=120,
-        )
+        spec = json.dumps(with_value(GOOD, path, value))
+        proc = mbm_process("sweep", "--problem", problem_file, "--spec", spec, "--out", out)
         assert proc.returncode == 2, proc.stderr
         lines = [x for x in proc.stderr.splitlines() if not x.startswith("[mbm ")]
         assert len(lines) == 1 and field in lines[0], proc.stderr
@@ -330,7 +300,7 @@ def test_a_bad_spec_exits_2_naming_the_field_and_writes_nothing(
     tmp_path, mbm, problem_file, command, good, flag, target, path, value, field
 ):
     out = tmp_path / target
-    spec = json.dumps(nested(good, path, value))
+    spec = json.dumps(with_value(good, path, value))
     argv = [command, "--problem", str(problem_file), "--spec", spec, flag, str(out)]
     code, lines = mbm(argv + (["--device", "cpu"] if command == "sweep" else []))
     assert code == 2 and len(lines) == 1, lines

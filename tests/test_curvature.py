@@ -46,17 +46,23 @@ def test_L_and_trace_of_a_quadratic_with_known_hessian():
     assert torch.equal(w, torch.zeros(20, dtype=torch.float64))  # the point is unchanged
 
 
+def _gaussian_quadratic(seed, num_batches, d=16, rows=128):
+    """A consistent system with ``N(0, diag(lam))`` rows, kappa = 100, as batches of
+    ``rows``: ``(lam, x_star, [(X, X x_star), ...])``."""
+    gen = torch.Generator().manual_seed(seed)
+    lam = spectrum(d, 100.0)
+    x_star = torch.randn(d, generator=gen, dtype=torch.float64)
+    batches = []
+    for _ in range(num_batches):
+        X = _gaussian_rows(lam, rows, gen)
+        batches.append((X, X @ x_star))
+    return lam, x_star, batches
+
 def test_noise_scale_against_its_closed_form_for_gaussian_rows():
     # Rows a ~ N(0, H), residual a^T e: per-example gradients a (a^T e) have
     # tr Sigma = (e^T H e) tr H + |H e|^2 and G = H e (Isserlis), so
     # B_noise = tr Sigma / |G|^2 = (e^T H e) tr H / |H e|^2 + 1.
-    gen = torch.Generator().manual_seed(1)
-    lam = spectrum(16, 100.0)
-    x_star = torch.randn(16, generator=gen, dtype=torch.float64)
-    batches = []
-    for _ in range(64):
-        X = _gaussian_rows(lam, 128, gen)
-        batches.append((X, X @ x_star))
+    lam, x_star, batches = _gaussian_quadratic(seed=1, num_batches=64)
     w = torch.zeros(16, dtype=torch.float64)
     e = (w - x_star).numpy()
     He = lam * e
@@ -149,13 +155,7 @@ def test_without_hutchinson_the_noise_scale_sets_the_trace():
 
 def test_noise_scale_trace_bounds_the_truth_on_a_quadratic():
     # tr H = lambda_G (B_noise - 1) <= L (B_noise - 1): the stand-in over-estimates.
-    gen = torch.Generator().manual_seed(2)
-    lam = spectrum(16, 100.0)
-    x_star = torch.randn(16, generator=gen, dtype=torch.float64)
-    batches = []
-    for _ in range(32):
-        X = _gaussian_rows(lam, 128, gen)
-        batches.append((X, X @ x_star))
+    lam, _, batches = _gaussian_quadratic(seed=2, num_batches=32)
     w = torch.zeros(16, dtype=torch.float64)
     c = estimate_curvature(_least_squares, [w], batches, power_iters=40, hutchinson_samples=0)
     assert np.isnan(c.trace)

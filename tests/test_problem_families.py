@@ -8,7 +8,6 @@ scikit-learn's rbf_kernel), never the Problem's own cached eigendecomposition.
 from __future__ import annotations
 
 import json
-import subprocess
 
 import numpy as np
 import pytest
@@ -16,7 +15,7 @@ import scipy.io
 import scipy.linalg
 import scipy.sparse
 
-from conftest import PYTHON, REPO_ROOT, subprocess_env
+from conftest import REPO_ROOT, mbm_process
 from minibatch_momentum.problems import (
     DIGITS_SIZE,
     gaussian_system,
@@ -499,23 +498,7 @@ def test_psd_problem_round_trips_through_save_and_load(tmp_path):
 
 
 def _mbm_problem(spec: dict, out, cwd=REPO_ROOT):
-    return subprocess.run(
-        [
-            PYTHON,
-            "-m",
-            "minibatch_momentum",
-            "problem",
-            "--spec",
-            json.dumps(spec),
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        env=subprocess_env(),
-        cwd=cwd,
-        timeout=120,
-    )
+    return mbm_process("problem", "--spec", json.dumps(spec), "--out", out, cwd=cwd)
 
 
 def test_mbm_problem_leaves_nothing_behind_on_a_bad_matrix(tmp_path, rng):

@@ -12,7 +12,7 @@ import pytest
 import scipy.sparse
 import yaml
 
-from conftest import PYTHON, REPO_ROOT, subprocess_env
+from conftest import PYTHON, REPO_ROOT, mbm_process, subprocess_env
 from minibatch_momentum.problems import gaussian_system, make_problem
 from minibatch_momentum.solver import (
     _System,
@@ -232,19 +232,9 @@ def small_system(tmp_path: Path):
     return tmp_path, A, x
 
 
-def _mbm(*args, cwd):
-    return subprocess.run(
-        [PYTHON, "-m", "minibatch_momentum", *args],
-        cwd=cwd,
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-    )
-
-
 def test_cli_solve_on_a_user_matrix(small_system):
     tmp, A, x = small_system
-    out = _mbm(
+    out = mbm_process(
         "solve",
         "--matrix",
         "A.npy",
@@ -262,13 +252,13 @@ def test_cli_solve_on_a_user_matrix(small_system):
     assert "B*_SGD" in out.stderr and "B_sat" in out.stderr
     np.testing.assert_allclose(np.load(tmp / "x.npy"), x, rtol=1e-4)
     assert json.loads((tmp / "r.json").read_text())["batch_size"] == summary["batch_size"]
-    bad = _mbm("solve", "--matrix", "A.npy", cwd=tmp)
+    bad = mbm_process("solve", "--matrix", "A.npy", cwd=tmp)
     assert bad.returncode == 2 and "rhs" in bad.stderr
 
 
 def test_cli_advise_on_a_user_matrix(small_system):
     tmp, _, _ = small_system
-    out = _mbm("advise", "--matrix", "A.npy", "--methods", "sgd,hb", cwd=tmp)
+    out = mbm_process("advise", "--matrix", "A.npy", "--methods", "sgd,hb", cwd=tmp)
     assert out.returncode == 0, out.stderr
     assert "B*_SGD" in out.stdout and "B_sat (hb)" in out.stdout
     for col in ("T_model_hb", "T_rule_hb", "T_opt_hb", "T_opt_sgd"):

@@ -20,7 +20,7 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from conftest import PYTHON, REPO_ROOT, subprocess_env
+from conftest import PYTHON, REPO_ROOT, subprocess_env, with_value
 
 SCHEMA = REPO_ROOT / "workflow" / "config" / "schema.yaml"
 QUICK = REPO_ROOT / "workflow" / "config" / "quick.yaml"
@@ -92,12 +92,7 @@ def job_counts(output: str) -> dict[str, int]:
 def dry_run_with(run: Path, key: str, value) -> tuple[dict[str, int], str]:
     """The jobs a dry run in ``run`` would start after one change to the tiny config
     (``key``: dotted path, as the config spells it); the run must succeed."""
-    cfg = copy.deepcopy(TINY)
-    *parents, last = key.split(".")
-    section = cfg
-    for name in parents:
-        section = section[name]
-    section[last] = value
+    cfg = with_value(TINY, key, value)
     name = f"{key.replace('.', '_')}.yaml"
     write_config(run / name, cfg)
     code, out = snakemake("-n", "--configfile", name, cwd=run)
@@ -139,16 +134,6 @@ def test_quick_config_is_valid():
     validate(copy.deepcopy(TINY), str(SCHEMA))
 
 
-def _set(cfg, path, value):
-    *head, last = path.split(".")
-    for k in head:
-        cfg = cfg[k]
-    if value is KeyError:
-        del cfg[last]
-    else:
-        cfg[last] = value
-
-
 BAD_CONFIGS = [
     ("sweep.batch_sizes", [1, -4, 16], "['sweep']['batch_sizes']"),
     ("sweep.batch_sizes", [1, 0], "['sweep']['batch_sizes']"),
@@ -173,8 +158,7 @@ BAD_CONFIGS = [
 
 @pytest.mark.parametrize("path,value,where", BAD_CONFIGS)
 def test_schema_rejects_bad_values_naming_the_field(path, value, where):
-    cfg = quick_config()
-    _set(cfg, path, value)
+    cfg = with_value(quick_config(), path, value)
     with pytest.raises(WorkflowError) as info:
         validate(cfg, str(SCHEMA))
     assert where in str(info.value), str(info.value)
