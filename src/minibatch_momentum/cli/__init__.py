@@ -357,10 +357,12 @@ def cmd_claims(args) -> None:
 
     from minibatch_momentum.analysis.summary import read_summary
     from minibatch_momentum.io import write_json, write_text
-    from minibatch_momentum.report import claims as cl
+    from minibatch_momentum.report import curves, markdown, records, scaling_claims, sweep_claims
     from minibatch_momentum.theory.exact import read_theory
 
-    tol = cl.Tolerances.from_dict(_json_arg(args.tolerances) if args.tolerances else None)
+    tol = scaling_claims.Tolerances.from_dict(
+        _json_arg(args.tolerances) if args.tolerances else None
+    )
     # Theory folders and T1 tables belong to the summary of the same (problem, sampler):
     # matched by the last two path components, since some pairs have none.
     theory_dirs = {_pair_key(t): t for t in args.theory or []}
@@ -380,7 +382,7 @@ def cmd_claims(args) -> None:
         s = read_summary(d)
         t, m = theory_dirs.get(_pair_key(d)), mc_files.get(_pair_key(d))
         th = read_theory(t) if t is not None else {}
-        c = cl.build_claims(
+        c = sweep_claims.build_claims(
             s,
             tol,
             source=str(d),
@@ -394,7 +396,7 @@ def cmd_claims(args) -> None:
                     claim["figure"] = GRID_FIGURE
         claims += c
         md.append(
-            cl.to_markdown(
+            markdown.to_markdown(
                 c,
                 s["summary"]["problem"],
                 rule_variants=s["summary"].get("rule"),
@@ -405,14 +407,16 @@ def cmd_claims(args) -> None:
     if args.kappa_scan:
         scan = {_pair_key(d)[0]: read_summary(d) for d in args.scan or []}
         grids = {_pair_key(d)[0]: exact_grid(d) for d in args.scan or []}
-        c7 = cl.claim_c7(pd.read_parquet(args.kappa_scan), cl.scan_measurement(scan, grids), tol)
+        c7 = sweep_claims.claim_c7(
+            pd.read_parquet(args.kappa_scan), curves.scan_measurement(scan, grids), tol
+        )
         claim = {
             "id": "C7",
-            "statement": cl.STATEMENTS["C7"],
+            "statement": sweep_claims.STATEMENTS["C7"],
             "method": "hb",
             "problem": "kappa scan",
             "sampler": "all",
-            "verdict": cl._verdict(c7["checks"]),
+            "verdict": records.verdict(c7["checks"]),
             "checks": c7["checks"],
             "figure": c7["figure"],
             "source": args.kappa_scan,
@@ -424,25 +428,25 @@ def cmd_claims(args) -> None:
                 [
                     "| claim | method | verdict | check | measured [interval] | predicted | band |",
                     "|---|---|---|---|---|---|---|",
-                    *cl.check_rows([claim]),
+                    *markdown.check_rows([claim]),
                     "",
                 ]
             )
         )
-    coverage = cl.coverage_claims(claims)
+    coverage = sweep_claims.coverage_claims(claims)
     if coverage:
         claims += coverage
-        md.insert(0, cl.coverage_markdown(coverage))
+        md.insert(0, markdown.coverage_markdown(coverage))
     if args.extra:
         from minibatch_momentum.cli.seeds import read_claims_file
 
         extra = [c for path in args.extra for c in read_claims_file(path)[0]]
         extra.sort(key=lambda c: c["id"])  # S1..S6, whatever the files' order
         claims += extra
-        md.append(cl.seed_markdown(extra))
+        md.append(markdown.seed_markdown(extra))
     headline = _pair_key(args.summary[0])
-    md.insert(0, cl.summary_markdown(claims, headline))
-    md.append(cl.statements_markdown())
+    md.insert(0, markdown.summary_markdown(claims, headline))
+    md.append(markdown.statements_markdown())
     write_json({"tolerances": tol.__dict__, "claims": claims}, args.json)
     write_text("\n".join(md), args.markdown)
     if args.html:
@@ -500,7 +504,7 @@ def cmd_figure(args) -> None:
         method = th["info"]["heatmap"]["method"]
         plots.rate_heatmap(th["rate_maps"], s["tuned"], th["tstar"], meta, args.out, method)
     elif args.name in CURVE_FIGURES:
-        from minibatch_momentum.report.claims import exact_curves, measured_curves
+        from minibatch_momentum.report.curves import exact_curves, measured_curves
 
         det = {k: float(v) for k, v in s["summary"]["deterministic_T"].items()}
         grid = os.path.join(args.theory, "grid_tuned.parquet") if args.theory else None
@@ -557,7 +561,7 @@ def cmd_figure_kappa(args) -> None:
 
     from minibatch_momentum.analysis.summary import read_summary
     from minibatch_momentum.figures import pairs as plots
-    from minibatch_momentum.report.claims import exact_kappa_ratios, scan_measurement
+    from minibatch_momentum.report.curves import exact_kappa_ratios, scan_measurement
 
     k, r = exact_kappa_ratios(pd.read_parquet(args.kappa_scan))
     theory = {_pair_key(t)[0]: t for t in args.theory or []}
