@@ -9,17 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from minibatch_momentum.report.claims import (
-    FAIL,
-    INCONCLUSIVE,
-    PASS,
-    Tolerances,
-    _verdict,
-    build_claims,
-    claim_c4,
-    claim_t1,
-    to_markdown,
-)
+from minibatch_momentum.report.markdown import to_markdown
+from minibatch_momentum.report.records import FAIL, INCONCLUSIVE, PASS, verdict
+from minibatch_momentum.report.scaling_claims import Tolerances
+from minibatch_momentum.report.sweep_claims import build_claims, claim_c4, claim_t1
 
 INF = math.inf
 BS = [1, 4, 16, 64, 256, 1024]
@@ -75,7 +68,7 @@ def test_c4_passes_within_the_factor_at_every_batch_size():
     exact = exact_table("hb", [900, 280, 90, 35, 18, 18], [1000, 300, 110, 40, 20, 19])
     c = claim_c4(tuned, rule, META, "hb", Tolerances(), exact, {"noise_line": "trace"})
     (ch,) = c["checks"]
-    assert ch["pass"] is True and _verdict(c["checks"]) == PASS
+    assert ch["pass"] is True and verdict(c["checks"]) == PASS
     assert ch["measured"] == pytest.approx(1.475)
     assert ch["predicted"] == pytest.approx(110 / 90)
     assert ch["failing_batch_sizes"] == [] and ch["unjudged_batch_sizes"] == []
@@ -89,7 +82,7 @@ def test_c4_fails_at_one_batch_size_and_names_it():
     rule = table("nag", [1100, 310, 160, 41, 21, 20])  # 1.6 at B = 16
     c = claim_c4(tuned, rule, META, "nag", Tolerances())
     (ch,) = c["checks"]
-    assert ch["pass"] is False and _verdict(c["checks"]) == FAIL
+    assert ch["pass"] is False and verdict(c["checks"]) == FAIL
     assert ch["measured"] == pytest.approx(1.6) and ch["failing_batch_sizes"] == [16]
     assert math.isnan(ch["predicted"])  # no exact table given
     # the tolerance comes from the config: 1.7 passes the same numbers
@@ -111,7 +104,7 @@ def test_c4_batch_sizes_where_the_grid_never_converged_are_not_judged():
     assert ch["measured"] == pytest.approx(1.2)
     tuned = table("hb", [INF, INF, INF])
     (ch,) = claim_c4(tuned, rule, META, "hb", Tolerances())["checks"]
-    assert ch["pass"] is None and _verdict([ch]) == INCONCLUSIVE
+    assert ch["pass"] is None and verdict([ch]) == INCONCLUSIVE
 
 
 # --------------------------------------------------------------------------- T1
@@ -174,7 +167,7 @@ def test_t1_fails_below_the_tolerated_share_and_at_the_boundary():
 def test_t1_without_data_is_inconclusive():
     df = mc_frame([1.0, 0.5], [1.0, 0.5], 0.01, method="nag")
     c = claim_t1(df, "hb", Tolerances())
-    assert _verdict(c["checks"]) == INCONCLUSIVE
+    assert verdict(c["checks"]) == INCONCLUSIVE
 
 
 # --------------------------------------------------------------------------- build_claims
@@ -259,7 +252,8 @@ def _pair_claim(cid, method, problem, sampler, verdict):
 
 
 def test_coverage_gathers_c1_to_c4_per_sampler_and_per_problem():
-    from minibatch_momentum.report.claims import coverage_claims, coverage_markdown
+    from minibatch_momentum.report.markdown import coverage_markdown
+    from minibatch_momentum.report.sweep_claims import coverage_claims
 
     claims = [
         _pair_claim("C1", "hb", "gauss", "without_replacement", "PASS"),
@@ -280,7 +274,7 @@ def test_coverage_gathers_c1_to_c4_per_sampler_and_per_problem():
 
 
 def test_coverage_needs_two_pairs():
-    from minibatch_momentum.report.claims import coverage_claims
+    from minibatch_momentum.report.sweep_claims import coverage_claims
 
     one = [_pair_claim(c, "hb", "gauss", "without_replacement", "PASS") for c in ("C1", "C2")]
     assert coverage_claims(one) == []

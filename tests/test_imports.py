@@ -67,7 +67,11 @@ def test_only_the_engine_side_imports_torch():
         "analysis.summary",
         "analysis.tuning",
         "analysis.scaling",
-        "report.claims",
+        "report.curves",
+        "report.markdown",
+        "report.records",
+        "report.scaling_claims",
+        "report.sweep_claims",
         "figures.pairs",
     ]
     code = (

@@ -12,19 +12,17 @@ import pytest
 from minibatch_momentum import theory
 from minibatch_momentum.analysis import scaling
 from minibatch_momentum.problems import spectrum
-from minibatch_momentum.report.claims import (
-    FAIL,
-    PASS,
+from minibatch_momentum.report.curves import measured_curves
+from minibatch_momentum.report.records import FAIL, PASS, verdict
+from minibatch_momentum.report.scaling_claims import (
     PairData,
     Tolerances,
-    _verdict,
     claim_c1,
     claim_c2,
     claim_c3,
-    claim_c7,
     claim_t2,
-    measured_curves,
 )
+from minibatch_momentum.report.sweep_claims import claim_c7
 
 B = 2.0 ** np.arange(0, 14)
 
@@ -133,11 +131,11 @@ def test_model_curves_pass_c1_to_c3_and_a_still_scaling_sgd_fails_c1():
     pair = _pair(T_sgd, T_hb, det)
     tol = Tolerances()
     for claim in (claim_c1, claim_c2, claim_c3):
-        assert _verdict(claim(pair, "hb", tol)["checks"]) == PASS, claim(pair, "hb", tol)
+        assert verdict(claim(pair, "hb", tol)["checks"]) == PASS, claim(pair, "hb", tol)
     # SGD still at efficiency ~0.9 at 4 B*_SGD: its critical batch is 8x larger
     slow = _pair(hyperbolic(1000, 300), T_hb, det)
     c1 = claim_c1(slow, "hb", tol)
-    assert c1["checks"][1]["measured"] > 0.85 and _verdict(c1["checks"]) == FAIL
+    assert c1["checks"][1]["measured"] > 0.85 and verdict(c1["checks"]) == FAIL
 
 
 def test_a_short_batch_grid_leaves_the_plateau_check_inconclusive():
@@ -188,7 +186,7 @@ def test_heavy_ball_claims_pass_on_the_exact_theory(kappa):
     tol = Tolerances()
     for claim in (claim_c1, claim_c2, claim_c3):
         c = claim(pair, "hb", tol)
-        assert _verdict(c["checks"]) == PASS, c["checks"]
+        assert verdict(c["checks"]) == PASS, c["checks"]
 
 
 @pytest.mark.slow
@@ -197,5 +195,5 @@ def test_c7_passes_on_the_exact_kappa_scan():
 
     scan = kappa_scan([1e2, 1e3, 1e4, 1e5, 1e6], 64)
     c7 = claim_c7(scan, None, Tolerances())
-    assert _verdict(c7["checks"]) == PASS, c7["checks"]
+    assert verdict(c7["checks"]) == PASS, c7["checks"]
     assert c7["checks"][0]["measured"] == pytest.approx(0.5, abs=0.1)

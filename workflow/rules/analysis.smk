@@ -25,7 +25,8 @@ rule claims:
         extra=seed_claims(),
         code=code(
             "analysis.tuning",
-            "report.claims",
+            "report.sweep_claims",
+            "report.markdown",
             "analysis.scaling",
             "report.html",
             "analysis.summary",

@@ -133,13 +133,23 @@ def predicted_seconds(wildcards):
     )
 
 
+# The files of the cli package: every job runs `mbm`, so its code includes each of them
+# (not the library modules its commands import inside a function: code()'s modules name
+# those a job uses).
+CLI_FILES = sorted(
+    f"src/minibatch_momentum/cli/{f}"
+    for f in os.listdir(f"{workflow.basedir}/src/minibatch_momentum/cli")
+    if f.endswith(".py")
+)
+
+
 def code(*modules):
-    """The source files a job runs: the CLI's own, and those of ``modules`` (the library
-    modules its command uses) with every package module they import (read from the
-    import statements, sources.module_files). Editing a file re-runs the jobs whose code
-    includes it, and a new import needs no edit here."""
+    """The source files a job runs: the CLI's own (CLI_FILES), and those of ``modules``
+    (the library modules its command uses) with every package module they import (read
+    from the import statements, sources.module_files). Editing a file re-runs the jobs
+    whose code includes it, and a new import needs no edit here."""
     files = module_files("io", "checks", *modules)
-    return ["src/minibatch_momentum/cli/__init__.py", *(f"src/{f}" for f in files)]
+    return [*CLI_FILES, *(f"src/{f}" for f in files)]
 
 
 def problem_files(wildcards):

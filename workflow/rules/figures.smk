@@ -3,7 +3,7 @@
 # The figures of one (problem, sampler) pair drawn from its summary, their rules made in
 # the loop below: name -> (report category, theory input, modules the figure reads). A
 # theory input "grid" is the exact counts on the sweep's grid, "theory" every theory file.
-_SCALING_CODE = ("figures.pairs", "analysis.tuning", "analysis.summary", "report.claims", "analysis.scaling")
+_SCALING_CODE = ("figures.pairs", "analysis.tuning", "analysis.summary", "report.curves", "analysis.scaling")
 _THEORY_CODE = ("figures.pairs", "analysis.tuning", "analysis.summary", "theory.exact", "theory", "theory.rule", "problems")
 SUMMARY_FIGURES = {
     "tstar_vs_batch": ("Batch scaling", "grid", _SCALING_CODE),
@@ -116,7 +116,7 @@ rule figure_kappa_scan:
         kappa_scan=KAPPA_SCAN,
         scan=SCAN_SUMMARIES,
         grids=[f"{d}/grid_tuned.parquet" for d in scan_theory_dirs()],
-        code=code("figures.pairs", "report.claims", "analysis.scaling", "analysis.summary"),
+        code=code("figures.pairs", "report.curves", "analysis.scaling", "analysis.summary"),
     output:
         pdf=report(
             KAPPA_FIGURE,

@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
+from minibatch_momentum.cli.flags import add_device_arguments
 from minibatch_momentum.io import log as _log
 from minibatch_momentum.io import parse_spec as _spec
 from minibatch_momentum.io import write_parquet
@@ -196,29 +197,12 @@ def _read_runs(paths, columns):
 
 
 def cmd_small_lr(args) -> None:
-    from minibatch_momentum.studies.small_lr import (
-        SmallLRConfig,
-        analyze_small_lr,
-        claim_s3,
-        compare_effective_step,
-    )
+    from minibatch_momentum.studies import small_lr
 
     spec = _spec(args.spec)
-    config = SmallLRConfig.from_dict(spec)
-    runs = _read_runs(
-        args.runs,
-        [
-            "problem",
-            "sampler",
-            "method",
-            "batch_size",
-            "seed",
-            "eta",
-            "beta",
-            "source",
-            "iters_to_eps",
-        ],
-    )
+    config = small_lr.SmallLRConfig.from_dict(spec)
+    columns = "problem sampler method batch_size seed eta beta source iters_to_eps".split()
+    runs = _read_runs(args.runs, columns)
     for col in ("problem", "sampler"):
         values = sorted(set(runs[col]))
         if len(values) != 1:
@@ -226,9 +210,9 @@ def cmd_small_lr(args) -> None:
     missing = sorted({"sgd", *config.methods} - set(runs["method"]))
     if missing:
         raise ValueError(f"--runs: no shards of method(s) {missing}")
-    df = compare_effective_step(runs, config.methods)
-    analysis = analyze_small_lr(df, _problem_meta(args.problem), config)
-    claims = claim_s3(
+    df = small_lr.compare_effective_step(runs, config.methods)
+    analysis = small_lr.analyze_small_lr(df, _problem_meta(args.problem), config)
+    claims = small_lr.claim_s3(
         analysis, runs["problem"].iloc[0], runs["sampler"].iloc[0], args.out, args.figure
     )
     _run_and_write(args, df, claims, analysis, {"spec": spec, "shards": len(args.runs)})
@@ -296,38 +280,17 @@ def cmd_baseline_shard(args) -> None:
 def cmd_baselines(args) -> None:
     import pandas as pd
 
-    from minibatch_momentum.studies.baselines import (
-        BaselinesConfig,
-        analyze_baselines,
-        baseline_table,
-        claim_s6,
-        tune_baselines,
-    )
+    from minibatch_momentum.studies import baselines
 
     spec = _spec(args.spec)
-    config = BaselinesConfig.from_dict(spec)
-    runs = _read_runs(
-        args.runs,
-        [
-            "problem",
-            "method",
-            "sampler",
-            "batch_size",
-            "seed",
-            "config",
-            "eta",
-            "beta",
-            "kappa",
-            "xi",
-            "eta2",
-            "iters_to_eps",
-        ],
-    )
+    config = baselines.BaselinesConfig.from_dict(spec)
+    columns = "problem method sampler batch_size seed config eta beta kappa xi eta2 iters_to_eps"
+    runs = _read_runs(args.runs, columns.split())
     classical = pd.read_parquet(Path(args.summary) / "tuned.parquet")
-    table = baseline_table(tune_baselines(runs), classical)
-    analysis = analyze_baselines(table, _problem_meta(args.problem), config)
+    table = baselines.baseline_table(baselines.tune_baselines(runs), classical)
+    analysis = baselines.analyze_baselines(table, _problem_meta(args.problem), config)
     problem, sampler = str(classical["problem"].iloc[0]), str(classical["sampler"].iloc[0])
-    claims = [claim_s6(analysis, problem, sampler, args.out, args.figure)]
+    claims = [baselines.claim_s6(analysis, problem, sampler, args.out, args.figure)]
     _run_and_write(args, table, claims, analysis, {"spec": spec, "shards": len(args.runs)})
 
 
@@ -365,7 +328,7 @@ def _outputs(s, figure: str) -> None:
     )
 
 
-def add_parser(sub) -> None:
+def add_parsers(sub) -> None:
     """Register ``seed`` and its subcommands on ``mbm``'s subparsers."""
     p = sub.add_parser("seed", help="the seed systems S1-S7 (docs/design.md section 2)")
     ss = p.add_subparsers(dest="system", required=True)
@@ -387,8 +350,7 @@ def add_parser(sub) -> None:
     s.add_argument("--problem", required=True)
     s.add_argument("--spec", required=True, help="shard spec as JSON (see cmd_baseline_shard)")
     s.add_argument("--out", required=True)
-    s.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, ...")
-    s.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    add_device_arguments(s)
     s.set_defaults(func=cmd_baseline_shard)
 
     s = ss.add_parser("baselines", help="S6: tune the baseline shards, table and claim")

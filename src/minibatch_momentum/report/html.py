@@ -1,7 +1,7 @@
 """The claims report as a self-contained HTML page, for the Snakemake report's viewer
 (which shows HTML but offers Markdown only as a download).
 
-It renders the subset of Markdown that :mod:`~minibatch_momentum.report.claims` writes:
+It renders the subset of Markdown that :mod:`~minibatch_momentum.report.markdown` writes:
 ``#``-headings, pipe tables, ``- `` lists, paragraphs, ``**bold**`` and ```code```.
 Text is escaped before any markup is added, so no input can inject HTML.
 """

@@ -71,6 +71,10 @@ def macros(numbers: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# The report's ASCII notation -> LaTeX math, in the order the substitutions are made:
+# subscripted quantities, then the Greek names and the relations.
+_GREEK = {"kappa": r"\kappa", "eta": r"\eta", "beta": r"\beta", "eps": r"\varepsilon"}
+_RELATIONS = {"<=": r"\le", ">=": r"\ge", r"\+/-": r"\pm"}
 _MATH = [
     (r"B\*_SGD", r"$B^*_{\mathrm{SGD}}$"),
     (r"\bB_sat\b", r"$B_{\mathrm{sat}}$"),
@@ -78,13 +82,8 @@ _MATH = [
     (r"\bB_max\b", r"$B_{\max}$"),
     (r"\bT_det,(\w+)", r"$T_{\mathrm{det},\mathrm{\1}}$"),
     (r"\b(T|eff|R|A)_(\w+)", r"$\mathrm{\1}_{\mathrm{\2}}$"),
-    (r"\bkappa\b", r"$\kappa$"),
-    (r"\beta\b", r"$\eta$"),
-    (r"\bbeta\b", r"$\beta$"),
-    (r"\beps\b", r"$\varepsilon$"),
-    (r"<=", r"$\le$"),
-    (r">=", r"$\ge$"),
-    (r"\+/-", r"$\pm$"),
+    *((rf"\b{name}\b", f"${tex}$") for name, tex in _GREEK.items()),
+    *((pattern, f"${tex}$") for pattern, tex in _RELATIONS.items()),
 ]
 
 

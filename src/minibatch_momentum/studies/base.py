@@ -1,5 +1,6 @@
 """What every seed study shares: its config's base (declared field rules, plain-data
-round trip, presets) and the records of its claims (:func:`check_record`, :func:`verdict`).
+round trip, presets). The records of its claims are the report's
+(:mod:`minibatch_momentum.report.records`).
 
 A study's config is a frozen dataclass that subclasses :class:`StudyConfig` and declares
 
@@ -17,7 +18,6 @@ from dataclasses import fields
 from typing import ClassVar
 
 from minibatch_momentum.checks import Rule, is_int, require
-from minibatch_momentum.report.claims import FAIL, INCONCLUSIVE, PASS
 
 
 class StudyConfig:
@@ -71,26 +71,3 @@ class StudyConfig:
             options = " or ".join(repr(k) for k in cls.PRESETS)
             raise ValueError(f"preset: must be {options}, got {name!r}")
         return cls(**cls.PRESETS[name])
-
-
-def check_record(name, measured, predicted, tolerance, ok, reasons=(), **details) -> dict:
-    """One check of a seed claim. ``ok``: True, False, or None when the data cannot
-    decide it, ``reasons`` saying why (``inconclusive_because``)."""
-    out = {
-        "check": name,
-        "measured": measured,
-        "predicted": predicted,
-        "tolerance": tolerance,
-        "pass": ok,
-        **details,
-    }
-    if reasons:
-        out["inconclusive_because"] = "; ".join(reasons)
-    return out
-
-
-def verdict(checks: list[dict]) -> str:
-    """INCONCLUSIVE when a check cannot be decided, else PASS when every check passes."""
-    if any(c["pass"] is None for c in checks):
-        return INCONCLUSIVE
-    return PASS if all(c["pass"] for c in checks) else FAIL

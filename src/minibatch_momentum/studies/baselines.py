@@ -44,7 +44,7 @@ import pandas as pd
 from minibatch_momentum.analysis.tuning import gmean
 from minibatch_momentum.checks import is_int as _is_int
 from minibatch_momentum.checks import require as _require
-from minibatch_momentum.report.claims import FAIL, INCONCLUSIVE, PASS
+from minibatch_momentum.report.records import verdict
 
 __all__ = [
     "BASELINE_METHODS",
@@ -535,18 +535,13 @@ def claim_s6(
     for c in checks:
         if c["pass"] is None:
             c["inconclusive_because"] = "no batch size of the baseline sweep in this regime"
-    verdict = (
-        INCONCLUSIVE
-        if any(c["pass"] is None for c in checks)
-        else (PASS if all(c["pass"] for c in checks) else FAIL)
-    )
     return {
         "id": "S6",
         "statement": S6_STATEMENT,
         "method": "baselines",
         "problem": problem,
         "sampler": sampler,
-        "verdict": verdict,
+        "verdict": verdict(checks, undecided_first=True),
         "checks": checks,
         "figure": figure,
         "source": source,

@@ -50,7 +50,7 @@ from scipy import stats
 from scipy.optimize import least_squares
 
 from minibatch_momentum.checks import distinct_integers, finite, integer, is_int, number, require
-from minibatch_momentum.report.claims import FAIL, INCONCLUSIVE, PASS
+from minibatch_momentum.report.records import FAIL, INCONCLUSIVE, PASS
 from minibatch_momentum.studies.base import StudyConfig
 
 __all__ = [

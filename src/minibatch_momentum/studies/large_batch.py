@@ -47,7 +47,8 @@ from minibatch_momentum.checks import (
     one_of,
     require,
 )
-from minibatch_momentum.studies.base import StudyConfig, check_record, verdict
+from minibatch_momentum.report.records import check_record, verdict
+from minibatch_momentum.studies.base import StudyConfig
 
 __all__ = [
     "METHODS",

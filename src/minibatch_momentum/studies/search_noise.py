@@ -132,7 +132,8 @@ from minibatch_momentum.checks import (
     number,
     require,
 )
-from minibatch_momentum.studies.base import StudyConfig, check_record, verdict
+from minibatch_momentum.report.records import check_record, verdict
+from minibatch_momentum.studies.base import StudyConfig
 from minibatch_momentum.studies.large_batch import (
     LargeBatchConfig,
     _derive_seed,
@@ -859,7 +860,7 @@ def _entry(cid, statement, method, checks, source, figure) -> dict:
         "method": method,
         "problem": "digits-mlp",
         "sampler": "without_replacement",
-        "verdict": verdict(checks),
+        "verdict": verdict(checks, undecided_first=True),
         "checks": checks,
         "figure": figure,
         "source": source,

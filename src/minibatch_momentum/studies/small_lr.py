@@ -40,7 +40,7 @@ import pandas as pd
 
 from minibatch_momentum.analysis.tuning import gmean
 from minibatch_momentum.checks import distinct_names, integer, number
-from minibatch_momentum.report.claims import FAIL, INCONCLUSIVE, PASS
+from minibatch_momentum.report.records import verdict
 from minibatch_momentum.studies.base import StudyConfig
 
 __all__ = [
@@ -264,7 +264,7 @@ def claim_s3(
                 "method": method,
                 "problem": problem,
                 "sampler": sampler,
-                "verdict": PASS if ok else (INCONCLUSIVE if ok is None else FAIL),
+                "verdict": verdict([check]),
                 "checks": [check],
                 "figure": figure,
                 "source": source,

@@ -47,7 +47,8 @@ import scipy.optimize
 from scipy import stats
 
 from minibatch_momentum.checks import Rule, finite, integer, number, one_of, require
-from minibatch_momentum.studies.base import StudyConfig, check_record, verdict
+from minibatch_momentum.report.records import check_record, verdict
+from minibatch_momentum.studies.base import StudyConfig
 
 __all__ = [
     "ThresholdConfig",
@@ -372,7 +373,7 @@ def claim_s5(analysis: dict, source: str = S5_SOURCE, figure: str = S5_FIGURE) -
         "method": "hb",
         "problem": f"geometric spectra, {cfg.get('family', 'fixed_rank')}",
         "sampler": "with_replacement (exact theory)",
-        "verdict": verdict(checks),
+        "verdict": verdict(checks, undecided_first=True),
         "checks": checks,
         "figure": figure,
         "source": source,
