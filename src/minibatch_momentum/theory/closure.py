@@ -7,10 +7,10 @@ diagonal X (in H's eigenbasis, x_k = X_kk) is
     N(X)_kk = c_B ((Q x)_k - lam_k^2 x_k),    Q_kj = E_i[u_ik^2 v_ij^2]
 
 (Gaussian rows: Q = 2 Lambda^2 + lam lam^T, the closed form of
-:mod:`~minibatch_momentum.theory.gaussian`). The closure is exact
-when E[Z X Z^T] maps diagonal X to diagonal X (row laws symmetric under reflections of
-the eigen-coordinates, e.g. elliptical rows at the population level); otherwise it drops
-the off-diagonal second moments, an approximation the tests measure.
+:mod:`~minibatch_momentum.theory.gaussian`). The closure is exact when E[Z X Z^T] maps
+diagonal X to diagonal X (row laws symmetric under reflections of the eigen-coordinates,
+e.g. elliptical rows at the population level); otherwise it drops the off-diagonal second
+moments, an approximation the tests measure.
 
 Rate. Split Q - Lambda^2 = diag(own) + C with C >= 0 entrywise: C_kj = Q_kj off the
 diagonal and C_kk = min(Q_kk - lam_k^2, lam_k^2), so own_k = max(Q_kk - 2 lam_k^2, 0)
@@ -26,7 +26,6 @@ Collatz-Wielandt bracket (min and max of (A x)_k / x_k), O(d^2) per iteration: t
 reference route, and the one for a C without a symmetric form. Where C has one (every
 sampler here) the rate comes from a Rayleigh-functional iteration instead (the comment
 above _RootState), a few dozen O(d^2) products per rate, equal to the reference to ~1e-13.
-
 """
 
 from __future__ import annotations
