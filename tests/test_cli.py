@@ -216,9 +216,10 @@ def test_theory_command_can_leave_the_rate_maps_out(tmp_path, problem_file):
 
 
 def test_theory_command_writes_the_exact_tables(tmp_path, problem_file):
-    from minibatch_momentum import theory
     from minibatch_momentum.theory.exact import read_theory
+    from minibatch_momentum.theory.gaussian import Gaussian
     from minibatch_momentum.theory.rule import rule_for_spectrum
+    from minibatch_momentum.theory.tuning import knee_batch, optimal_parameters
 
     out = tmp_path / "theory"
     argv = ["theory", "--problem", str(problem_file), "--spec", json.dumps(THEORY)]
@@ -233,15 +234,14 @@ def test_theory_command_writes_the_exact_tables(tmp_path, problem_file):
     tstar = th["tstar"]
     assert len(tstar) == 9 and set(tstar["method"]) == {"sgd", "hb", "nag"}
     row = tstar[(tstar["method"] == "nag") & (tstar["batch_size"] == 4)].iloc[0]
-    opt = theory.optimal_parameters(p.eigvals, "nag", 4, n=p.n, replace=False)
+    model = Gaussian(p.eigvals, n=p.n, replace=False)
+    opt = optimal_parameters(model, "nag", 4)
     assert row["rho"] == pytest.approx(opt.rho, rel=1e-12)
     assert (row["rule_eta"], row["rule_beta"]) == rule_for_spectrum(
         "nag", 4, p.eigvals, noise_line="spectrum", n=p.n, replace=False
     )
     info = th["info"]
-    assert info["knees"]["hb"] == pytest.approx(
-        theory.knee_batch(p.eigvals, "hb", n=p.n, replace=False)
-    )
+    assert info["knees"]["hb"] == pytest.approx(knee_batch(model, "hb"))
     assert info["spec"] == THEORY and "gaussian rows" in info["noise_model"]
     # defaults fill the heatmap grid's unspecified fields; 3 targets on 3 sizes -> <= 3 panels
     maps = th["rate_maps"]

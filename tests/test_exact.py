@@ -11,11 +11,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from minibatch_momentum import theory
 from minibatch_momentum.grid import Grid
 from minibatch_momentum.problems import from_matrix, from_psd, gaussian_system, spectrum
 from minibatch_momentum.theory import exact
+from minibatch_momentum.theory.closure import Closure
+from minibatch_momentum.theory.dense import dense_curve
+from minibatch_momentum.theory.gaussian import Gaussian
 from minibatch_momentum.theory.rule import rule_for_spectrum
+from minibatch_momentum.theory.sampler import closure_model, sampler_curve
+from minibatch_momentum.theory.tuning import batch_scaling, knee_batch, optimal_parameters
 
 
 @pytest.fixture(scope="module")
@@ -28,30 +32,25 @@ def test_gaussian_iterations_many_equals_one_at_a_time(replace):
     lam = spectrum(12, 200.0)
     w = 1.0 / lam
     cases = [("hb", 1, 0.02, 0.9), ("hb", 16, 0.3, 0.8), ("hb", 4, 3.0, 0.1)]  # last diverges
-    many = theory.gaussian_iterations_many(
-        lam,
+    many = Gaussian(lam, n=500, replace=replace).iterations_many(
         w,
         "hb",
         [c[1] for c in cases],
         [c[2] for c in cases],
         [c[3] for c in cases],
         1e-4,
-        n=500,
-        replace=replace,
         t_max=20000,
     )
     one = [
-        theory.gaussian_iterations(lam, w, m, B, e, b, 1e-4, n=500, replace=replace, t_max=20000)
+        Gaussian(lam, n=500, replace=replace).iterations(w, m, B, e, b, 1e-4, t_max=20000)
         for m, B, e, b in cases
     ]
     np.testing.assert_array_equal(many, one)
     assert np.isinf(many[-1]) and np.all(np.isfinite(many[:-1]))
     # "dist" and a scalar batch size broadcast against arrays of parameters
-    d = theory.gaussian_iterations_many(
-        lam, w, "nag", 8, [0.1, 0.2], [0.8, 0.7], 1e-3, measure="dist"
-    )
+    d = Gaussian(lam).iterations_many(w, "nag", 8, [0.1, 0.2], [0.8, 0.7], 1e-3, measure="dist")
     assert list(d) == [
-        theory.gaussian_iterations(lam, w, "nag", 8, e, b, 1e-3, measure="dist")
+        Gaussian(lam).iterations(w, "nag", 8, e, b, 1e-3, measure="dist")
         for e, b in [(0.1, 0.8), (0.2, 0.7)]
     ]
 
@@ -62,14 +61,12 @@ def test_methods_and_censoring_groups_stepped_together_count_as_alone(closure):
     counts equal its own call's (what lets grid_table step every grid at once)."""
     prob = gaussian_system(d=6, n=300, kappa=80.0, seed=4)
     lam, w = prob.eigvals, exact.initial_weights(prob)
-    model = theory.closure_model(prob, "kaczmarz") if closure else None
+    model = closure_model(prob, "kaczmarz") if closure else Gaussian(lam, n=300)
     eta = np.geomspace(0.05, 1.9, 6) / lam.max()
     groups = [("sgd", 1, 0.0), ("hb", 1, 0.9), ("nag", 8, 0.7), ("hb", 32, 0.5)]
 
     def count(method, B, e, b, **kw):
-        if model is None:
-            return theory.gaussian_iterations_many(lam, w, method, B, e, b, 1e-4, n=300, **kw)
-        return theory.closure_iterations_many(model, w, method, B, e, b, 1e-4, **kw)
+        return model.iterations_many(w, method, B, e, b, 1e-4, **kw)
 
     alone = [count(m, B, eta, np.full(6, b), censor_factor=1.5) for m, B, b in groups]
     label = np.repeat(np.arange(4), 6)
@@ -92,11 +89,12 @@ def test_grid_table_tunes_each_method_and_batch_as_alone(problem):
     L = float(lam.max())
     grid = Grid(eta_min=0.05, eta_max=3.0, num_eta=5, one_minus_beta_max=0.5, num_beta=3)
     grids = {m: ([1, 4, 64], *grid.points(m, L)) for m in ("sgd", "hb", "nag")}
-    kw = dict(n=problem.n, replace=False, check_every=10, censor_factor=2.0)
-    together = exact.grid_table(lam, w, grids, 1e-4, **kw)
+    model = Gaussian(lam, n=problem.n, replace=False)
+    kw = dict(check_every=10, censor_factor=2.0)
+    together = exact.grid_table(model, w, grids, 1e-4, **kw)
     alone = pd.concat(
         [
-            exact.grid_table(lam, w, {m: ([B], eta, beta)}, 1e-4, **kw)
+            exact.grid_table(model, w, {m: ([B], eta, beta)}, 1e-4, **kw)
             for m, (sizes, eta, beta) in grids.items()
             for B in sizes
         ],
@@ -114,27 +112,29 @@ def test_batch_scaling_table_columns_come_from_the_theory(problem):
     np.testing.assert_allclose(w, (problem.eigvecs.T @ problem.x_star) ** 2)
     Bs = [1, 4, 32]
     rule = {"hb": {"noise_line": "trace", "form": "harmonic"}}
-    df = exact.batch_scaling_table(lam, w, ["sgd", "hb"], Bs, 1e-3, n=n, replace=False, rule=rule)
+    df = exact.batch_scaling_table(
+        Gaussian(lam, n=n, replace=False), w, ["sgd", "hb"], Bs, 1e-3, rule=rule
+    )
     assert list(df["method"]) == ["sgd"] * 3 + ["hb"] * 3
     hb = df[df["method"] == "hb"].reset_index(drop=True)
-    ref = theory.batch_scaling(lam, "hb", Bs, eps=1e-3, n=n, replace=False)
+    ref = batch_scaling(Gaussian(lam, n=n, replace=False), "hb", Bs, eps=1e-3)
     np.testing.assert_allclose(hb["rho"], ref.rho, rtol=1e-12)
     np.testing.assert_allclose(hb["T_rate"], ref.iterations, rtol=1e-12)
     for i, B in enumerate(Bs):
-        assert hb["T_curve"][i] == theory.gaussian_iterations(
-            lam, w, "hb", B, hb["eta"][i], hb["beta"][i], 1e-3, n=n, replace=False
+        assert hb["T_curve"][i] == Gaussian(lam, n=n, replace=False).iterations(
+            w, "hb", B, hb["eta"][i], hb["beta"][i], 1e-3
         )
         e, b = rule_for_spectrum("hb", B, lam, n=n, replace=False)
         assert (hb["rule_eta"][i], hb["rule_beta"][i]) == (e, b)
-        assert hb["rule_rho"][i] == theory.gaussian_rate(lam, "hb", B, e, b, n=n, replace=False)
+        assert hb["rule_rho"][i] == Gaussian(lam, n=n, replace=False).rate("hb", B, e, b)
     # the rate-optimal point's asymptotic count is never beaten by the rule's
     assert np.all(hb["rule_T_rate"] >= hb["T_rate"] * (1 - 1e-9))
     assert df.loc[df["method"] == "sgd", "rule_eta"].isna().all()  # no rule asked for sgd
 
 
 def test_knees_and_heatmap_batches(problem):
-    k = exact.knees(problem.eigvals, ["sgd", "hb"], n=problem.n, replace=False)
-    assert k["sgd"] == theory.knee_batch(problem.eigvals, "sgd", n=problem.n, replace=False)
+    k = exact.knees(Gaussian(problem.eigvals, n=problem.n, replace=False), ["sgd", "hb"])
+    assert k["sgd"] == knee_batch(Gaussian(problem.eigvals, n=problem.n, replace=False), "sgd")
     assert set(k) == {"sgd", "hb"}
     Bs = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048]
     assert exact.heatmap_batches(Bs, 8.08, 517.0) == [8, 128, 2048]
@@ -144,7 +144,7 @@ def test_knees_and_heatmap_batches(problem):
 
 def test_rate_map_table(problem):
     df = exact.rate_map_table(
-        problem.eigvals,
+        Gaussian(problem.eigvals, n=problem.n, replace=False),
         "hb",
         [2, 16],
         eta_min=0.01,
@@ -153,22 +153,14 @@ def test_rate_map_table(problem):
         one_minus_beta_min=0.01,
         one_minus_beta_max=1.0,
         num_beta=3,
-        n=problem.n,
-        replace=False,
     )
     assert len(df) == 2 * 4 * 3 and set(df["batch_size"]) == {2, 16}
     L = problem.eigvals[-1]
     np.testing.assert_allclose(np.unique(df["eta"] * L), np.geomspace(0.01, 3.0, 4))
     assert df["beta"].min() == 0.0  # 1 - beta up to 1: heavy ball at beta = 0 is SGD
     row = df.iloc[5]
-    assert row["rho"] == theory.gaussian_rate(
-        problem.eigvals,
-        "hb",
-        row["batch_size"],
-        row["eta"],
-        row["beta"],
-        n=problem.n,
-        replace=False,
+    assert row["rho"] == Gaussian(problem.eigvals, n=problem.n, replace=False).rate(
+        "hb", row["batch_size"], row["eta"], row["beta"]
     )
     assert (df["rho"] >= 1).any() and (df["rho"] < 1).any()
 
@@ -180,7 +172,7 @@ def test_exact_vs_monte_carlo_table(problem):
         problem, "hb", B, eta, beta, runs=runs, steps=steps, seed=3, confidence=0.99
     )
     assert list(df["step"]) == list(range(steps + 1)) and (df["runs"] == runs).all()
-    ref = theory.dense_curve(problem.A, problem.x_star, "hb", B, eta, beta, steps, replace=False)
+    ref = dense_curve(problem.A, problem.x_star, "hb", B, eta, beta, steps, replace=False)
     np.testing.assert_allclose(df["exact"], ref.loss / ref.loss[0], rtol=1e-12)
     assert df["exact"][0] == df["mc_mean"][0] == 1.0
     z = 2.5758293035489004
@@ -216,10 +208,11 @@ def test_sampler_info_and_noise_models(problem):
     assert exact.sampler_info(psd_problem(), "coordinate") == (6, True)
     with pytest.raises(ValueError, match="no closed-form noise operator"):
         exact.sampler_info(problem, "kaczmarz_block")
-    assert exact.closure_for(problem, "kaczmarz", "gaussian") is None
-    assert isinstance(exact.closure_for(problem, "kaczmarz", "moments"), theory.Closure)
+    gauss = exact.noise_model(problem, "kaczmarz", "gaussian")
+    assert isinstance(gauss, Gaussian) and (gauss.n, gauss.replace) == (problem.n, True)
+    assert isinstance(exact.noise_model(problem, "kaczmarz", "moments"), Closure)
     with pytest.raises(ValueError, match="noise"):
-        exact.closure_for(problem, "kaczmarz", "student")
+        exact.noise_model(problem, "kaczmarz", "student")
 
 
 @pytest.mark.parametrize("sampler", ["kaczmarz", "coordinate"])
@@ -227,25 +220,23 @@ def test_tables_with_the_moment_closure_come_from_the_closure(sampler):
     prob = psd_problem() if sampler == "coordinate" else uneven_rows()
     lam, w = prob.eigvals, exact.initial_weights(prob)
     m, replace = exact.sampler_info(prob, sampler)
-    closure = exact.closure_for(prob, sampler, "moments")
+    closure = exact.noise_model(prob, sampler, "moments")
     Bs = [1, 4, 16]
     rule = {"hb": {"noise_line": "trace", "form": "harmonic"}}
-    df = exact.batch_scaling_table(
-        lam, w, ["hb"], Bs, 1e-3, n=m, replace=replace, rule=rule, closure=closure
-    )
-    ref = theory.closure_batch_scaling(closure, "hb", Bs, eps=1e-3)
+    df = exact.batch_scaling_table(closure, w, ["hb"], Bs, 1e-3, rule=rule)
+    ref = batch_scaling(closure, "hb", Bs, eps=1e-3)
     np.testing.assert_allclose(df["rho"], ref.rho, rtol=1e-12)
     for i, B in enumerate(Bs):
-        assert df["T_curve"][i] == theory.closure_iterations(
-            closure, w, "hb", B, df["eta"][i], df["beta"][i], 1e-3, t_max=exact.T_MAX
+        assert df["T_curve"][i] == closure.iterations(
+            w, "hb", B, df["eta"][i], df["beta"][i], 1e-3, t_max=exact.T_MAX
         )
         e, b = rule_for_spectrum("hb", B, lam, n=m, replace=replace)
         assert (df["rule_eta"][i], df["rule_beta"][i]) == (e, b)
-        assert df["rule_rho"][i] == theory.closure_rate(closure, "hb", B, e, b)
-    k = exact.knees(lam, ["hb"], n=m, replace=replace, closure=closure)
-    assert k["hb"] == theory.closure_knee_batch(closure, "hb")
-    rho = exact.rate_map(lam, "hb", 4, [0.1, 5.0], [0.5, 0.5], closure=closure)
-    assert rho[0] == theory.closure_rate(closure, "hb", 4, 0.1, 0.5) and rho[1] >= 1
+        assert df["rule_rho"][i] == closure.rate("hb", B, e, b)
+    k = exact.knees(closure, ["hb"])
+    assert k["hb"] == knee_batch(closure, "hb")
+    rho = exact.rate_map(closure, "hb", 4, [0.1, 5.0], [0.5, 0.5])
+    assert rho[0] == closure.rate("hb", 4, 0.1, 0.5) and rho[1] >= 1
 
 
 @pytest.mark.parametrize("sampler", ["kaczmarz", "coordinate"])
@@ -258,12 +249,12 @@ def test_exact_vs_monte_carlo_for_any_sampler(sampler):
         prob, "hb", B, eta, beta, runs=runs, steps=steps, seed=5, sampler=sampler
     )
     assert (df["sampler"] == sampler).all() and list(df["step"]) == list(range(steps + 1))
-    ref = theory.sampler_curve(prob, sampler, "hb", B, eta, beta, steps).loss
+    ref = sampler_curve(prob, sampler, "hb", B, eta, beta, steps).loss
     np.testing.assert_allclose(df["exact"], ref / ref[0], rtol=1e-12)
     w = exact.initial_weights(prob)
-    cl = theory.closure_curve(theory.closure_model(prob, sampler), w, "hb", B, eta, beta, steps)
+    cl = closure_model(prob, sampler).curve(w, "hb", B, eta, beta, steps)
     np.testing.assert_allclose(df["closure"], cl.loss / cl.loss[0], rtol=1e-12)
-    ga = theory.gaussian_curve(prob.eigvals, w, "hb", B, eta, beta, steps, n=m, replace=replace)
+    ga = Gaussian(prob.eigvals, n=m, replace=replace).curve(w, "hb", B, eta, beta, steps)
     np.testing.assert_allclose(df["gaussian"], ga.loss / ga.loss[0], rtol=1e-12)
     inside = (df["exact"] >= df["lower"]) & (df["exact"] <= df["upper"])
     assert inside[1:].mean() >= 0.9
@@ -318,14 +309,12 @@ def test_theory_command_any_sampler(tmp_path, mbm, problem_files, kind, sampler,
     row = th["tstar"][(th["tstar"]["method"] == "hb") & (th["tstar"]["batch_size"] == 4)].iloc[0]
     if noise == "moments":
         assert "moment closure" in info["noise_model"]
-        closure = theory.closure_model(prob, sampler)
-        assert row["rho"] == pytest.approx(
-            theory.closure_optimal_parameters(closure, "hb", 4).rho, rel=1e-12
-        )
-        assert info["knees"]["hb"] == pytest.approx(theory.closure_knee_batch(closure, "hb"))
+        closure = closure_model(prob, sampler)
+        assert row["rho"] == pytest.approx(optimal_parameters(closure, "hb", 4).rho, rel=1e-12)
+        assert info["knees"]["hb"] == pytest.approx(knee_batch(closure, "hb"))
     else:
         assert "gaussian rows" in info["noise_model"]
-        opt = theory.optimal_parameters(prob.eigvals, "hb", 4, n=m, replace=replace)
+        opt = optimal_parameters(Gaussian(prob.eigvals, n=m, replace=replace), "hb", 4)
         assert row["rho"] == pytest.approx(opt.rho, rel=1e-12)
     assert (row["rule_eta"], row["rule_beta"]) == rule_for_spectrum(
         "hb", 4, prob.eigvals, n=m, replace=replace
@@ -347,13 +336,11 @@ def test_gaussian_noise_is_the_default_and_unchanged(tmp_path, mbm, problem_file
     assert a["info"]["knees"] == b["info"]["knees"]
     prob = uneven_rows()
     ref = exact.batch_scaling_table(
-        prob.eigvals,
+        Gaussian(prob.eigvals, n=prob.n, replace=False),
         exact.initial_weights(prob),
         ["sgd", "hb"],
         [1, 4, 16],
         1e-3,
-        n=prob.n,
-        replace=False,
         rule={
             "sgd": {"noise_line": "trace", "form": "harmonic"},
             "hb": {"noise_line": "trace", "form": "harmonic"},

@@ -18,10 +18,11 @@ import numpy as np
 import pytest
 
 from conftest import PYTHON, REPO_ROOT, subprocess_env
-from minibatch_momentum import theory
 from minibatch_momentum.benchmark import plan as mbm_plan
 from minibatch_momentum.config import prepare
 from minibatch_momentum.problems import make_problem, spectrum
+from minibatch_momentum.theory.gaussian import Gaussian
+from minibatch_momentum.theory.tuning import batch_scaling
 from test_workflow import copy_workflow, job_counts, snakemake, write_config
 
 
@@ -62,8 +63,8 @@ def test_predicted_steps_are_within_the_rules_factor_of_the_exact_optimum():
     lam = spectrum(16, 300.0)
     for s in result["shards"]:
         assert s.where == "rule" and not s.hopeless
-        best = theory.batch_scaling(
-            lam, s.method, [s.batch_size], eps=1e-4, n=512, replace=False
+        best = batch_scaling(
+            Gaussian(lam, n=512, replace=False), s.method, [s.batch_size], eps=1e-4
         ).iterations[0]
         assert best <= s.steps * (1 + 1e-9) <= 1.5 * best, (s, best)
 

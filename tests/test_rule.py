@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from minibatch_momentum import theory
 from minibatch_momentum.problems import spectrum
 from minibatch_momentum.theory import rule
+from minibatch_momentum.theory.gaussian import Gaussian
+from minibatch_momentum.theory.tuning import optimal_parameters
 
 
 def summary(lam):
@@ -63,8 +64,8 @@ def ratios_to_exact_optimum(lam, method, Bs, **kw):
     out = []
     for B in Bs:
         eta, beta = rule.momentum_rule(method, B, L, mu, tr, **kw)
-        rho_rule = theory.gaussian_rate(lam, method, B, eta, beta)
-        rho_opt = theory.optimal_parameters(lam, method, B).rho
+        rho_rule = Gaussian(lam).rate(method, B, eta, beta)
+        rho_opt = optimal_parameters(Gaussian(lam), method, B).rho
         out.append(np.log(rho_opt) / np.log(rho_rule) if rho_rule < 1 else np.inf)
     return np.array(out)
 
@@ -89,9 +90,9 @@ def test_design_literal_min_form_overshoots_at_the_corner():
     L, mu, tr = summary(lam)
     B_sat = rule.saturation_batch("hb", L, mu, tr)
     eta, beta = rule.momentum_rule("hb", B_sat, L, mu, tr, form="min")
-    assert theory.gaussian_rate(lam, "hb", B_sat, eta, beta) >= 1
+    assert Gaussian(lam).rate("hb", B_sat, eta, beta) >= 1
     eta, beta = rule.momentum_rule("hb", B_sat, L, mu, tr)
-    assert theory.gaussian_rate(lam, "hb", B_sat, eta, beta) < 1
+    assert Gaussian(lam).rate("hb", B_sat, eta, beta) < 1
 
 
 def test_noise_line_worst_case_and_spectrum():

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from minibatch_momentum import theory
 from minibatch_momentum.analysis import scaling
 from minibatch_momentum.problems import spectrum
 from minibatch_momentum.report.curves import measured_curves
@@ -23,6 +22,13 @@ from minibatch_momentum.report.scaling_claims import (
     claim_t2,
 )
 from minibatch_momentum.report.sweep_claims import claim_c7
+from minibatch_momentum.theory.common import (
+    deterministic_optimum,
+    iterations_from_rate,
+    stable_region,
+)
+from minibatch_momentum.theory.gaussian import Gaussian
+from minibatch_momentum.theory.tuning import batch_scaling
 
 B = 2.0 ** np.arange(0, 14)
 
@@ -68,10 +74,10 @@ def test_tuning_never_chooses_a_point_outside_the_stability_region():
 
 
 def test_stable_region_boundaries():
-    assert theory.stable_region("sgd", [1.99, 2.0, 2.004], 0.0).tolist() == [True, False, False]
-    assert theory.stable_region("hb", [3.9, 4.0], 0.99).tolist() == [True, False]
+    assert stable_region("sgd", [1.99, 2.0, 2.004], 0.0).tolist() == [True, False, False]
+    assert stable_region("hb", [3.9, 4.0], 0.99).tolist() == [True, False]
     beta = 0.5  # Nesterov: eta L < 2 (1 + beta) / (1 + 2 beta) = 1.5
-    assert theory.stable_region("nag", [1.49, 1.51], beta).tolist() == [True, False]
+    assert stable_region("nag", [1.49, 1.51], beta).tolist() == [True, False]
 
 
 def test_an_unconverged_seed_makes_the_point_infinite_only_when_drawn():
@@ -172,8 +178,8 @@ def _exact_pair(kappa: float):
     Bs = 2.0 ** np.arange(0, int(np.ceil(np.log2(8 * tr / np.sqrt(L * mu)))) + 1)
     T, det = {}, {}
     for m in ("sgd", "hb"):
-        T[m] = theory.batch_scaling(lam, m, Bs, eps=1e-4).iterations[None, :]
-        det[m] = float(theory.iterations_from_rate(theory.deterministic_optimum(m, L, mu)[2], 1e-4))
+        T[m] = batch_scaling(Gaussian(lam), m, Bs, eps=1e-4).iterations[None, :]
+        det[m] = float(iterations_from_rate(deterministic_optimum(m, L, mu)[2], 1e-4))
     meta = {"B_sgd": tr / L, "B_sat": tr / np.sqrt(L * mu), "kappa": kappa}
     curves = scaling.Curves({"sgd": Bs, "hb": Bs}, T, det)
     return PairData(curves, curves, meta)

@@ -17,10 +17,18 @@ import pytest
 import torch
 
 from conftest import THEORY_SETTINGS
-from minibatch_momentum import theory
 from minibatch_momentum.problems import from_matrix, spectrum
 from minibatch_momentum.sampling.batches import MiniBatches
+from minibatch_momentum.sampling.samplers import noise_factor
 from minibatch_momentum.simulate import engine
+from minibatch_momentum.theory.common import (
+    deterministic_optimum,
+    iterations_from_rate,
+    iterations_to_eps,
+)
+from minibatch_momentum.theory.dense import dense_curve, dense_operator, dense_rate, sampling_noise
+from minibatch_momentum.theory.gaussian import Gaussian
+from minibatch_momentum.theory.tuning import benchmark_batch_scaling, knee_batch, optimal_parameters
 
 
 def uneven_problem(d=8, n=40, seed=0):
@@ -61,16 +69,16 @@ def test_noise_operator_matches_enumeration_of_all_batches(replace):
         axis=0,
     )
     expected = second - H @ X @ H
-    got = theory.sampling_noise(A, X, theory.noise_factor(B, n, replace))
+    got = sampling_noise(A, X, noise_factor(B, n, replace))
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
 
 
 def test_noise_factor_values_and_zero_at_full_batch():
-    assert theory.noise_factor(4) == 0.25
-    assert theory.noise_factor(4, n=40, replace=False) == pytest.approx(36 / (4 * 39))
-    assert theory.noise_factor(40, n=40, replace=False) == 0.0
+    assert noise_factor(4) == 0.25
+    assert noise_factor(4, n=40, replace=False) == pytest.approx(36 / (4 * 39))
+    assert noise_factor(40, n=40, replace=False) == 0.0
     with pytest.raises(ValueError):
-        theory.noise_factor(41, n=40, replace=False)
+        noise_factor(41, n=40, replace=False)
 
 
 def test_full_batch_without_replacement_is_deterministic():
@@ -82,7 +90,7 @@ def test_full_batch_without_replacement_is_deterministic():
         x, _ = engine.trajectory(prob.A, prob.x_star, np.zeros(prob.d), batches, eta, beta, method)
         e = (x[:, :, 0] - torch.as_tensor(prob.x_star)).numpy()
         loss = 0.5 * np.einsum("ti,ij,tj->t", e, prob.H, e)
-        exact = theory.dense_curve(prob.A, prob.x_star, method, prob.n, eta, beta, T, replace=False)
+        exact = dense_curve(prob.A, prob.x_star, method, prob.n, eta, beta, T, replace=False)
         np.testing.assert_allclose(exact.loss, loss, rtol=1e-10)
 
 
@@ -128,10 +136,10 @@ def test_exact_recursion_matches_monte_carlo(method, replace):
     torch.set_num_threads(1)
     prob = uneven_problem()
     eta, beta = 0.01, 0.5
-    exact = theory.dense_curve(
+    exact = dense_curve(
         prob.A, prob.x_star, method, MC_BATCH, eta, beta, MC_STEPS, replace=replace
     )
-    noiseless = theory.dense_curve(
+    noiseless = dense_curve(
         prob.A, prob.x_star, method, prob.n, eta, beta, MC_STEPS, replace=False
     )
     seed = {("hb", True): 1, ("hb", False): 2, ("nag", True): 3, ("nag", False): 4}
@@ -154,20 +162,20 @@ def test_exact_recursion_matches_monte_carlo(method, replace):
 def test_gaussian_closed_form_matches_dense_operator(method, B, eta, beta):
     lam = spectrum(5, 30.0)
     A, V = matrix_with_spectrum(lam)
-    dense = theory.dense_operator(A, method, B, eta, beta, noise="gaussian")
+    dense = dense_operator(A, method, B, eta, beta, noise="gaussian")
     dense_eigs = np.linalg.eigvals(dense)
-    closed_eigs = np.linalg.eigvals(theory.gaussian_operator(lam, method, B, eta, beta))
+    closed_eigs = np.linalg.eigvals(Gaussian(lam).operator(method, B, eta, beta))
     # The closed map is the dense one restricted to an invariant subspace.
     for z in closed_eigs:
         assert np.min(np.abs(dense_eigs - z)) < 1e-8 * max(1.0, abs(z))
-    rho = theory.gaussian_rate(lam, method, B, eta, beta)
+    rho = Gaussian(lam).rate(method, B, eta, beta)
     assert rho == pytest.approx(np.max(np.abs(dense_eigs)), rel=1e-11)
     assert rho == pytest.approx(np.max(np.abs(closed_eigs)), rel=1e-11)
 
     x_star = V @ np.linspace(1.0, 2.0, lam.size)
     weights = (V.T @ x_star) ** 2
-    curve = theory.gaussian_curve(lam, weights, method, B, eta, beta, 60)
-    ref = theory.dense_curve(A, x_star, method, B, eta, beta, 60, noise="gaussian")
+    curve = Gaussian(lam).curve(weights, method, B, eta, beta, 60)
+    ref = dense_curve(A, x_star, method, B, eta, beta, 60, noise="gaussian")
     np.testing.assert_allclose(curve.loss, ref.loss, rtol=1e-9)
     np.testing.assert_allclose(curve.dist, ref.dist, rtol=1e-9)
 
@@ -176,25 +184,25 @@ def test_gaussian_curve_vectorizes_over_configurations():
     lam = spectrum(10, 100.0)
     w = 1.0 / lam
     eta, beta = np.array([0.1, 0.2, 0.05]), np.array([0.5, 0.0, 0.9])
-    both = theory.gaussian_curve(lam, w, "hb", 4, eta, beta, 50)
+    both = Gaussian(lam).curve(w, "hb", 4, eta, beta, 50)
     for r in range(3):
-        one = theory.gaussian_curve(lam, w, "hb", 4, eta[r], beta[r], 50)
+        one = Gaussian(lam).curve(w, "hb", 4, eta[r], beta[r], 50)
         np.testing.assert_allclose(both.loss[:, r], one.loss, rtol=1e-13)
 
 
 def test_rate_is_the_curves_asymptotic_slope_and_iterations_agree():
     lam = spectrum(20, 100.0)
     w = 1.0 / lam
-    rho = theory.gaussian_rate(lam, "nag", 8, 0.1, 0.8)
+    rho = Gaussian(lam).rate("nag", 8, 0.1, 0.8)
     # The next eigenvalue is 0.9870: after 12000 steps its share is ~1e-14.
-    curve = theory.gaussian_curve(lam, w, "nag", 8, 0.1, 0.8, 12000).loss
+    curve = Gaussian(lam).curve(w, "nag", 8, 0.1, 0.8, 12000).loss
     assert curve[-1] / curve[-2] == pytest.approx(rho, rel=1e-9)
-    t = theory.gaussian_iterations(lam, w, "nag", 8, 0.1, 0.8, 1e-6)
-    assert t == theory.iterations_to_eps(curve, 1e-6)
-    assert theory.iterations_to_eps(np.array([1.0, 0.5, 0.1, 0.01]), 0.1) == 2.0
-    assert theory.iterations_to_eps(np.array([1.0, 0.5]), 0.1) == np.inf
-    assert theory.iterations_from_rate(np.exp(-1.0), np.exp(-5.0)) == pytest.approx(5.0)
-    assert theory.iterations_from_rate(1.2, 1e-3) == np.inf
+    t = Gaussian(lam).iterations(w, "nag", 8, 0.1, 0.8, 1e-6)
+    assert t == iterations_to_eps(curve, 1e-6)
+    assert iterations_to_eps(np.array([1.0, 0.5, 0.1, 0.01]), 0.1) == 2.0
+    assert iterations_to_eps(np.array([1.0, 0.5]), 0.1) == np.inf
+    assert iterations_from_rate(np.exp(-1.0), np.exp(-5.0)) == pytest.approx(5.0)
+    assert iterations_from_rate(1.2, 1e-3) == np.inf
 
 
 def closed_map_mp(lam, method, B, eta, beta):
@@ -228,11 +236,11 @@ def test_rate_is_exact_near_one_against_40_digit_arithmetic():
         ("nag", 1e6, 1.0),
     ]
     for method, B, scale in cases:
-        eta, beta, _ = theory.deterministic_optimum(method, lam[-1], lam[0])
+        eta, beta, _ = deterministic_optimum(method, lam[-1], lam[0])
         eta *= scale
         T = closed_map_mp(lam, method, B, eta, beta)
         gap = float(1 - max(abs(z) for z in mpmath.eig(T, left=False, right=False)))
-        ours = 1 - theory.gaussian_rate(lam, method, B, eta, beta)
+        ours = 1 - Gaussian(lam).rate(method, B, eta, beta)
         assert 0 < gap < 3e-3
         assert abs(ours - gap) <= 1e-7 * gap
 
@@ -247,10 +255,8 @@ def test_sgd_without_noise_has_the_gradient_descent_rate():
     prob = uneven_problem()
     for eta in (0.05, 0.3, 0.6):
         expected = np.max(np.abs(1 - eta * prob.eigvals)) ** 2
-        dense = theory.dense_rate(prob.A, "sgd", prob.n, eta, 0.0, replace=False)
-        closed = theory.gaussian_rate(
-            prob.eigvals, "sgd", prob.n, eta, 0.0, n=prob.n, replace=False
-        )
+        dense = dense_rate(prob.A, "sgd", prob.n, eta, 0.0, replace=False)
+        closed = Gaussian(prob.eigvals, n=prob.n, replace=False).rate("sgd", prob.n, eta, 0.0)
         assert dense == pytest.approx(expected, rel=1e-12)
         assert closed == pytest.approx(expected, rel=1e-12)
 
@@ -263,20 +269,20 @@ def test_polyak_heavy_ball_without_noise(kappa):
     lam = spectrum(6, kappa)
     A, _ = matrix_with_spectrum(lam)
     n = A.shape[0]
-    eta, beta, rho = theory.deterministic_optimum("hb", lam[-1], lam[0])
+    eta, beta, rho = deterministic_optimum("hb", lam[-1], lam[0])
     modulus = (np.sqrt(kappa) - 1) / (np.sqrt(kappa) + 1)
     assert rho == pytest.approx(modulus**2, rel=1e-14) and beta == pytest.approx(rho)
-    closed = theory.gaussian_rate(lam, "hb", n, eta, beta, n=n, replace=False)
+    closed = Gaussian(lam, n=n, replace=False).rate("hb", n, eta, beta)
     assert 1 - closed == pytest.approx(1 - modulus**2, rel=1e-6)
-    dense = theory.dense_rate(A, "hb", n, eta, beta, replace=False)
+    dense = dense_rate(A, "hb", n, eta, beta, replace=False)
     assert dense == pytest.approx(modulus**2, abs=1e-4)
 
 
 def test_nesterov_tuning_without_noise():
     lam = spectrum(6, 1e3)
-    eta, beta, rho = theory.deterministic_optimum("nag", lam[-1], lam[0])
+    eta, beta, rho = deterministic_optimum("nag", lam[-1], lam[0])
     assert rho == pytest.approx((1 - 2 / np.sqrt(3e3 + 1)) ** 2)
-    got = theory.gaussian_rate(lam, "nag", 10, eta, beta, n=10, replace=False)
+    got = Gaussian(lam, n=10, replace=False).rate("nag", 10, eta, beta)
     assert 1 - got == pytest.approx(1 - rho, rel=1e-6)
 
 
@@ -289,7 +295,7 @@ def test_nesterov_tuning_without_noise():
 def test_optimal_parameters_beat_a_grid(method):
     lam = spectrum(30, 1e3)
     for B in (1, 16, 256):
-        opt = theory.optimal_parameters(lam, method, B)
+        opt = optimal_parameters(Gaussian(lam), method, B)
         if method == "sgd":
             grid = [(eta, 0.0) for eta in np.geomspace(1e-4, 2.0, 200)]
         else:
@@ -299,9 +305,9 @@ def test_optimal_parameters_beat_a_grid(method):
                     np.geomspace(1e-2, 1e3, 24), np.geomspace(1e-3, 1, 16)
                 )
             ]
-        best = min(theory.gaussian_rate(lam, method, B, e, b) for e, b in grid)
+        best = min(Gaussian(lam).rate(method, B, e, b) for e, b in grid)
         assert opt.rho <= best * (1 + 1e-12)
-        assert opt.rho == pytest.approx(theory.gaussian_rate(lam, method, B, opt.eta, opt.beta))
+        assert opt.rho == pytest.approx(Gaussian(lam).rate(method, B, opt.eta, opt.beta))
 
 
 def test_design_first_check_numbers():
@@ -316,13 +322,13 @@ def test_design_first_check_numbers():
         ("nag", 64): 656,
     }
     for (method, B), T in expected.items():
-        rho = theory.optimal_parameters(lam, method, B).rho
-        assert theory.iterations_from_rate(rho, 1e-6) == pytest.approx(T, rel=0.02)
+        rho = optimal_parameters(Gaussian(lam), method, B).rho
+        assert iterations_from_rate(rho, 1e-6) == pytest.approx(T, rel=0.02)
 
 
 def test_batch_scaling_timing_and_shape_of_the_exact_curves():
     """Exact T*(B) at d = 1000 for 12 batch sizes (timing printed, not asserted)."""
-    out = theory.benchmark_batch_scaling(d=1000, kappa=1e4)
+    out = benchmark_batch_scaling(d=1000, kappa=1e4)
     for method, (_, seconds) in out.items():
         print(f"exact T*(B), d=1000, 12 batch sizes, {method}: {seconds:.2f} s")
     speedup = {m: r.iterations[:-1] / r.iterations[1:] for m, (r, _) in out.items()}
@@ -338,11 +344,11 @@ def test_batch_scaling_timing_and_shape_of_the_exact_curves():
 def test_knee_batches():
     lam = spectrum(60, 1e4)
     tr, L, mu = lam.sum(), lam[-1], lam[0]
-    b_sgd = theory.knee_batch(lam, "sgd")
-    b_hb = theory.knee_batch(lam, "hb")
+    b_sgd = knee_batch(Gaussian(lam), "sgd")
+    b_hb = knee_batch(Gaussian(lam), "hb")
     assert tr / L / 2 < b_sgd < 2 * tr / L
     assert tr / np.sqrt(L * mu) / 2 < b_hb < 2 * tr / np.sqrt(L * mu)
     # At the knee, T* is twice the deterministic optimum's (by definition).
-    rho_det = theory.deterministic_optimum("hb", L, mu)[2]
-    rho = theory.optimal_parameters(lam, "hb", b_hb).rho
+    rho_det = deterministic_optimum("hb", L, mu)[2]
+    rho = optimal_parameters(Gaussian(lam), "hb", b_hb).rho
     assert np.log(rho_det) / np.log(rho) == pytest.approx(2.0, rel=5e-3)

@@ -18,11 +18,30 @@ import torch
 from scipy.stats import norm
 
 from conftest import THEORY_SETTINGS
-from minibatch_momentum import theory
 from minibatch_momentum.problems import from_matrix, from_psd, gaussian_system, spectrum
-from minibatch_momentum.sampling.samplers import sampling
+from minibatch_momentum.sampling.samplers import noise_factor, sampling
 from minibatch_momentum.simulate import engine
 from minibatch_momentum.theory import exact
+from minibatch_momentum.theory.closure import (
+    Closure,
+    _closure_gap_rate_power,
+    _closure_root,
+    _lanczos_top,
+    _RootState,
+)
+from minibatch_momentum.theory.common import deterministic_optimum
+from minibatch_momentum.theory.dense import dense_curve, dense_rate, sampling_noise
+from minibatch_momentum.theory.gaussian import Gaussian, mode_blocks
+from minibatch_momentum.theory.sampler import (
+    closure_model,
+    fourth_moment_map,
+    sampler_curve,
+    sampler_noise,
+    sampler_operator,
+    sampler_optimal_parameters,
+    sampler_rate,
+)
+from minibatch_momentum.theory.tuning import batch_scaling, knee_batch, optimal_parameters
 
 
 def uneven_problem(d=8, n=40, seed=0):
@@ -76,9 +95,9 @@ def test_general_noise_operator_is_the_finite_sample_one_for_uniform_rows(sample
     X = np.random.default_rng(0).standard_normal((4, 4))
     for B in (1, 3, 9):
         c = table.noise_factor(B)
-        assert c == theory.noise_factor(B, prob.n, sampler == "with_replacement")
+        assert c == noise_factor(B, prob.n, sampler == "with_replacement")
         np.testing.assert_allclose(
-            theory.sampler_noise(table, X, c), theory.sampling_noise(A, X, c), atol=1e-13
+            sampler_noise(table, X, c), sampling_noise(A, X, c), atol=1e-13
         )
 
 
@@ -103,9 +122,9 @@ def test_noise_operator_is_the_expectation_over_every_draw(sampler, eigenbasis):
         for S in itertools.product(range(table.m), repeat=B):
             Z = sum(np.outer(U[i], V[i]) for i in S) / B
             expected += np.prod(p[list(S)]) * (Z - H) @ X @ (Z - H).T
-        got = theory.sampler_noise(table, X, table.noise_factor(B), H)
+        got = sampler_noise(table, X, table.noise_factor(B), H)
         np.testing.assert_allclose(got, expected, atol=1e-12)
-        np.testing.assert_allclose(theory.sampler_noise(table, X, 1.0 / B), got, atol=1e-12)
+        np.testing.assert_allclose(sampler_noise(table, X, 1.0 / B), got, atol=1e-12)
 
 
 @pytest.mark.parametrize("sampler", ["kaczmarz", "coordinate", "without_replacement"])
@@ -117,9 +136,9 @@ def test_fourth_moment_map_regroups_the_noise_operator_sums(sampler):
     Y = rng.standard_normal((5, 5))
     X = Y + Y.T
     H = np.diag(prob.eigvals)
-    want = theory.sampler_noise(table, X, 1.0, H) + H @ X @ H  # E_i[u_i (v_i^T X v_i) u_i^T]
+    want = sampler_noise(table, X, 1.0, H) + H @ X @ H  # E_i[u_i (v_i^T X v_i) u_i^T]
     for chunk in (7, 4096):
-        got = theory.fourth_moment_map(table, chunk=chunk)(X)
+        got = fourth_moment_map(table, chunk=chunk)(X)
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12 * np.abs(want).max())
 
 
@@ -128,8 +147,8 @@ def test_sampler_curve_is_the_same_through_either_noise_route(sampler):
     """A short curve takes the per-row sums, a long one the precomputed map (d = 6:
     from 3 steps on); their common steps agree."""
     prob = heavy_tailed_problem()
-    short = theory.sampler_curve(prob, sampler, "hb", 4, 0.2, 0.6, 2)
-    long = theory.sampler_curve(prob, sampler, "hb", 4, 0.2, 0.6, 40)
+    short = sampler_curve(prob, sampler, "hb", 4, 0.2, 0.6, 2)
+    long = sampler_curve(prob, sampler, "hb", 4, 0.2, 0.6, 40)
     np.testing.assert_allclose(long.loss[:3], short.loss, rtol=1e-12)
     np.testing.assert_allclose(long.dist[:3], short.dist, rtol=1e-12)
 
@@ -137,17 +156,17 @@ def test_sampler_curve_is_the_same_through_either_noise_route(sampler):
 def test_block_kaczmarz_has_no_closed_form():
     prob = uneven_problem(d=3, n=6)
     calls = [
-        lambda: theory.sampler_curve(prob, "kaczmarz_block", "hb", 2, 0.1, 0.5, 5),
-        lambda: theory.sampler_rate(prob, "kaczmarz_block", "hb", 2, 0.1, 0.5),
-        lambda: theory.closure_model(prob, "kaczmarz_block"),
+        lambda: sampler_curve(prob, "kaczmarz_block", "hb", 2, 0.1, 0.5, 5),
+        lambda: sampler_rate(prob, "kaczmarz_block", "hb", 2, 0.1, 0.5),
+        lambda: closure_model(prob, "kaczmarz_block"),
         lambda: exact.sampler_info(prob, "kaczmarz_block"),
-        lambda: theory.sampler_noise(sampling(prob, "kaczmarz_block"), np.eye(3), 0.5),
+        lambda: sampler_noise(sampling(prob, "kaczmarz_block"), np.eye(3), 0.5),
     ]
     for call in calls:
         with pytest.raises(ValueError, match="kaczmarz_block.*no closed-form noise operator"):
             call()
     with pytest.raises(ValueError, match="psd"):  # coordinate needs a psd problem
-        theory.sampler_curve(prob, "coordinate", "hb", 2, 0.1, 0.5, 5)
+        sampler_curve(prob, "coordinate", "hb", 2, 0.1, 0.5, 5)
 
 
 # ------------------------------------------------------------------------------------
@@ -160,13 +179,13 @@ def test_sampler_curve_and_rate_equal_the_dense_ones_for_uniform_rows(sampler):
     prob = gaussian_system(6, 50, 30.0, seed=2)
     replace = sampler == "with_replacement"
     for method, B, eta, beta in [("sgd", 3, 0.3, 0.0), ("hb", 4, 0.1, 0.7), ("nag", 2, 0.2, 0.6)]:
-        ours = theory.sampler_curve(prob, sampler, method, B, eta, beta, 150)
-        ref = theory.dense_curve(prob.A, prob.x_star, method, B, eta, beta, 150, replace=replace)
+        ours = sampler_curve(prob, sampler, method, B, eta, beta, 150)
+        ref = dense_curve(prob.A, prob.x_star, method, B, eta, beta, 150, replace=replace)
         np.testing.assert_allclose(ours.loss, ref.loss, rtol=1e-10)
         np.testing.assert_allclose(ours.dist, ref.dist, rtol=1e-10)
-        rho = theory.dense_rate(prob.A, method, B, eta, beta, replace=replace)
+        rho = dense_rate(prob.A, method, B, eta, beta, replace=replace)
         for dense_max_d in (0, 6):  # the Perron-root route and the (4d^2)^2 matrix
-            got = theory.sampler_rate(prob, sampler, method, B, eta, beta, dense_max_d=dense_max_d)
+            got = sampler_rate(prob, sampler, method, B, eta, beta, dense_max_d=dense_max_d)
             assert got == pytest.approx(rho, rel=1e-10)
 
 
@@ -181,9 +200,9 @@ def test_perron_root_rate_equals_the_spectral_radius(sampler):
             B = float(rng.choice([1, 3]))
             eta = np.exp(rng.uniform(np.log(0.02), np.log(1.5))) / L
             beta = 0.0 if method == "sgd" else rng.uniform(0, 0.95)
-            op = theory.sampler_operator(prob, sampler, method, B, eta, beta)
+            op = sampler_operator(prob, sampler, method, B, eta, beta)
             rho = np.max(np.abs(np.linalg.eigvals(op)))
-            got = theory.sampler_rate(prob, sampler, method, B, eta, beta, dense_max_d=0)
+            got = sampler_rate(prob, sampler, method, B, eta, beta, dense_max_d=0)
             assert abs(got - rho) <= 1e-8 * abs(1 - rho)
 
 
@@ -208,16 +227,12 @@ def test_exact_curve_matches_monte_carlo(sampler, method, B):
     torch.set_num_threads(1)
     prob = uneven_problem() if sampler == "kaczmarz" else coordinate_problem()
     eta, beta = 0.5 * B / prob.eigvals.sum(), 0.5
-    curve = theory.sampler_curve(prob, sampler, method, B, eta, beta, MC_STEPS).loss
+    curve = sampler_curve(prob, sampler, method, B, eta, beta, MC_STEPS).loss
     curve = curve / curve[0]
     w = exact.initial_weights(prob)
-    free = theory.gaussian_curve(
-        prob.eigvals, w, method, 1, eta, beta, MC_STEPS, n=1, replace=False
-    )
+    free = Gaussian(prob.eigvals, n=1, replace=False).curve(w, method, 1, eta, beta, MC_STEPS)
     free = free.loss / free.loss[0]
-    closure = theory.closure_curve(
-        theory.closure_model(prob, sampler), w, method, B, eta, beta, MC_STEPS
-    ).loss
+    closure = closure_model(prob, sampler).curve(w, method, B, eta, beta, MC_STEPS).loss
     closure = closure / closure[0]
     seed = 100 + MC_CASES.index((sampler, method, B))
     mc = engine.monte_carlo(
@@ -250,30 +265,30 @@ def test_closure_with_gaussian_q_is_the_gaussian_closed_form(replace):
     lam = spectrum(12, 300.0)
     w = 1.0 / lam
     n = 500
-    model = theory.Closure.gaussian(lam, n=n, replace=replace)
+    model = Closure.gaussian(lam, n=n, replace=replace)
     np.testing.assert_array_equal(model.Q, 2 * np.diag(lam**2) + np.outer(lam, lam))
     for method, B, eta, beta in THEORY_SETTINGS:
-        ours = theory.closure_curve(model, w, method, B, eta, beta, 300)
-        ref = theory.gaussian_curve(lam, w, method, B, eta, beta, 300, n=n, replace=replace)
+        ours = model.curve(w, method, B, eta, beta, 300)
+        ref = Gaussian(lam, n=n, replace=replace).curve(w, method, B, eta, beta, 300)
         np.testing.assert_allclose(ours.loss, ref.loss, rtol=1e-12)
         np.testing.assert_allclose(ours.dist, ref.dist, rtol=1e-12)
-        rho = theory.gaussian_rate(lam, method, B, eta, beta, n=n, replace=replace)
-        got = theory.closure_rate(model, method, B, eta, beta)
+        rho = Gaussian(lam, n=n, replace=replace).rate(method, B, eta, beta)
+        got = model.rate(method, B, eta, beta)
         assert abs(got - rho) <= 1e-12 * max(abs(1 - rho), 1e-3)
         np.testing.assert_allclose(
-            theory.closure_operator(model, method, B, eta, beta),
-            theory.gaussian_operator(lam, method, B, eta, beta, n=n, replace=replace),
+            model.operator(method, B, eta, beta),
+            Gaussian(lam, n=n, replace=replace).operator(method, B, eta, beta),
             rtol=1e-13,
             atol=1e-16,
         )
     Bs, eta, beta = [1, 4, 16], [0.1, 0.2, 0.3], [0.9, 0.8, 0.5]
-    assert list(theory.closure_iterations_many(model, w, "hb", Bs, eta, beta, 1e-4)) == list(
-        theory.gaussian_iterations_many(lam, w, "hb", Bs, eta, beta, 1e-4, n=n, replace=replace)
+    assert list(model.iterations_many(w, "hb", Bs, eta, beta, 1e-4)) == list(
+        Gaussian(lam, n=n, replace=replace).iterations_many(w, "hb", Bs, eta, beta, 1e-4)
     )
     # The tuned rate: same optimum (the tuner starts from a slightly different point).
     for method in ("sgd", "hb"):
-        ours = theory.closure_optimal_parameters(model, method, 8)
-        ref = theory.optimal_parameters(lam, method, 8, n=n, replace=replace)
+        ours = optimal_parameters(model, method, 8)
+        ref = optimal_parameters(Gaussian(lam, n=n, replace=replace), method, 8)
         assert 1 - ours.rho == pytest.approx(1 - ref.rho, rel=1e-6)
 
 
@@ -293,7 +308,7 @@ def closure_test_problems():
 def test_closure_rate_is_the_spectral_radius_of_the_closure_matrix():
     rng = np.random.default_rng(0)
     for name, (prob, sampler) in closure_test_problems().items():
-        model = theory.closure_model(prob, sampler)
+        model = closure_model(prob, sampler)
         assert np.all(model.Q >= 0)
         L = prob.eigvals[-1]
         for method in ("sgd", "hb", "nag"):
@@ -301,9 +316,9 @@ def test_closure_rate_is_the_spectral_radius_of_the_closure_matrix():
                 B = float(rng.choice([1, 2, 5]))
                 eta = np.exp(rng.uniform(np.log(0.01), np.log(2.0))) / L
                 beta = 0.0 if method == "sgd" else rng.uniform(0, 0.99)
-                op = theory.closure_operator(model, method, B, eta, beta)
+                op = model.operator(method, B, eta, beta)
                 rho = np.max(np.abs(np.linalg.eigvals(op)))
-                got = theory.closure_rate(model, method, B, eta, beta)
+                got = model.rate(method, B, eta, beta)
                 assert abs(got - rho) <= 1e-8 * abs(1 - rho), (name, method, B, eta, beta)
 
 
@@ -317,7 +332,7 @@ def test_fast_closure_rate_equals_the_dense_computation(name, sampler):
     1e-10 in 1 - rho; and it is the route taken (no fallback) where the Perron equation
     sets the rate, for a symmetric C (rows) and a C = S diag(D) one (coordinates)."""
     prob = coordinate_problem(d=12) if name == "coordinate" else uneven_problem(d=12, n=60)
-    model = theory.closure_model(prob, sampler)
+    model = closure_model(prob, sampler)
     lam, C, own, _ = model._rate_data
     sym = model._symmetric_coupling
     assert sym is not None
@@ -332,12 +347,12 @@ def test_fast_closure_rate_equals_the_dense_computation(name, sampler):
             eta = np.exp(rng.uniform(np.log(0.02), np.log(1.5))) / L
             beta = 0.0 if method == "sgd" else 1 - np.exp(rng.uniform(np.log(1e-3), np.log(0.5)))
             c = model.noise_factor(B)
-            blk = theory._blocks(lam, method, c, eta, beta, own=own)
-            root = theory._closure_root(blk, sym, c * eta**2, theory._RootState())
+            blk = mode_blocks(lam, method, c, eta, beta, own=own)
+            root = _closure_root(blk, sym, c * eta**2, _RootState())
             fast += root is not None
-            got = theory.closure_rate(model, method, B, eta, beta)
-            ref = 1 - theory._closure_gap_rate_power(blk, C, c * eta**2, c)
-            op = theory.closure_operator(model, method, B, eta, beta)
+            got = model.rate(method, B, eta, beta)
+            ref = 1 - _closure_gap_rate_power(blk, C, c * eta**2, c)
+            op = model.operator(method, B, eta, beta)
             dense = np.max(np.abs(np.linalg.eigvals(op)))
             assert abs(got - ref) <= 1e-10 * abs(1 - ref), (method, B, eta * L, beta, got, ref)
             assert abs(got - dense) <= 1e-10 * abs(1 - dense), (method, B, eta * L, beta)
@@ -351,7 +366,7 @@ def test_lanczos_top_eigenpair():
     rng = np.random.default_rng(0)
     X = rng.random((150, 150))
     A = X + X.T
-    theta, x, resid = theory._lanczos_top(A, np.ones(150), 1e-12)
+    theta, x, resid = _lanczos_top(A, np.ones(150), 1e-12)
     vals, vecs = np.linalg.eigh(A)
     assert theta == pytest.approx(vals[-1], rel=1e-12)
     assert abs(abs(x @ vecs[:, -1]) - 1) < 1e-10 and resid <= 1e-12 * abs(theta)
@@ -361,18 +376,18 @@ def test_closure_is_exact_for_reflection_symmetric_rows():
     prob = reflection_symmetric_problem()
     w = exact.initial_weights(prob)
     for sampler in ("with_replacement", "kaczmarz"):
-        model = theory.closure_model(prob, sampler)
+        model = closure_model(prob, sampler)
         for method, B, eta_L, beta in [
             ("sgd", 1, 0.4, 0.0),
             ("hb", 2, 0.5, 0.7),
             ("nag", 3, 0.8, 0.6),
         ]:
             eta = eta_L / prob.eigvals[-1]
-            ours = theory.closure_curve(model, w, method, B, eta, beta, 200)
-            ref = theory.sampler_curve(prob, sampler, method, B, eta, beta, 200)
+            ours = model.curve(w, method, B, eta, beta, 200)
+            ref = sampler_curve(prob, sampler, method, B, eta, beta, 200)
             np.testing.assert_allclose(ours.loss, ref.loss, rtol=1e-9)
-            rho = theory.sampler_rate(prob, sampler, method, B, eta, beta, dense_max_d=0)
-            assert theory.closure_rate(model, method, B, eta, beta) == pytest.approx(rho, rel=1e-9)
+            rho = sampler_rate(prob, sampler, method, B, eta, beta, dense_max_d=0)
+            assert model.rate(method, B, eta, beta) == pytest.approx(rho, rel=1e-9)
 
 
 @pytest.mark.parametrize("sampler", ["kaczmarz", "coordinate"])
@@ -380,16 +395,16 @@ def test_closure_tuned_tstar_falls_with_the_batch(sampler):
     """c_B = 1/B: a larger batch adds a smaller positive map, so the tuned rate can only
     improve (up to the tuner's tolerance)."""
     prob = coordinate_problem(d=24) if sampler == "coordinate" else uneven_problem(d=24, n=400)
-    model = theory.closure_model(prob, sampler)
+    model = closure_model(prob, sampler)
     Bs = [1, 2, 4, 8, 16, 64, 256]
     for method in ("sgd", "hb", "nag"):
-        T = theory.closure_batch_scaling(model, method, Bs, eps=1e-6).iterations
+        T = batch_scaling(model, method, Bs, eps=1e-6).iterations
         assert np.all(np.isfinite(T))
         assert np.all(np.diff(T) <= 1e-6 * T[1:]), (method, T)
     # The knee lies where T* is twice the noise-free count, inside the range.
-    knee = theory.closure_knee_batch(model, "hb")
-    rho = theory.closure_optimal_parameters(model, "hb", knee).rho
-    rho_det = theory.deterministic_optimum("hb", prob.eigvals[-1], prob.eigvals[0])[2]
+    knee = knee_batch(model, "hb")
+    rho = optimal_parameters(model, "hb", knee).rho
+    rho_det = deterministic_optimum("hb", prob.eigvals[-1], prob.eigvals[0])[2]
     assert np.log(rho_det) / np.log(rho) == pytest.approx(2.0, rel=5e-3)
 
 
@@ -398,12 +413,12 @@ def test_exact_and_closure_rates_on_small_instances():
     and the noise-free limit (c_B = 0) is the same for both; the gap between them is the
     closure's error, printed (the report's numbers come from a longer run)."""
     for name, (prob, sampler) in closure_test_problems().items():
-        model = theory.closure_model(prob, sampler)
+        model = closure_model(prob, sampler)
         lam = prob.eigvals
         for method, B in [("sgd", 1), ("hb", 4), ("nag", 4)]:
-            tuned = theory.closure_optimal_parameters(model, method, B)
-            rho_ex = theory.sampler_rate(prob, sampler, method, B, tuned.eta, tuned.beta)
-            free = theory.gaussian_rate(lam, method, 1, tuned.eta, tuned.beta, n=1, replace=False)
+            tuned = optimal_parameters(model, method, B)
+            rho_ex = sampler_rate(prob, sampler, method, B, tuned.eta, tuned.beta)
+            free = Gaussian(lam, n=1, replace=False).rate(method, 1, tuned.eta, tuned.beta)
             assert tuned.rho >= free * (1 - 1e-12) and rho_ex >= free * (1 - 1e-12)
             ratio = (1 - rho_ex) / (1 - tuned.rho)
             print(
@@ -411,11 +426,11 @@ def test_exact_and_closure_rates_on_small_instances():
                 f"{1 - tuned.rho:.4g}, exact {1 - rho_ex:.4g} (ratio {ratio:.3f})"
             )
     prob, sampler = closure_test_problems()["gaussian/without_replacement"]
-    model = theory.closure_model(prob, sampler)
+    model = closure_model(prob, sampler)
     eta, beta = 0.3 / prob.eigvals[-1], 0.5
-    free = theory.gaussian_rate(prob.eigvals, "hb", prob.n, eta, beta, n=prob.n, replace=False)
-    assert theory.closure_rate(model, "hb", prob.n, eta, beta) == pytest.approx(free, rel=1e-12)
-    assert theory.sampler_rate(prob, sampler, "hb", prob.n, eta, beta) == pytest.approx(
+    free = Gaussian(prob.eigvals, n=prob.n, replace=False).rate("hb", prob.n, eta, beta)
+    assert model.rate("hb", prob.n, eta, beta) == pytest.approx(free, rel=1e-12)
+    assert sampler_rate(prob, sampler, "hb", prob.n, eta, beta) == pytest.approx(
         free, rel=1e-10
     )
 
@@ -435,10 +450,10 @@ def test_exact_and_closure_rates_on_the_digits_kernel():
     """Real data, d = 128: the exact rate through the Perron-root route (ARPACK on the
     d^2-dimensional noise map), printed beside the closure's."""
     prob = digits_kernel_problem()
-    model = theory.closure_model(prob, "coordinate")
-    tuned = theory.closure_optimal_parameters(model, "hb", 4)
-    rho_ex = theory.sampler_rate(prob, "coordinate", "hb", 4, tuned.eta, tuned.beta)
-    free = theory.gaussian_rate(prob.eigvals, "hb", 1, tuned.eta, tuned.beta, n=1, replace=False)
+    model = closure_model(prob, "coordinate")
+    tuned = optimal_parameters(model, "hb", 4)
+    rho_ex = sampler_rate(prob, "coordinate", "hb", 4, tuned.eta, tuned.beta)
+    free = Gaussian(prob.eigvals, n=1, replace=False).rate("hb", 1, tuned.eta, tuned.beta)
     assert tuned.rho >= free and rho_ex >= free
     print(
         f"digits kernel (d=128) coordinate hb B=4: 1 - rho at the closure-tuned point: "
@@ -448,9 +463,9 @@ def test_exact_and_closure_rates_on_the_digits_kernel():
 
 def test_exact_tuner_beats_a_grid():
     prob = coordinate_problem(d=4)
-    opt = theory.sampler_optimal_parameters(prob, "coordinate", "sgd", 2)
+    opt = sampler_optimal_parameters(prob, "coordinate", "sgd", 2)
     grid = np.geomspace(1e-3, 2.0, 60) / prob.eigvals[-1]
-    best = min(theory.sampler_rate(prob, "coordinate", "sgd", 2, e, 0.0) for e in grid)
+    best = min(sampler_rate(prob, "coordinate", "sgd", 2, e, 0.0) for e in grid)
     assert opt.rho <= best * (1 + 1e-12)
 
 
@@ -460,10 +475,10 @@ def test_closure_rate_timing():
 
     for d in (32, 128, 512):
         prob = gaussian_system(d, 4 * d, 1e4, seed=1)
-        model = theory.closure_model(prob, "kaczmarz")
+        model = closure_model(prob, "kaczmarz")
         lam = prob.eigvals
-        eta, beta, _ = theory.deterministic_optimum("hb", lam[-1], lam[0])
+        eta, beta, _ = deterministic_optimum("hb", lam[-1], lam[0])
         t0 = time.perf_counter()
         for B in (1, 16, 256):
-            theory.closure_rate(model, "hb", B, 0.5 * eta, beta)
+            model.rate("hb", B, 0.5 * eta, beta)
         print(f"closure rate, d = {d}: {(time.perf_counter() - t0) / 3 * 1e3:.1f} ms")

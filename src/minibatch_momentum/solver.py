@@ -835,8 +835,10 @@ def advise(
     """
     import pandas as pd
 
-    from minibatch_momentum import theory
+    from minibatch_momentum.theory.common import iterations_from_rate
+    from minibatch_momentum.theory.gaussian import Gaussian
     from minibatch_momentum.theory.rule import rule_for_spectrum
+    from minibatch_momentum.theory.tuning import batch_scaling
 
     for m in methods:
         _check_choice("method", m, METHODS)
@@ -868,12 +870,10 @@ def advise(
         table[f"T_model_{m}"] = [predicted_steps(m, B, est, sampler, n, tol) for B in grid]
         if exact:
             pts = [rule_for_spectrum(m, B, lam, n=n_rule, replace=replace) for B in grid]
-            rho = [
-                theory.gaussian_rate(lam, m, B, e, bb, n=n_rule, replace=replace)
-                for B, (e, bb) in zip(grid, pts, strict=True)
-            ]
-            table[f"T_rule_{m}"] = theory.iterations_from_rate(np.array(rho), eps)
-            tuned = theory.batch_scaling(lam, m, grid, eps=eps, n=n_rule, replace=replace)
+            model = Gaussian(lam, n=n_rule, replace=replace)
+            rho = [model.rate(m, B, e, bb) for B, (e, bb) in zip(grid, pts, strict=True)]
+            table[f"T_rule_{m}"] = iterations_from_rate(np.array(rho), eps)
+            tuned = batch_scaling(model, m, grid, eps=eps)
             table[f"T_opt_{m}"] = tuned.iterations
     return Advice(
         estimates=est, b_sat=b_sat, auto=auto, table=pd.DataFrame(table), exact=bool(exact)

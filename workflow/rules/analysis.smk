@@ -2,7 +2,7 @@ rule summarize:
     input:
         problem="results/problems/{problem}.npz",
         runs=shards,
-        code=code("problems", "analysis.tuning", "analysis.summary", "sampling.samplers", "grid", "theory"),
+        code=code("problems", "analysis.tuning", "analysis.summary", "sampling.samplers", "grid", "theory.common"),
     output:
         directory("results/summaries/{problem}/{sampler}"),
     log:
@@ -31,7 +31,6 @@ rule claims:
             "report.html",
             "analysis.summary",
             "theory.exact",
-            "theory",
             "theory.rule",
             "problems",
             "cli.seeds",

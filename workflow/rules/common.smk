@@ -89,7 +89,7 @@ def has_theory(problem, sampler):
 
 def noise_model(problem, sampler):
     """Gaussian closed form where it is exact (Gaussian rows, uniform mini-batches), else
-    the moment closure with the problem's own fourth moments (theory.py)."""
+    the moment closure with the problem's own fourth moments (theory/closure.py)."""
     spec = config["problems"][problem]
     gaussian = spec["family"] == "gaussian" and spec.get("form", "rows") == "rows"
     uniform = sampler in UNIFORM_SAMPLERS

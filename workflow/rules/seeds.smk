@@ -68,7 +68,7 @@ rule seed_small_lr:
 
 rule seed_threshold:
     input:
-        code=code(*SEED_CODE, "studies.threshold", "theory", "problems"),
+        code=code(*SEED_CODE, "studies.threshold", "theory.tuning", "problems"),
     output:
         data="results/seeds/threshold.parquet",
         claims="results/seeds/threshold.claims.json",

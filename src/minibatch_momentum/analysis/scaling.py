@@ -20,7 +20,7 @@ Everything here takes arrays and returns arrays. :func:`bootstrap_counts` re-tun
 grid on seed resamples, so each quantity comes with a bootstrap interval in which the
 tuning's own selection noise is included; replicate 0 is the full sample (the point
 estimate). :func:`tuned_log_counts` restricts tuning to the deterministic stability
-region (:func:`~minibatch_momentum.theory.stable_region`): points outside it may be run
+region (:func:`~minibatch_momentum.theory.common.stable_region`): points outside it may be run
 and drawn, never chosen.
 """
 

@@ -74,9 +74,10 @@ def tune(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def mark_stable(runs: pd.DataFrame, L: float) -> pd.DataFrame:
     """``runs`` with a ``stable`` column: whether each row's ``(eta, beta)`` lies in its
-    method's deterministic stability region (:func:`~minibatch_momentum.theory.stable_region`
-    with ``eta L``; ``L = 1`` for a projection sampler, whose ``eta`` is a relaxation)."""
-    from minibatch_momentum.theory import stable_region
+    method's deterministic stability region
+    (:func:`~minibatch_momentum.theory.common.stable_region` with ``eta L``; ``L = 1`` for a
+    projection sampler, whose ``eta`` is a relaxation)."""
+    from minibatch_momentum.theory.common import stable_region
 
     stable = np.zeros(len(runs), bool)
     for method, idx in runs.groupby("method").indices.items():

@@ -536,7 +536,7 @@ def run(spec: BenchmarkSpec = BenchmarkSpec(), out=print, use_jax: bool = True) 
 def exact_theory(d: int = 1000, kappa: float = 1e4, out=print) -> dict:
     """Time the exact tuned ``T*(B)`` (Gaussian closed form, rate-optimal ``(eta, beta)``
     per batch size) for 12 batch sizes ``1 .. 2048`` at ``d`` eigenvalues, per method."""
-    from minibatch_momentum.theory import benchmark_batch_scaling
+    from minibatch_momentum.theory.tuning import benchmark_batch_scaling
 
     res = benchmark_batch_scaling(d=d, kappa=kappa)
     seconds = {m: s for m, (_, s) in res.items()}
@@ -765,7 +765,7 @@ def profile_estimate(
     + the measured sampler; on a GPU, ``max(latency + sampler, flops / rate)`` (the host
     issues kernels and draws batches while the GPU computes). Job start-up is added per
     shard. ``theory_fn(eigvals, method, batch_sizes, eps, n, replace)`` returns ``T*`` per
-    batch size (default: :func:`minibatch_momentum.theory.batch_scaling`);
+    batch size (default: :func:`minibatch_momentum.theory.tuning.batch_scaling`);
     ``sampler_fn(n, B, replace)`` seconds per step of the sampler (default: measured,
     :func:`sampler_seconds`).
     """
@@ -773,10 +773,11 @@ def profile_estimate(
     from minibatch_momentum.problems import spectrum
 
     if theory_fn is None:
-        from minibatch_momentum.theory import batch_scaling
+        from minibatch_momentum.theory.gaussian import Gaussian
+        from minibatch_momentum.theory.tuning import batch_scaling
 
         def theory_fn(lam, method, Bs, eps, n, replace):
-            return batch_scaling(lam, method, Bs, eps=eps, n=n, replace=replace).iterations
+            return batch_scaling(Gaussian(lam, n, replace), method, Bs, eps=eps).iterations
 
     sampler_fn = sampler_seconds if sampler_fn is None else sampler_fn
     sweep = config["sweep"]

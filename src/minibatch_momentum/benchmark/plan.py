@@ -10,7 +10,7 @@ and data, else generated, well under a second at the profiles' sizes).
 
 Per shard (problem, sampler, method, ``B``): the predicted steps to ``eps``,
 ``T = log(1/eps) / log(1/rho)`` with ``rho`` the exact rate of the Gaussian-rows theory
-(:func:`~minibatch_momentum.theory.gaussian_rate`, the sampler's ``m`` and ``replace``;
+(:class:`~minibatch_momentum.theory.gaussian.Gaussian`, the sampler's ``m`` and ``replace``;
 an approximation for non-uniform samplers, as in the theory job's ``gaussian`` model) at
 the momentum rule's ``(eta, beta)`` (:mod:`~minibatch_momentum.theory.rule`, within ~1.2-1.5 of
 the rate-optimal ``T*`` on its calibration spectra). The shard's own grid is then
@@ -18,7 +18,7 @@ searched, nearest the rule's point first, for a point whose predicted ``T`` is w
 ``t_max`` (one or two rate evaluations where the grid is sensible); a shard with none is
 *hopeless*: every run of it would run to ``t_max`` and end censored. One cheap
 certificate skips the search: the deterministic optimum's count
-(:func:`~minibatch_momentum.theory.deterministic_optimum`; noise only adds to the second
+(:func:`~minibatch_momentum.theory.common.deterministic_optimum`; noise only adds to the second
 moments, so no constant ``(eta, beta)`` beats it) above ``t_max`` makes every grid point
 hopeless at once. ``T`` is the asymptotic count; the expected loss from ``x_0 = 0``
 gets there a little sooner where the slowest modes carry little of the initial loss.
@@ -165,7 +165,8 @@ def predicted_steps(
     nearest the rule's point first and stops at the first point within ``t_max``: one or
     two rate evaluations for a shard that can succeed.
     """
-    from minibatch_momentum.theory import deterministic_optimum, gaussian_rate, iterations_from_rate
+    from minibatch_momentum.theory.common import deterministic_optimum, iterations_from_rate
+    from minibatch_momentum.theory.gaussian import Gaussian
     from minibatch_momentum.theory.rule import rule_for_spectrum
 
     q = spectral_quantities(lam)
@@ -173,10 +174,10 @@ def predicted_steps(
     if T_det > t_max:
         return T_det, "deterministic bound", True
 
+    model = Gaussian(lam, n=m, replace=replace)
+
     def steps(eta, beta):
-        return iterations_from_rate(
-            gaussian_rate(lam, method, B, eta, beta, n=m, replace=replace), eps
-        )
+        return iterations_from_rate(model.rate(method, B, eta, beta), eps)
 
     eta_r, beta_r = rule_for_spectrum(
         method,

@@ -27,7 +27,7 @@ def _rule_specs(spec: dict) -> dict:
 
 def _check_theory_spec(spec: dict) -> None:
     """Field-naming errors for the theory spec (the workflow's schema checks the same)."""
-    from minibatch_momentum.theory import METHODS
+    from minibatch_momentum.theory.common import METHODS
     from minibatch_momentum.theory.exact import HEATMAP_DEFAULTS
 
     methods = spec["methods"]
@@ -87,30 +87,26 @@ def cmd_theory(args) -> None:
     # m and replace of the sampler: its c_B and what the rule is handed; kaczmarz_block
     # (no closed form) and a sampler of the other problem kind stop here.
     n, replace = exact.sampler_info(problem, sampler)
-    closure = exact.closure_for(problem, sampler, noise)
+    model = exact.noise_model(problem, sampler, noise)
     meta = problem.spectral_summary()
-    lam = problem.eigvals
     out = Path(args.out_dir)
     timing = {}
 
     t0 = time.perf_counter()
     table = exact.batch_scaling_table(
-        lam,
+        model,
         exact.initial_weights(problem),
         spec["methods"],
         spec["batch_sizes"],
         spec["eps"],
-        n=n,
-        replace=replace,
         rule=_rule_specs(spec),
-        closure=closure,
         progress=_log,
     )
     timing["batch_scaling_s"] = time.perf_counter() - t0
     _log(f"exact T*(B) for {len(table)} (method, B) in {timing['batch_scaling_s']:.1f}s")
 
     t0 = time.perf_counter()
-    knees = exact.knees(lam, spec["methods"], n=n, replace=replace, closure=closure)
+    knees = exact.knees(model, spec["methods"])
     timing["knees_s"] = time.perf_counter() - t0
     _log(f"exact knees {knees} in {timing['knees_s']:.1f}s")
 
@@ -121,7 +117,7 @@ def cmd_theory(args) -> None:
     if not spec.get("rate_maps", True):  # only the headline pair's figure draws them
         heat_B = []
     t0 = time.perf_counter()
-    maps = exact.rate_map_table(lam, method, heat_B, n=n, replace=replace, closure=closure, **hm)
+    maps = exact.rate_map_table(model, method, heat_B, **hm)
     timing["rate_maps_s"] = time.perf_counter() - t0
     _log(f"rate maps ({method}, B = {heat_B}, {len(maps)} points) in {timing['rate_maps_s']:.1f}s")
 
@@ -141,30 +137,11 @@ def cmd_theory(args) -> None:
     _log(f"-> {out}")
 
 
-def _t1_steps(spec, problem, closure, weights, method, B, eta, beta, n, replace) -> int:
+def _t1_steps(spec, model, weights, method, B, eta, beta) -> int:
     """T1's horizon: until the theory's E f (the spec's noise model) reaches eps, at most
     ``t1.max_steps``."""
-    from minibatch_momentum import theory
-
-    t1 = spec["t1"]
-    if closure is None:
-        T = theory.gaussian_iterations(
-            problem.eigvals,
-            weights,
-            method,
-            B,
-            eta,
-            beta,
-            spec["eps"],
-            t_max=int(t1["max_steps"]),
-            n=n,
-            replace=replace,
-        )
-    else:
-        T = theory.closure_iterations(
-            closure, weights, method, B, eta, beta, spec["eps"], t_max=int(t1["max_steps"])
-        )
-    return int(min(T, t1["max_steps"]))
+    t_max = int(spec["t1"]["max_steps"])
+    return int(min(model.iterations(weights, method, B, eta, beta, spec["eps"], t_max=t_max), t_max))
 
 
 def _required(spec: dict, keys, prefix: str = "") -> None:
@@ -195,7 +172,7 @@ def cmd_montecarlo(args) -> None:
     rules = _rule_specs(spec)
     problem = load_problem(args.problem)
     n, replace = exact.sampler_info(problem, sampler)
-    closure = exact.closure_for(problem, sampler, noise)
+    model = exact.noise_model(problem, sampler, noise)
     weights = exact.initial_weights(problem)
     B = int(t1["batch_size"])
     frames, info = [], {}
@@ -205,7 +182,7 @@ def cmd_montecarlo(args) -> None:
         eta, beta = rule_for_spectrum(
             method, B, problem.eigvals, n=n, replace=replace, **rules[method]
         )
-        steps = _t1_steps(spec, problem, closure, weights, method, B, eta, beta, n, replace)
+        steps = _t1_steps(spec, model, weights, method, B, eta, beta)
         t0 = time.perf_counter()
         frames.append(
             exact.exact_vs_monte_carlo(
@@ -248,19 +225,15 @@ def cmd_theory_grid(args) -> None:
     sampler, noise = _exact_spec(spec)
     grid = Grid(**spec["grid"])
     problem = load_problem(args.problem)
-    n, replace = exact.sampler_info(problem, sampler)
-    closure = exact.closure_for(problem, sampler, noise)
+    model = exact.noise_model(problem, sampler, noise)
     weights = exact.initial_weights(problem)
     L = float(problem.eigvals[-1])
     t0 = time.perf_counter()
     table = exact.grid_table(
-        problem.eigvals,
+        model,
         weights,
         {m: (sizes, *grid.points(m, L)) for m, sizes in spec["methods"].items()},
         spec["eps"],
-        n=n,
-        replace=replace,
-        closure=closure,
         check_every=int(spec.get("check_every", 1)),
         censor_factor=float(spec.get("censor_factor", 2.0)),
         progress=_log,

@@ -71,7 +71,7 @@ import torch
 
 from minibatch_momentum.problems import Problem
 from minibatch_momentum.sampling.samplers import Sampling, sampling
-from minibatch_momentum.theory import BLOWUP
+from minibatch_momentum.theory.common import BLOWUP
 
 METHODS = ("sgd", "hb", "nag")
 # Baselines of S6 (see "Baselines" above) and the extra per-run parameters each takes.

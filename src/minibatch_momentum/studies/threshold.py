@@ -21,7 +21,7 @@ the exact iterations ``log(1/eps) / log(1/rho*)`` at the rate-optimal constant
   then refined by Brent's method in ``log B``. ``nan`` if the ratio stays below 2 up to
   ``b_max``.
 - ``b_accel``: the smallest ``B`` from which tuned heavy ball runs within ``accel_factor``
-  (2) of its noise-free accelerated count (:func:`~minibatch_momentum.theory.knee_batch`);
+  (2) of its noise-free accelerated count (:func:`~minibatch_momentum.theory.tuning.knee_batch`);
   this is Dang et al.'s ``b*`` ("SHB attains the accelerated rate"), and the closed form
   predicts it at ``B_sat = tr H / sqrt(L mu) = (tr H / L) sqrt(kappa)``, slope 1/2 in
   ``kappa`` at fixed stable rank.
@@ -49,6 +49,9 @@ from scipy import stats
 from minibatch_momentum.checks import Rule, finite, integer, number, one_of, require
 from minibatch_momentum.report.records import check_record, verdict
 from minibatch_momentum.studies.base import StudyConfig
+from minibatch_momentum.theory.common import deterministic_optimum, iterations_from_rate
+from minibatch_momentum.theory.gaussian import Gaussian
+from minibatch_momentum.theory.tuning import knee_batch, optimal_parameters
 
 __all__ = [
     "ThresholdConfig",
@@ -168,10 +171,9 @@ def threshold_spectrum(kappa: float, config: ThresholdConfig) -> np.ndarray:
 def speedup_ratio(eigvals: np.ndarray, batch_size: float) -> tuple[float, float]:
     """``(rho*_SGD, rho*_HB)``: the exact rate-optimal rates at ``B`` (i.i.d. rows). The
     speedup is ``T*_SGD / T*_HB = log(rho*_HB) / log(rho*_SGD)``."""
-    from minibatch_momentum.theory import optimal_parameters
-
-    s = optimal_parameters(eigvals, "sgd", batch_size).rho
-    h = optimal_parameters(eigvals, "hb", batch_size).rho
+    model = Gaussian(eigvals)
+    s = optimal_parameters(model, "sgd", batch_size).rho
+    h = optimal_parameters(model, "hb", batch_size).rho
     return float(s), float(h)
 
 
@@ -201,8 +203,6 @@ def run_threshold(
     list columns ``curve_B``, ``curve_T_sgd``, ``curve_T_hb`` (exact ``T*`` on the ``B``
     grid up to the first grid point past both thresholds, at least 4 B_sat).
     """
-    from minibatch_momentum.theory import deterministic_optimum, iterations_from_rate, knee_batch
-
     rows = []
     grid = config.batch_grid
     log_eps = math.log(config.eps)
@@ -230,7 +230,7 @@ def run_threshold(
             if B >= 4 * b_sat and vals[-1] >= 0:
                 break
         b_speed = _first_crossing(log_ratio, np.array(Bs), np.array(vals))
-        b_acc = knee_batch(lam, "hb", factor=config.accel_factor, replace=True)
+        b_acc = knee_batch(Gaussian(lam, replace=True), "hb", factor=config.accel_factor)
         curve = np.array([rates(B) for B in Bs])
         T_s = iterations_from_rate(curve[:, 0], config.eps)
         T_h = iterations_from_rate(curve[:, 1], config.eps)

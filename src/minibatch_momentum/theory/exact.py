@@ -1,7 +1,7 @@
 r"""The exact-theory tables the workflow sets beside the sweeps (claims C1-C4 and T1).
 
-Everything here comes from :mod:`~minibatch_momentum.theory` (no fitting, no sweep
-result): for a problem and a sampler,
+Everything here comes from the exact theory of :mod:`~minibatch_momentum.theory` (no
+fitting, no sweep result): for a problem and a sampler's noise model (:func:`noise_model`),
 
 - :func:`batch_scaling_table`: per method and batch size, the rate-optimal constant
   ``(eta, beta)``, its exact rate ``rho`` and two exact iteration counts, and the same
@@ -12,7 +12,8 @@ result): for a problem and a sampler,
   beside a Monte Carlo of the engine (claim T1).
 
 *Which theory.* The batch-scaling tables, knees and rate maps use one of two noise
-models (:data:`NOISE_MODELS`, the theory spec's ``noise``):
+models (:data:`NOISE_MODELS`, the theory spec's ``noise``; both a
+:class:`~minibatch_momentum.theory.model.NoiseModel`):
 
 - ``gaussian`` (the default): the Gaussian-rows closed form with the problem's
   eigenvalues and the sampler's ``c_B`` (its ``m`` and ``replace``): exact when the rows
@@ -20,14 +21,14 @@ models (:data:`NOISE_MODELS`, the theory spec's ``noise``):
   rows are close to ``N(0, H)``, the two agree to about 1%; see the T1 data, which has
   both);
 - ``moments``: the moment closure with this problem's own fourth moments ``Q`` for the
-  sampler (:class:`~minibatch_momentum.theory.Closure`): the same diagonal closure with
+  sampler (:class:`~minibatch_momentum.theory.closure.Closure`): the same diagonal closure with
   the sampler's noise in place of the Gaussian one, exact when the sampler's noise maps
   diagonal second moments to diagonal ones, an approximation otherwise.
 
 :func:`exact_vs_monte_carlo` uses the exact operator of the problem's own table for the
-sampler (:func:`~minibatch_momentum.theory.sampler_curve`), exact for this matrix and
-sampler, and shows both models beside it. ``kaczmarz_block`` has no closed form
-(:data:`~minibatch_momentum.theory.BLOCK_PROJECTION_ERROR`).
+sampler (:func:`~minibatch_momentum.theory.sampler.sampler_curve`), exact for this matrix
+and sampler, and shows both models beside it. ``kaczmarz_block`` has no closed form
+(:data:`~minibatch_momentum.theory.sampler.BLOCK_PROJECTION_ERROR`).
 
 *Two iteration counts.* ``T_rate = log(1/eps) / log(1/rho)`` is the asymptotic count;
 ``T_curve`` is the first ``t`` with ``E f(x_t) <= eps f(x_0)`` on the exact expected-loss
@@ -44,9 +45,22 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from minibatch_momentum import theory
 from minibatch_momentum.problems import Problem
+from minibatch_momentum.theory.common import (
+    deterministic_optimum,
+    iterations_from_rate,
+    stable_region,
+)
+from minibatch_momentum.theory.gaussian import Gaussian
+from minibatch_momentum.theory.model import NoiseModel
 from minibatch_momentum.theory.rule import rule_for_spectrum
+from minibatch_momentum.theory.sampler import closure_model, sampler_curve, sampler_table
+from minibatch_momentum.theory.tuning import (
+    BatchScaling,
+    batch_scaling,
+    knee_batch,
+    optimal_parameters,
+)
 
 # The noise model of the batch-scaling tables, knees and rate maps (module docstring).
 NOISE_MODELS = ("gaussian", "moments")
@@ -80,76 +94,62 @@ def sampler_info(problem: Problem, sampler: str) -> tuple[int, bool]:
     """``(m, replace)`` of ``sampler`` on ``problem``: what sets its ``c_B`` and what the
     momentum rule is handed as ``n`` and ``replace``. ``ValueError`` for
     ``kaczmarz_block`` and for a sampler of the other problem kind."""
-    table = theory.sampler_table(problem, sampler)
+    table = sampler_table(problem, sampler)
     return table.m, table.replace
 
 
-def closure_for(problem: Problem, sampler: str, noise: str) -> theory.Closure | None:
-    """The moment closure for ``noise="moments"``, None for ``"gaussian"``."""
+def noise_model(problem: Problem, sampler: str, noise: str) -> NoiseModel:
+    """The noise model ``noise`` of :data:`NOISE_MODELS` for ``sampler`` on ``problem``:
+    the Gaussian closed form with the problem's eigenvalues and the sampler's ``(m,
+    replace)``, or the moment closure with its fourth moments."""
     if noise not in NOISE_MODELS:
         raise ValueError(f"noise: must be one of {list(NOISE_MODELS)}, got {noise!r}")
-    return theory.closure_model(problem, sampler) if noise == "moments" else None
+    if noise == "moments":
+        return closure_model(problem, sampler)
+    m, replace = sampler_info(problem, sampler)
+    return Gaussian(problem.eigvals, n=m, replace=replace)
 
 
-def _rate(eigvals, method, B, eta, beta, n, replace, closure) -> float:
-    if closure is None:
-        return theory.gaussian_rate(eigvals, method, B, eta, beta, n=n, replace=replace)
-    return theory.closure_rate(closure, method, B, eta, beta)
-
-
-def _iterations_many(
-    eigvals,
-    weights,
-    method,
-    Bs,
-    eta,
-    beta,
-    eps,
-    t_max,
-    n,
-    replace,
-    closure,
-    censor_factor=None,
-    groups=None,
-):
-    """Exact counts of many configurations at once (``method`` one name or one per
-    configuration), through the Gaussian closed form or ``closure``."""
-    common = (weights, method, Bs, eta, beta, eps)
-    kw = {"t_max": t_max, "censor_factor": censor_factor, "groups": groups}
-    if closure is None:
-        return theory.gaussian_iterations_many(eigvals, *common, n=n, replace=replace, **kw)
-    return theory.closure_iterations_many(closure, *common, **kw)
+# The columns of the T*(B) table, in order (batch_scaling_table).
+TSTAR_COLUMNS = [
+    "method",
+    "batch_size",
+    "eta",
+    "beta",
+    "rho",
+    "T_rate",
+    "T_curve",
+    "rule_eta",
+    "rule_beta",
+    "rule_rho",
+    "rule_T_rate",
+    "rule_T_curve",
+]
 
 
 def batch_scaling_table(
-    eigvals: np.ndarray,
+    model: NoiseModel,
     weights: np.ndarray,
     methods,
     batch_sizes,
     eps: float,
     *,
-    n: int | None = None,
-    replace: bool = True,
     rule: dict[str, dict] | None = None,
     t_max: int = T_MAX,
-    closure: theory.Closure | None = None,
     progress=None,
 ) -> pd.DataFrame:
     """Exact ``T*(B)`` and the rule's exact ``T(B)``.
 
     Parameters
     ----------
-    eigvals, weights : eigenvalues of ``H`` and the squared initial error in its eigenbasis.
+    model : the noise model (:func:`noise_model`); its eigenvalues, ``n`` and ``replace``
+        (the sampler's ``m`` and ``replace``) are also what the rule is handed.
+    weights : the squared initial error in the eigenbasis (:func:`initial_weights`).
     methods, batch_sizes : what to tabulate.
     eps : target relative loss.
-    n, replace : the sampler's ``m`` and ``replace`` (:func:`sampler_info`): they set the
-        Gaussian model's ``c_B`` (see :func:`~minibatch_momentum.theory.noise_factor`)
-        and are what the rule is handed.
     rule : per method, the rule variant ``{"noise_line": ..., "form": ...}``; a method
         without an entry gets no rule columns (NaN).
     t_max : cap on the curve counts (``inf`` beyond).
-    closure : the moment closure to use (``noise="moments"``); None: the Gaussian-rows
-        closed form.
     progress : called with a line per (method, batch size) once it is tuned (a long job's
         log), or None.
 
@@ -163,21 +163,7 @@ def batch_scaling_table(
     Bs = np.asarray(batch_sizes, float)
     frames, curves = [], []  # curves: (table, column, method, B, eta, beta) to count
     for method in methods:
-        tuned = []
-        for B in Bs:  # one at a time (each is tuned on its own), for the progress line
-            if closure is None:
-                bs = theory.batch_scaling(eigvals, method, [B], eps=eps, n=n, replace=replace)
-            else:
-                bs = theory.closure_batch_scaling(closure, method, [B], eps=eps)
-            tuned.append(bs)
-            if progress is not None:
-                progress(f"tuned {method} B={B:g}: 1 - rho = {1 - bs.rho[0]:.4g}")
-        bs = theory.BatchScaling(
-            *(
-                np.concatenate([getattr(t, f) for t in tuned])
-                for f in theory.BatchScaling.__dataclass_fields__
-            )
-        )
+        bs = _tuned(model, method, Bs, eps, progress)
         df = pd.DataFrame(
             {
                 "method": method,
@@ -189,59 +175,59 @@ def batch_scaling_table(
             }
         )
         curves.append((df, "T_curve", method, Bs, bs.eta, bs.beta))
-        spec = rule.get(method)
-        if spec is None:
-            for col in ("rule_eta", "rule_beta", "rule_rho", "rule_T_rate", "rule_T_curve"):
-                df[col] = np.nan
-        else:
-            pts = np.array(
-                [rule_for_spectrum(method, B, eigvals, n=n, replace=replace, **spec) for B in Bs]
-            )
-            rho = np.array(
-                [
-                    _rate(eigvals, method, B, e, b, n, replace, closure)
-                    for B, (e, b) in zip(Bs, pts, strict=True)
-                ]
-            )
-            df["rule_eta"], df["rule_beta"], df["rule_rho"] = pts[:, 0], pts[:, 1], rho
-            df["rule_T_rate"] = theory.iterations_from_rate(rho, eps)
-            curves.append((df, "rule_T_curve", method, Bs, pts[:, 0], pts[:, 1]))
+        curves += _rule_columns(model, df, method, Bs, rule.get(method), eps)
         frames.append(df)
     # Every count at once: the steps' fixed cost is paid once, not once per method and
     # point set (each configuration's count is its own).
     method, B, eta, beta = (
         np.concatenate([np.broadcast_to(c[i], Bs.shape) for c in curves]) for i in range(2, 6)
     )
-    T = _iterations_many(eigvals, weights, method, B, eta, beta, eps, t_max, n, replace, closure)
+    T = model.iterations_many(weights, method, B, eta, beta, eps, t_max=t_max)
     for (df, column, *_), counts in zip(curves, np.split(T, len(curves)), strict=True):
         df[column] = counts
-    return pd.concat(frames, ignore_index=True)[
+    return pd.concat(frames, ignore_index=True)[TSTAR_COLUMNS]
+
+
+def _tuned(model: NoiseModel, method: str, Bs: np.ndarray, eps: float, progress) -> BatchScaling:
+    """:func:`~minibatch_momentum.theory.tuning.batch_scaling` one batch size at a time
+    (each is tuned on its own), for the progress line."""
+    tuned = []
+    for B in Bs:
+        bs = batch_scaling(model, method, [B], eps=eps)
+        tuned.append(bs)
+        if progress is not None:
+            progress(f"tuned {method} B={B:g}: 1 - rho = {1 - bs.rho[0]:.4g}")
+    return BatchScaling(
+        *(np.concatenate([getattr(t, f) for t in tuned]) for f in BatchScaling.__dataclass_fields__)
+    )
+
+
+def _rule_columns(model: NoiseModel, df, method: str, Bs, spec: dict | None, eps: float) -> list:
+    """The rule's ``rule_eta``, ``rule_beta``, ``rule_rho`` and ``rule_T_rate`` into ``df``
+    (NaN without a rule ``spec``, and ``rule_T_curve`` too); returns the curves to count
+    for ``rule_T_curve``."""
+    if spec is None:
+        for col in ("rule_eta", "rule_beta", "rule_rho", "rule_T_rate", "rule_T_curve"):
+            df[col] = np.nan
+        return []
+    pts = np.array(
         [
-            "method",
-            "batch_size",
-            "eta",
-            "beta",
-            "rho",
-            "T_rate",
-            "T_curve",
-            "rule_eta",
-            "rule_beta",
-            "rule_rho",
-            "rule_T_rate",
-            "rule_T_curve",
+            rule_for_spectrum(method, B, model.eigvals, n=model.n, replace=model.replace, **spec)
+            for B in Bs
         ]
-    ]
+    )
+    rho = np.array([model.rate(method, B, e, b) for B, (e, b) in zip(Bs, pts, strict=True)])
+    df["rule_eta"], df["rule_beta"], df["rule_rho"] = pts[:, 0], pts[:, 1], rho
+    df["rule_T_rate"] = iterations_from_rate(rho, eps)
+    return [(df, "rule_T_curve", method, Bs, pts[:, 0], pts[:, 1])]
 
 
 def grid_table(
-    eigvals: np.ndarray,
+    model: NoiseModel,
     weights: np.ndarray,
     grids: dict,
     eps: float,
     *,
-    n: int | None = None,
-    replace: bool = True,
-    closure: theory.Closure | None = None,
     check_every: int = 1,
     censor_factor: float = 2.0,
     t_max: int = T_MAX,
@@ -266,24 +252,20 @@ def grid_table(
     keys, parts = [], []
     for method, (sizes, eta, beta) in grids.items():
         eta, beta = np.asarray(eta, float), np.asarray(beta, float)
-        ok = theory.stable_region(method, eta * float(np.max(eigvals)), beta)
+        ok = stable_region(method, eta * float(np.max(model.eigvals)), beta)
         eta, beta = eta[ok], beta[ok]
         for B in sizes:
             keys.append((method, int(B), eta, beta))
             parts.append(np.full(eta.size, len(keys) - 1))
     group = np.concatenate(parts)
-    T = _iterations_many(
-        eigvals,
+    T = model.iterations_many(
         weights,
         np.array([keys[g][0] for g in group], dtype=object),
         np.array([keys[g][1] for g in group], float),
         np.concatenate([k[2] for k in keys]),
         np.concatenate([k[3] for k in keys]),
         eps,
-        t_max,
-        n,
-        replace,
-        closure,
+        t_max=t_max,
         censor_factor=censor_factor,
         groups=group,
     )
@@ -339,19 +321,16 @@ def kappa_scan(
     rows = []
     for kappa in kappas:
         lam = spectrum(d, float(kappa), profile)
+        model = Gaussian(lam)
         L, mu = float(lam.max()), float(lam.min())
         b_sgd, b_sat = float(lam.sum() / L), float(lam.sum() / np.sqrt(L * mu))
         for method in methods:
             t0 = time.perf_counter()
-            T_det = float(
-                theory.iterations_from_rate(
-                    theory.deterministic_optimum(method, L, mu)[2], np.e**-1
-                )
-            )
+            T_det = float(iterations_from_rate(deterministic_optimum(method, L, mu)[2], np.e**-1))
             B, best = 1.0, np.inf
             while True:
-                rho = theory.optimal_parameters(lam, method, B).rho
-                T = float(theory.iterations_from_rate(rho, np.e**-1))
+                rho = optimal_parameters(model, method, B).rho
+                T = float(iterations_from_rate(rho, np.e**-1))
                 rows.append(
                     {
                         "kappa": float(kappa),
@@ -375,20 +354,10 @@ def kappa_scan(
     return pd.DataFrame(rows)
 
 
-def knees(
-    eigvals: np.ndarray,
-    methods,
-    *,
-    n: int | None = None,
-    replace: bool = True,
-    closure: theory.Closure | None = None,
-) -> dict:
+def knees(model: NoiseModel, methods) -> dict:
     """Exact breakpoints per method: the batch size where the tuned ``T*`` is twice the
-    noise-free optimum's (:func:`~minibatch_momentum.theory.knee_batch`, or
-    :func:`~minibatch_momentum.theory.closure_knee_batch` with a ``closure``)."""
-    if closure is not None:
-        return {m: theory.closure_knee_batch(closure, m) for m in methods}
-    return {m: theory.knee_batch(eigvals, m, n=n, replace=replace) for m in methods}
+    noise-free optimum's (:func:`~minibatch_momentum.theory.tuning.knee_batch`)."""
+    return {m: knee_batch(model, m) for m in methods}
 
 
 def heatmap_batches(batch_sizes, b_sgd: float, b_sat: float, targets=None) -> list[int]:
@@ -401,28 +370,19 @@ def heatmap_batches(batch_sizes, b_sgd: float, b_sat: float, targets=None) -> li
 
 
 def rate_map(
-    eigvals: np.ndarray,
-    method: str,
-    batch_size: float,
-    eta: np.ndarray,
-    beta: np.ndarray,
-    *,
-    n: int | None = None,
-    replace: bool = True,
-    closure: theory.Closure | None = None,
+    model: NoiseModel, method: str, batch_size: float, eta: np.ndarray, beta: np.ndarray
 ) -> np.ndarray:
-    """Exact ``rho`` (Gaussian rows, or the ``closure``) at each ``(eta[k], beta[k])``
-    (``>= 1``: diverges)."""
+    """Exact ``rho`` of ``model`` at each ``(eta[k], beta[k])`` (``>= 1``: diverges)."""
     return np.array(
         [
-            _rate(eigvals, method, batch_size, e, b, n, replace, closure)
+            model.rate(method, batch_size, e, b)
             for e, b in zip(np.ravel(eta), np.ravel(beta), strict=True)
         ]
     )
 
 
 def rate_map_table(
-    eigvals: np.ndarray,
+    model: NoiseModel,
     method: str,
     batch_sizes,
     *,
@@ -432,13 +392,10 @@ def rate_map_table(
     one_minus_beta_min: float,
     one_minus_beta_max: float,
     num_beta: int,
-    n: int | None = None,
-    replace: bool = True,
-    closure: theory.Closure | None = None,
 ) -> pd.DataFrame:
     """:func:`rate_map` over a log grid of ``eta L`` and ``1 - beta`` at each batch size;
     one row per point with ``batch_size``, ``eta``, ``beta``, ``rho``."""
-    L = float(np.max(eigvals))
+    L = float(np.max(model.eigvals))
     e = np.geomspace(eta_min, eta_max, num_eta) / L
     omb = np.geomspace(one_minus_beta_min, one_minus_beta_max, num_beta)
     E, OMB = np.meshgrid(e, omb, indexing="ij")
@@ -449,9 +406,7 @@ def rate_map_table(
                 "batch_size": int(B),
                 "eta": E.ravel(),
                 "beta": 1.0 - OMB.ravel(),
-                "rho": rate_map(
-                    eigvals, method, B, E, 1.0 - OMB, n=n, replace=replace, closure=closure
-                ),
+                "rho": rate_map(model, method, B, E, 1.0 - OMB),
             }
         )
         for B in batch_sizes
@@ -478,25 +433,24 @@ def exact_vs_monte_carlo(
     """The exact ``E f(x_t) / f(x_0)`` beside the mean of ``runs`` independent runs.
 
     Columns per step ``t = 0 .. steps``: ``exact`` (the exact operator of this problem's
-    table for ``sampler``, :func:`~minibatch_momentum.theory.sampler_curve`), ``closure``
+    table for ``sampler``, :func:`~minibatch_momentum.theory.sampler.sampler_curve`), ``closure``
     (the moment closure with this table's fourth moments), ``gaussian`` (the Gaussian-rows
     closed form with the same spectrum and the sampler's ``c_B``), ``noise_free`` (the
     full-gradient curve with the same ``(eta, beta)``, a negative control), ``mc_mean``,
     ``mc_stderr`` and the two-sided ``confidence`` band ``lower``/``upper`` = mean -/+ z
     stderr (:func:`~minibatch_momentum.simulate.engine.monte_carlo` with ``sampler``).
     """
-    m, replace = sampler_info(problem, sampler)
-    exact = theory.sampler_curve(problem, sampler, method, batch_size, eta, beta, steps).loss
+    exact = sampler_curve(problem, sampler, method, batch_size, eta, beta, steps).loss
     w = initial_weights(problem)
-    closure = theory.closure_curve(
-        theory.closure_model(problem, sampler), w, method, batch_size, eta, beta, steps
-    ).loss
-    gauss = theory.gaussian_curve(
-        problem.eigvals, w, method, batch_size, eta, beta, steps, n=m, replace=replace
-    ).loss
-    free = theory.gaussian_curve(
-        problem.eigvals, w, method, problem.n, eta, beta, steps, n=problem.n, replace=False
-    ).loss
+    closure, gauss = (
+        noise_model(problem, sampler, noise).curve(w, method, batch_size, eta, beta, steps).loss
+        for noise in ("moments", "gaussian")
+    )
+    free = (
+        Gaussian(problem.eigvals, n=problem.n, replace=False)
+        .curve(w, method, problem.n, eta, beta, steps)
+        .loss
+    )
     from minibatch_momentum.simulate.engine import (
         monte_carlo,  # torch: only the Monte Carlo job needs it
     )

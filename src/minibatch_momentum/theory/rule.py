@@ -55,8 +55,8 @@ under the deterministic effective step.
 *Constants.* ``(c_damp, c_ceil, c_noise)`` per method and noise line are set by
 :func:`calibrate_rule`: Nelder-Mead on the worst ratio ``T_rule(B) / T*(B)`` over
 :func:`reference_spectra` and ``B = 1 .. 2^16``, where both ``T`` come from the exact
-rate (:func:`~minibatch_momentum.theory.gaussian_rate`, ``T*`` at the rate-optimal
-``(eta, beta)`` of :func:`~minibatch_momentum.theory.optimal_parameters`). No simulation
+rate (:class:`~minibatch_momentum.theory.gaussian.Gaussian`, ``T*`` at the rate-optimal
+``(eta, beta)`` of :func:`~minibatch_momentum.theory.tuning.optimal_parameters`). No simulation
 and no grid search of runs enters. ``RULE_CONSTANTS`` holds that calibration's output;
 the worst ratio it reached is in ``CALIBRATION_WORST_RATIO``.
 
@@ -79,13 +79,10 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.optimize
 
-from minibatch_momentum.theory import (
-    deterministic_optimum,
-    gaussian_rate,
-    iterations_from_rate,
-    noise_factor,
-    optimal_parameters,
-)
+from minibatch_momentum.sampling.samplers import noise_factor
+from minibatch_momentum.theory.common import deterministic_optimum, iterations_from_rate
+from minibatch_momentum.theory.gaussian import Gaussian
+from minibatch_momentum.theory.tuning import optimal_parameters
 
 BLENDS = ("harmonic", "min")
 
@@ -194,7 +191,7 @@ def momentum_rule(
     batch_size : ``B``.
     L, mu, trace : largest and smallest non-zero eigenvalue of ``H`` and its trace.
     n, replace : sampling, for the noise factor ``c_B`` (see
-        :func:`~minibatch_momentum.theory.noise_factor`).
+        :func:`~minibatch_momentum.sampling.samplers.noise_factor`).
     eigvals : optional spectrum; sharpens the noise line (matters for ``nag``).
     form : ``"harmonic"`` (default) or ``"min"`` (docs/design.md's literal form; it
         overshoots where the two lines cross, see the module docstring).
@@ -398,7 +395,8 @@ def rule_ratios(
                 constants=constants,
                 eigvals=lam if noise_line_kind == "spectrum" else None,
             )
-            row.append(iterations_from_rate(gaussian_rate(lam, method, B, eta, beta), 1.0 / np.e))
+            rho = Gaussian(lam).rate(method, B, eta, beta)
+            row.append(iterations_from_rate(rho, 1.0 / np.e))
         out.append(np.asarray(row) / t_opt)
     return np.array(out)
 
@@ -408,7 +406,7 @@ def optimal_iterations(method: str, spectra, batch_sizes) -> list[np.ndarray]:
     return [
         np.array(
             [
-                iterations_from_rate(optimal_parameters(lam, method, B).rho, 1.0 / np.e)
+                iterations_from_rate(optimal_parameters(Gaussian(lam), method, B).rho, 1.0 / np.e)
                 for B in batch_sizes
             ]
         )
