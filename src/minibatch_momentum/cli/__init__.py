@@ -616,7 +616,7 @@ def cmd_plan(args) -> None:
 
 
 def cmd_benchmark(args) -> None:
-    from minibatch_momentum.benchmark import main as bench
+    from minibatch_momentum.benchmark.command import main as bench
 
     bench(args)
 
@@ -816,7 +816,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_seed_parser(sub)
 
-    from minibatch_momentum.benchmark import add_arguments as add_benchmark_arguments
+    from minibatch_momentum.benchmark.command import add_arguments as add_benchmark_arguments
 
     s = sub.add_parser(
         "benchmark", help="engine vs per-run loops and JAX, GEMM peak, cost study; exact T*(B)"
