@@ -669,7 +669,7 @@ def cmd_solve(args) -> None:
 
 
 def cmd_advise(args) -> None:
-    from minibatch_momentum.solver import advise
+    from minibatch_momentum.solver.advise import advise
 
     A, _ = _user_matrix(args, need_rhs=False)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
