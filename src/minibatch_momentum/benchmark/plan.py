@@ -262,34 +262,22 @@ def pair_plan(
         for B in batch_sizes:
             if pair.sampler in PROJECTION_SAMPLERS:
                 # no closed form, nor does the cost model know a projection's step
-                shards.append(
-                    ShardPlan(
-                        pair.problem,
-                        pair.sampler,
-                        method,
-                        B,
-                        math.nan,
-                        "no closed form",
-                        False,
-                        0.0,
-                        0.0,
-                    )
+                T, where, hopeless, cpu_s, gpu_s = math.nan, "no closed form", False, 0.0, 0.0
+            else:
+                T, where, hopeless = predicted_steps(
+                    prob.eigvals, method, B, eps, t_max, pair.grid, m=m, replace=replace, rule=rule
                 )
-                continue
-            T, where, hopeless = predicted_steps(
-                prob.eigvals, method, B, eps, t_max, pair.grid, m=m, replace=replace, rule=rule
-            )
-            run = t_max if not T <= t_max / censor else math.ceil(censor * T)
-            cpu_s, gpu_s = shard_seconds(
-                B,
-                prob.d,
-                R,
-                min(run, t_max),
-                pair.seeds,
-                REFERENCE_MODEL,
-                GPUAssumptions(),
-                reference_sampler_seconds(m, B, replace),
-            )
+                run = t_max if not T <= t_max / censor else math.ceil(censor * T)
+                cpu_s, gpu_s = shard_seconds(
+                    B,
+                    prob.d,
+                    R,
+                    min(run, t_max),
+                    pair.seeds,
+                    REFERENCE_MODEL,
+                    GPUAssumptions(),
+                    reference_sampler_seconds(m, B, replace),
+                )
             shards.append(
                 ShardPlan(pair.problem, pair.sampler, method, B, T, where, hopeless, cpu_s, gpu_s)
             )
