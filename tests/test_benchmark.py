@@ -16,11 +16,28 @@ import yaml
 from snakemake.utils import validate
 
 from conftest import REPO_ROOT
-from minibatch_momentum import benchmark as bm
+from minibatch_momentum.benchmark.command import add_arguments
+from minibatch_momentum.benchmark.cost import GPUAssumptions, product_flops
+from minibatch_momentum.benchmark.cost_study import (
+    CostSpec,
+    cost_study,
+    loglog_slope,
+    sampler_seconds,
+)
+from minibatch_momentum.benchmark.extrapolation import profile_estimate
+from minibatch_momentum.benchmark.job_times import job_times
+from minibatch_momentum.benchmark.peers import (
+    gemm_peak,
+    hand_loop,
+    jax_status,
+    jax_sweep,
+    naive_loop,
+)
+from minibatch_momentum.benchmark.throughput import BenchmarkSpec, run
 from minibatch_momentum.problems import gaussian_system
 from minibatch_momentum.simulate.engine import StopRule, run_grid
 
-TINY = bm.BenchmarkSpec(
+TINY = BenchmarkSpec(
     n=256,
     d=8,
     kappa=20,
@@ -33,7 +50,7 @@ TINY = bm.BenchmarkSpec(
     hand_runs=2,
     gemm_size=32,
 )
-TINY_COST = bm.CostSpec(
+TINY_COST = CostSpec(
     n=256,
     d=8,
     R=4,
@@ -63,16 +80,16 @@ def _engine_final(problem, method, B, eta, beta, steps, check_every=10):
 def test_hand_written_loop_equals_the_engine_and_torch_optim(problem, method, beta):
     eta = 0.05 / float(problem.eigvals.sum())
     args = (problem, method, 4, eta, beta, 0, 60, 10, torch.float64)
-    hand = bm.hand_loop(*args)
+    hand = hand_loop(*args)
     engine = _engine_final(problem, method, 4, [eta], [beta], 60)[0]
     assert hand == pytest.approx(engine, rel=1e-10)
     if method != "nag":  # torch.optim's Nesterov parameter is the look-ahead point y, not x
-        assert hand == pytest.approx(bm.naive_loop(*args), rel=1e-10)
+        assert hand == pytest.approx(naive_loop(*args), rel=1e-10)
     assert 0 < hand < 1
 
 
 def test_run_returns_well_formed_rows_without_jax(capsys):
-    res = bm.run(TINY, use_jax=False)
+    res = run(TINY, use_jax=False)
     assert [r["B"] for r in res["rows"]] == list(TINY.batch_sizes)
     for r in res["rows"]:
         for key in ("engine", "naive", "hand", "ratio", "ratio_hand", "engine_gflops"):
@@ -88,13 +105,13 @@ def test_run_returns_well_formed_rows_without_jax(capsys):
 
 def test_jax_comparison_skips_cleanly_without_jax(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "jax", None)  # `import jax` now raises ImportError
-    assert bm.jax_status() is not None
-    res = bm.run(TINY, use_jax=True)
+    assert jax_status() is not None
+    res = run(TINY, use_jax=True)
     assert res["jax"] != "ok" and "Error" in res["jax"]
     assert all(r["jax"] is None for r in res["rows"])
     assert "ratio_jax" not in res
     assert "JAX not available" in capsys.readouterr().out
-    peak = bm.gemm_peak("float64", 32, repeats=1, use_jax=True)
+    peak = gemm_peak("float64", 32, repeats=1, use_jax=True)
     assert "jax" not in peak["by_library"]
 
 
@@ -106,7 +123,7 @@ def test_jax_sweep_equals_the_engine(problem):
     beta = np.array([0.5, 0.8])
     batches = MiniBatches(problem.n, 4, 0).take(40).numpy()
     for method in ("hb", "nag"):
-        final, t_run, t_compile = bm.jax_sweep(problem, method, 4, eta, beta, batches, 10)
+        final, t_run, t_compile = jax_sweep(problem, method, 4, eta, beta, batches, 10)
         assert t_run > 0 and t_compile > 0
         np.testing.assert_allclose(
             final, _engine_final(problem, method, 4, eta, beta, 40), rtol=1e-8
@@ -117,27 +134,27 @@ def test_jax_sweep_equals_the_engine(problem):
 
 
 def test_gemm_peak_is_well_formed():
-    peak = bm.gemm_peak("float32", 32, repeats=2)
+    peak = gemm_peak("float32", 32, repeats=2)
     assert peak["gflops"] > 0 and peak["best"] in peak["by_library"]
     assert peak["gflops"] == max(peak["by_library"].values())
     assert "torch" in peak["by_library"]
 
 
 def test_product_flops_takes_the_cheaper_form():
-    assert bm.product_flops(1, 64, 250) == 4 * 1 * 64 * 250
-    big = bm.product_flops(4096, 16, 400)  # Gram form: 2 B d^2 + 2 d^2 R < 4 B d R
+    assert product_flops(1, 64, 250) == 4 * 1 * 64 * 250
+    big = product_flops(4096, 16, 400)  # Gram form: 2 B d^2 + 2 d^2 R < 4 B d R
     assert big == 2 * 4096 * 16 * 16 + 2 * 16 * 16 * 400 < 4 * 4096 * 16 * 400
 
 
 def test_loglog_slope():
     x = np.array([1.0, 2.0, 4.0, 8.0])
-    assert bm.loglog_slope(x, 3 * x) == pytest.approx(1.0)
-    assert bm.loglog_slope(x, x**2) == pytest.approx(2.0)
-    assert math.isnan(bm.loglog_slope([2.0], [1.0]))
+    assert loglog_slope(x, 3 * x) == pytest.approx(1.0)
+    assert loglog_slope(x, x**2) == pytest.approx(2.0)
+    assert math.isnan(loglog_slope([2.0], [1.0]))
 
 
 def test_cost_study_is_well_formed(capsys):
-    res = bm.cost_study(TINY_COST)
+    res = cost_study(TINY_COST)
     assert [x for x, _ in res["by_d"]] == list(TINY_COST.d_values)
     assert [x for x, _ in res["by_R"]] == list(TINY_COST.R_values)
     assert [x for x, _ in res["by_shards"]] == list(TINY_COST.shard_counts)
@@ -149,9 +166,9 @@ def test_cost_study_is_well_formed(capsys):
 
 
 def test_sampler_seconds_is_positive():
-    assert bm.sampler_seconds(64, 8, steps=10, repeats=2) > 0
+    assert sampler_seconds(64, 8, steps=10, repeats=2) > 0
     with pytest.raises(ValueError, match="exceeds"):
-        bm.sampler_seconds(4, 8)
+        sampler_seconds(4, 8)
 
 
 def _config(**problems):
@@ -172,8 +189,8 @@ def test_profile_estimate_counts_steps_and_shards(capsys):
     cfg = _config(a={"family": "gaussian", "d": 16, "n": 64, "kappa": 10, "seed": 0})
     T = {"sgd": [800.0, 300.0, np.inf], "hb": [100.0, 40.0, 30.0]}
     model = {"overhead_s": 1e-5, "flops_per_s": 1e9}
-    gpu = bm.GPUAssumptions(latency_s=1e-4, flops_per_s=1e12, startup_s=0.0)
-    res = bm.profile_estimate(
+    gpu = GPUAssumptions(latency_s=1e-4, flops_per_s=1e12, startup_s=0.0)
+    res = profile_estimate(
         cfg,
         model,
         gpu,
@@ -194,7 +211,7 @@ def test_profile_estimate_counts_steps_and_shards(capsys):
     assert [s["R"] for s in shards if s["B"] == 1] == [6, 21]
     sgd1 = shards[0]
     assert sgd1["capped"] and sgd1["gpu_s"] == pytest.approx(3 * 1000 * 1e-4)
-    flops = bm.product_flops(1, 16, 6)
+    flops = product_flops(1, 16, 6)
     assert sgd1["cpu_s"] == pytest.approx(3 * 1000 * (1e-5 + flops / 1e9))
     assert res["total_gpu_s"] == pytest.approx(sum(s["gpu_s"] for s in shards))
     assert "EXTRAPOLATION" in capsys.readouterr().out
@@ -210,7 +227,7 @@ def test_profile_estimate_follows_studies_and_skips_data_problems(capsys):
         "b": {"samplers": ["with_replacement"], "batch_sizes": [2]},
         "c": {"samplers": ["without_replacement"]},
     }
-    res = bm.profile_estimate(
+    res = profile_estimate(
         cfg,
         {"overhead_s": 0.0, "flops_per_s": 1e9},
         theory_fn=lambda lam, method, Bs, eps, n, replace: [10.0] * len(Bs),
@@ -224,7 +241,7 @@ def test_profile_estimate_follows_studies_and_skips_data_problems(capsys):
 
 def test_add_arguments_and_defaults():
     p = argparse.ArgumentParser()
-    bm.add_arguments(p)
+    add_arguments(p)
     args = p.parse_args(["--cost", "--config", "x.yaml", "--gpu-tflops", "50", "--no-jax"])
     assert args.cost and not args.quick and args.config == "x.yaml"
     assert args.gpu_tflops == 50 and args.no_jax
@@ -263,7 +280,7 @@ def test_paper_profile_baselines_are_the_paper_preset():
 
 def test_paper_profile_estimate_runs_on_stubs(capsys):
     cfg = yaml.safe_load(PAPER.read_text())
-    res = bm.profile_estimate(
+    res = profile_estimate(
         cfg,
         {"overhead_s": 1e-5, "flops_per_s": 1e10},
         theory_fn=lambda lam, method, Bs, eps, n, replace: [1e3] * len(Bs),
@@ -290,11 +307,11 @@ def test_job_times_sums_the_benchmark_files_by_rule(tmp_path, capsys):
         path = tmp_path / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(header + f"{sec}\t0:00:0{int(sec) % 10}\t1\t{sec / 2}\n")
-    out = bm.job_times(tmp_path)
+    out = job_times(tmp_path)
     assert list(out) == ["theory", "sweep", "problem"]  # largest total first
     assert out["sweep"]["jobs"] == 2 and out["sweep"]["total_s"] == 6.0
     assert out["sweep"]["median_s"] == 3.0 and out["sweep"]["max_s"] == 4.0
     assert out["sweep"]["cpu_s"] == 3.0
     assert sum(r["share"] for r in out.values()) == pytest.approx(1.0)
     assert "theory" in capsys.readouterr().out
-    assert bm.job_times(tmp_path / "missing") == {}
+    assert job_times(tmp_path / "missing") == {}

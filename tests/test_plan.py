@@ -111,7 +111,7 @@ def test_the_grid_decides_not_only_the_rule():
 
 
 def test_the_time_estimate_uses_the_benchmark_cost_model():
-    from minibatch_momentum.benchmark import (
+    from minibatch_momentum.benchmark.cost import (
         REFERENCE_MODEL,
         GPUAssumptions,
         reference_sampler_seconds,

@@ -14,14 +14,10 @@ import yaml
 
 from conftest import PYTHON, REPO_ROOT, mbm_process, subprocess_env
 from minibatch_momentum.problems import gaussian_system, make_problem
-from minibatch_momentum.solver import (
-    _System,
-    auto_batch,
-    batch_grid,
-    estimate,
-    predicted_steps,
-    solve,
-)
+from minibatch_momentum.solver import solve
+from minibatch_momentum.solver.batch_size import auto_batch, batch_grid, predicted_steps
+from minibatch_momentum.solver.estimates import estimate
+from minibatch_momentum.solver.system import _System
 
 QUICK = yaml.safe_load((REPO_ROOT / "workflow" / "config" / "quick.yaml").read_text())
 

@@ -136,20 +136,7 @@ def estimate_curvature(
     Curvature
     """
     batches = list(batches)
-    if not batches:
-        raise ValueError("batches: need at least one mini-batch")
-    sizes = {_batch_size(b) for b in batches}
-    if len(sizes) != 1:
-        raise ValueError(f"batches: must all have the same size, got sizes {sorted(sizes)}")
-    B = sizes.pop()
-    if not (isinstance(split, int) and split >= 2 and B % split == 0 and B // split >= 1):
-        raise ValueError(
-            f"split: must be an integer >= 2 dividing the batch size {B}, got {split!r}"
-        )
-    if not (isinstance(power_iters, int) and power_iters >= 1):
-        raise ValueError(f"power_iters: must be an integer >= 1, got {power_iters!r}")
-    if not (isinstance(hutchinson_samples, int) and hutchinson_samples >= 0):
-        raise ValueError(f"hutchinson_samples: must be an integer >= 0, got {hutchinson_samples!r}")
+    B = _check_arguments(batches, power_iters, hutchinson_samples, split)
     t0 = time.perf_counter()
     leaves, rebuild = _as_tuple(params)
     if not leaves:
@@ -164,46 +151,87 @@ def estimate_curvature(
         return torch.func.jvp(lambda xs: grad_f(xs, batch), (leaves,), (v,))[1]
 
     gen = torch.Generator().manual_seed(int(seed))
+    L, L_se = _top_eigenvalue(hvp, leaves, batches, power_iters, gen)
+    trace, trace_se = _hutchinson(hvp, leaves, batches, hutchinson_samples, gen)
+    noise, b_noise_se = _noise_scale(grad_f, leaves, batches, split)
+    return Curvature(
+        L=L,
+        L_se=L_se,
+        trace=trace,
+        trace_se=trace_se,
+        b_noise=float(noise.b_simple),
+        b_noise_se=b_noise_se,
+        grad_sq=float(noise.grad_sq),
+        trace_cov=float(noise.trace_cov),
+        batch_small=B // split,
+        batch_big=B,
+        hvps=power_iters + len(batches) + hutchinson_samples,
+        grads=len(batches) * (split + 1),
+        seconds=time.perf_counter() - t0,
+    )
 
-    def randn_like(x):
-        return torch.randn(x.shape, generator=gen, dtype=x.dtype).to(x.device)
 
-    nb = len(batches)
-    hvps = 0
-    # Power iteration on the mean Hessian: the batches concatenated (equal sizes, mean
-    # loss: the mean of the batch means), one product per step.
+def _check_arguments(batches, power_iters, hutchinson_samples, split) -> int:
+    """The batch size ``B`` of ``batches``, every argument checked."""
+    if not batches:
+        raise ValueError("batches: need at least one mini-batch")
+    sizes = {_batch_size(b) for b in batches}
+    if len(sizes) != 1:
+        raise ValueError(f"batches: must all have the same size, got sizes {sorted(sizes)}")
+    B = sizes.pop()
+    if not (isinstance(split, int) and split >= 2 and B % split == 0 and B // split >= 1):
+        raise ValueError(
+            f"split: must be an integer >= 2 dividing the batch size {B}, got {split!r}"
+        )
+    if not (isinstance(power_iters, int) and power_iters >= 1):
+        raise ValueError(f"power_iters: must be an integer >= 1, got {power_iters!r}")
+    if not (isinstance(hutchinson_samples, int) and hutchinson_samples >= 0):
+        raise ValueError(f"hutchinson_samples: must be an integer >= 0, got {hutchinson_samples!r}")
+    return B
+
+
+def _top_eigenvalue(hvp, leaves, batches, power_iters: int, gen) -> tuple[float, float]:
+    """``(L, L_se)``: power iteration on the mean Hessian, the batches concatenated (equal
+    sizes, mean loss: the mean of the batch means), one product per step; then the
+    per-batch Rayleigh quotients at the final vector."""
     everything = _concat(batches)
-    v = tuple(randn_like(x) for x in leaves)
+    v = tuple(torch.randn(x.shape, generator=gen, dtype=x.dtype).to(x.device) for x in leaves)
     norm = torch.sqrt(_dot(v, v))
     v = tuple(x / norm for x in v)
     for _ in range(power_iters):
         hv = hvp(v, everything)
-        hvps += 1
         norm = torch.sqrt(_dot(hv, hv))
         if not norm > 0:
             raise ValueError("the Hessian-vector product vanished: is the loss flat here?")
         v = tuple(x / norm for x in hv)
     rq = np.array([float(_dot(v, hvp(v, b))) for b in batches])
-    hvps += nb
-    L = float(rq.mean())
-    L_se = float(rq.std(ddof=1) / np.sqrt(nb)) if nb > 1 else float("nan")
+    nb = len(batches)
+    return float(rq.mean()), float(rq.std(ddof=1) / np.sqrt(nb)) if nb > 1 else float("nan")
 
-    # Hutchinson.
+
+def _hutchinson(hvp, leaves, batches, n_samples: int, gen) -> tuple[float, float]:
+    """``(trace, trace_se)``: Hutchinson's estimator with Rademacher vectors, the batches
+    in turn (``nan`` without samples)."""
     samples = []
-    for s in range(hutchinson_samples):
+    for s in range(n_samples):
         z = tuple(
             (torch.randint(0, 2, x.shape, generator=gen) * 2 - 1).to(x.dtype).to(x.device)
             for x in leaves
         )
-        samples.append(float(_dot(z, hvp(z, batches[s % nb]))))
-    hvps += hutchinson_samples
+        samples.append(float(_dot(z, hvp(z, batches[s % len(batches)]))))
     samples = np.array(samples) if samples else np.array([np.nan])
     trace = float(samples.mean())
     trace_se = (
         float(samples.std(ddof=1) / np.sqrt(samples.size)) if samples.size > 1 else float("nan")
     )
+    return trace, trace_se
 
-    # Gradient noise scale: per batch, the full-batch gradient and its parts'.
+
+def _noise_scale(grad_f, leaves, batches, split: int):
+    """The gradient noise scale (:func:`~minibatch_momentum.theory.rule.gradient_noise_scale`)
+    from each batch's gradient and its ``split`` parts', and its jackknife standard error
+    over the batches (``nan`` for one batch)."""
+    B = _batch_size(batches[0])
     b_small = B // split
     big, small = [], []
     for batch in batches:
@@ -219,7 +247,7 @@ def estimate_curvature(
                 ]
             )
         )
-    grads = nb * (split + 1)
+    nb = len(batches)
     big, small = np.stack(big), np.stack(small)  # (nb, P), (nb, split, P)
     noise = gradient_noise_scale(small.reshape(-1, small.shape[-1]), big, b_small, B)
     if nb > 1:
@@ -234,18 +262,4 @@ def estimate_curvature(
         b_noise_se = float(np.sqrt((nb - 1) / nb * np.sum((jack - jack.mean()) ** 2)))
     else:
         b_noise_se = float("nan")
-    return Curvature(
-        L=L,
-        L_se=L_se,
-        trace=trace,
-        trace_se=trace_se,
-        b_noise=float(noise.b_simple),
-        b_noise_se=b_noise_se,
-        grad_sq=float(noise.grad_sq),
-        trace_cov=float(noise.trace_cov),
-        batch_small=b_small,
-        batch_big=B,
-        hvps=hvps,
-        grads=grads,
-        seconds=time.perf_counter() - t0,
-    )
+    return noise, b_noise_se

@@ -24,8 +24,8 @@ hopeless at once. ``T`` is the asymptotic count; the expected loss from ``x_0 = 
 gets there a little sooner where the slowest modes carry little of the initial loss.
 
 Time: per shard ``min(t_max, censor_factor T)`` steps per seed (``t_max`` for a hopeless
-one) priced with :func:`~minibatch_momentum.benchmark.shard_seconds` and the reference
-cost model (:data:`~minibatch_momentum.benchmark.REFERENCE_MODEL`): an extrapolation,
+one) priced with :func:`~minibatch_momentum.benchmark.cost.shard_seconds` and the reference
+cost model (:data:`~minibatch_momentum.benchmark.cost.REFERENCE_MODEL`): an extrapolation,
 not a measurement. ``kaczmarz_block`` has no closed form; its shards are listed
 without a prediction or a time (the cost model does not know its projection step either).
 
@@ -43,6 +43,14 @@ from pathlib import Path
 import numpy as np
 
 from minibatch_momentum import config as cfg
+from minibatch_momentum.benchmark.cost import (
+    REFERENCE_MODEL,
+    GPUAssumptions,
+    SweptPair,
+    reference_sampler_seconds,
+    shard_seconds,
+    swept_pairs,
+)
 from minibatch_momentum.problems import (
     check_problem_spec,
     input_files,
@@ -213,13 +221,6 @@ def predicted_steps(
 def plan(config: dict, root: str = ".", progress=None) -> dict:
     """The plan of a prepared config (:func:`~minibatch_momentum.config.prepare`):
     ``{"problems": {name: ProblemPlan}, "shards": [ShardPlan], "hopeless": [ShardPlan]}``."""
-    from minibatch_momentum.benchmark import (
-        REFERENCE_MODEL,
-        GPUAssumptions,
-        reference_sampler_seconds,
-        shard_seconds,
-    )
-
     stop = config["sweep"]["stop"]
     eps, t_max, censor = float(stop["eps"]), int(stop["t_max"]), float(stop["censor_factor"])
     problems, unknown = {}, {}
@@ -236,47 +237,11 @@ def plan(config: dict, root: str = ".", progress=None) -> dict:
         except ValueError as exc:
             raise cfg.ConfigError(f"problems.{p}.{exc}") from None
     shards = []
-    for p, sampler in cfg.all_pairs(config):
-        if p not in problems:
-            continue
-        prob = problems[p]
-        grid = cfg.study_value(config, p, "grid")[0]
-        seeds = int(cfg.study_value(config, p, "seeds")[0])
-        m, replace = sampler_noise(prob, sampler)
-        for method in cfg.study_methods(config, p):
-            R = grid["num_eta"] * (1 if method == "sgd" else grid["num_beta"]) + 1
-            for B in cfg.method_batches(config, p, method):
-                if sampler in PROJECTION_SAMPLERS:
-                    T, where, hopeless = math.nan, "no closed form", False
-                else:
-                    T, where, hopeless = predicted_steps(
-                        prob.eigvals,
-                        method,
-                        B,
-                        eps,
-                        t_max,
-                        grid,
-                        m=m,
-                        replace=replace,
-                        rule=config["rule"],
-                    )
-                run = t_max if not T <= t_max / censor else math.ceil(censor * T)
-                if math.isnan(T):  # nor does the cost model know a projection's step
-                    shards.append(ShardPlan(p, sampler, method, B, T, where, False, 0.0, 0.0))
-                    continue
-                cpu_s, gpu_s = shard_seconds(
-                    B,
-                    prob.d,
-                    R,
-                    min(run, t_max),
-                    seeds,
-                    REFERENCE_MODEL,
-                    GPUAssumptions(),
-                    reference_sampler_seconds(m, B, replace),
-                )
-                shards.append(ShardPlan(p, sampler, method, B, T, where, hopeless, cpu_s, gpu_s))
-        if progress:
-            progress(f"{p}/{sampler} planned")
+    for pair in swept_pairs(config):
+        if pair.problem in problems:
+            shards += pair_plan(pair, problems[pair.problem], config["rule"], eps, t_max, censor)
+            if progress:
+                progress(f"{pair.problem}/{pair.sampler} planned")
     return {
         "problems": problems,
         "shards": shards,
@@ -285,6 +250,39 @@ def plan(config: dict, root: str = ".", progress=None) -> dict:
         "eps": eps,
         "t_max": t_max,
     }
+
+
+def pair_plan(
+    pair: SweptPair, prob: ProblemPlan, rule: dict, eps: float, t_max: int, censor: float
+) -> list[ShardPlan]:
+    """The :class:`ShardPlan` of each shard of one swept (problem, sampler) pair: its
+    predicted steps and, priced with the reference cost model, its time."""
+    m, replace = sampler_noise(prob, pair.sampler)
+    shards = []
+    for method, R, batch_sizes in pair.methods:
+        for B in batch_sizes:
+            if pair.sampler in PROJECTION_SAMPLERS:
+                # no closed form, nor does the cost model know a projection's step
+                T, where, hopeless, cpu_s, gpu_s = math.nan, "no closed form", False, 0.0, 0.0
+            else:
+                T, where, hopeless = predicted_steps(
+                    prob.eigvals, method, B, eps, t_max, pair.grid, m=m, replace=replace, rule=rule
+                )
+                run = t_max if not T <= t_max / censor else math.ceil(censor * T)
+                cpu_s, gpu_s = shard_seconds(
+                    B,
+                    prob.d,
+                    R,
+                    min(run, t_max),
+                    pair.seeds,
+                    REFERENCE_MODEL,
+                    GPUAssumptions(),
+                    reference_sampler_seconds(m, B, replace),
+                )
+            shards.append(
+                ShardPlan(pair.problem, pair.sampler, method, B, T, where, hopeless, cpu_s, gpu_s)
+            )
+    return shards
 
 
 def refused(config: dict, result: dict) -> list[ShardPlan]:

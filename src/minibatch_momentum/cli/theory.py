@@ -141,7 +141,8 @@ def _t1_steps(spec, model, weights, method, B, eta, beta) -> int:
     """T1's horizon: until the theory's E f (the spec's noise model) reaches eps, at most
     ``t1.max_steps``."""
     t_max = int(spec["t1"]["max_steps"])
-    return int(min(model.iterations(weights, method, B, eta, beta, spec["eps"], t_max=t_max), t_max))
+    T = model.iterations(weights, method, B, eta, beta, spec["eps"], t_max=t_max)
+    return int(min(T, t_max))
 
 
 def _required(spec: dict, keys, prefix: str = "") -> None:

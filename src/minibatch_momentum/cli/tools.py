@@ -12,7 +12,7 @@ from minibatch_momentum.io import log as _log
 
 
 def cmd_benchmark(args) -> None:
-    from minibatch_momentum.benchmark import main as bench
+    from minibatch_momentum.benchmark.command import main as bench
 
     bench(args)
 
@@ -59,7 +59,7 @@ def cmd_solve(args) -> None:
 
 
 def cmd_advise(args) -> None:
-    from minibatch_momentum.solver import advise
+    from minibatch_momentum.solver.advise import advise
 
     A, _ = _user_matrix(args, need_rhs=False)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -80,7 +80,7 @@ def _add_user_matrix_arguments(s) -> None:
 
 def add_parsers(sub) -> None:
     """Register this module's subcommands on ``mbm``'s subparsers."""
-    from minibatch_momentum.benchmark import add_arguments as add_benchmark_arguments
+    from minibatch_momentum.benchmark.command import add_arguments as add_benchmark_arguments
 
     s = sub.add_parser(
         "benchmark", help="engine vs per-run loops and JAX, GEMM peak, cost study; exact T*(B)"

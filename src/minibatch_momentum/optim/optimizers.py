@@ -1,197 +1,24 @@
-r"""Momentum optimizers from the literature, as drop-in ``torch.optim.Optimizer`` classes.
-
-=========================  ================================================  ================
-class                      method                                            source
-=========================  ================================================  ================
-:class:`SNGM`              normalized gradient with momentum                 arXiv 2007.13985
-:class:`RandomScaledSGDM`  SGD with momentum, each update scaled by Exp(1)   arXiv 2405.09742
-:class:`AccSGD`            accelerated SGD (ASGD) of Jain et al.             arXiv 1704.08227
-:class:`MaSS`              Nesterov SGD with a compensation term             arXiv 1810.13395
-=========================  ================================================  ================
-
-:func:`sgd_from_rule` builds a ``torch.optim.SGD`` whose learning rate and momentum come
-from this project's momentum rule (:mod:`~minibatch_momentum.theory.rule`) for a batch size;
-:func:`estimate_curvature` (from :mod:`~minibatch_momentum.curvature`) measures what it
-needs on a model, and :func:`gradient_noise_scale` (from :mod:`~minibatch_momentum.theory.rule`)
-is McCandlish et al.'s estimator from mini-batch gradients.
-
-Each class is a thin loop over its parameter groups around a functional update
-(:func:`sngm_update`, :func:`random_scaled_sgdm_update`, :func:`accsgd_update`,
-:func:`mass_update`) that works on plain lists of tensors, so the same arithmetic can be
-reused outside ``torch.optim``. The functional updates change the parameters and the
-state buffers in place and never write to the gradients.
-
-Conventions shared by all classes:
-
-- Hyperparameters live in the param groups, so each group may have its own; the main
-  step size is always ``lr``, so ``torch.optim.lr_scheduler`` works unchanged.
-- ``step(closure=None)``: the closure, when given, is called under ``torch.enable_grad()``
-  before the update and its value is returned.
-- Parameters whose ``.grad`` is ``None`` are skipped (no state, no update), as in
-  ``torch.optim.SGD``. Sparse gradients are refused.
-- ``weight_decay`` is the coupled L2 penalty of ``torch.optim.SGD``: ``g <- g + wd * w``
-  (computed out of place) before the method's update.
-- Arithmetic happens in the parameters' dtype; float64 parameters stay float64 throughout.
-- ``state_dict()`` returns a snapshot (state tensors cloned) and ``load_state_dict()``
-  copies what it loads, so, unlike the built-in ``torch.optim`` classes, an optimizer
-  loaded in-process never shares buffers with the one it was saved from. A save / load
-  round trip reproduces the subsequent steps bit for bit.
-"""
+r"""The optimizers of :mod:`~minibatch_momentum.optim` from the literature, each a functional
+update on lists of tensors and a ``torch.optim.Optimizer`` around it: SNGM, randomly
+scaled SGDM, AccSGD and MaSS."""
 
 from __future__ import annotations
 
-import inspect
-import math
-import numbers
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
 from torch import Tensor
-from torch.optim import Optimizer
 
-__all__ = [
-    "SNGM",
-    "RandomScaledSGDM",
-    "AccSGD",
-    "MaSS",
-    "sngm_update",
-    "random_scaled_sgdm_update",
-    "accsgd_update",
-    "mass_update",
-    "sgd_from_rule",
-    "estimate_curvature",
-    "Curvature",
-    "gradient_noise_scale",
-]
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _require(ok: bool, name: str, value: Any, rule: str) -> None:
-    if not ok:
-        raise ValueError(f"{name} must be {rule}, got {value!r}")
-
-
-def _finite(x: Any) -> bool:
-    try:
-        return math.isfinite(float(x))
-    except (TypeError, ValueError):
-        return False
-
-
-def _is_integer(x: Any) -> bool:
-    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
-
-
-def _check_nonneg(name: str, value: Any) -> None:
-    _require(_finite(value) and float(value) >= 0.0, name, value, ">= 0")
-
-
-def _check_positive(name: str, value: Any) -> None:
-    _require(_finite(value) and float(value) > 0.0, name, value, "> 0")
-
-
-def _check_unit(name: str, value: Any) -> None:
-    _require(_finite(value) and 0.0 <= float(value) < 1.0, name, value, "in [0, 1)")
-
-
-def _decayed(params: list[Tensor], grads: list[Tensor], weight_decay: float) -> list[Tensor]:
-    """``g + wd * w`` out of place (the caller's gradients are never written to)."""
-    if weight_decay == 0:
-        return grads
-    return [g.add(p, alpha=weight_decay) for p, g in zip(params, grads, strict=True)]
-
-
-def _clone_state(state: dict) -> dict:
-    return {k: (v.clone() if isinstance(v, Tensor) else v) for k, v in state.items()}
-
-
-class _MomentumOptimizer(Optimizer):
-    """Shared plumbing: validation per param group, closure, snapshot state dicts."""
-
-    def _validate_group(self, group: dict[str, Any]) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def add_param_group(self, param_group: dict[str, Any]) -> None:
-        super().add_param_group(param_group)
-        try:
-            self._validate_group(self.param_groups[-1])
-        except ValueError:
-            self.param_groups.pop()  # leave the optimizer as it was
-            raise
-
-    def _grads_and_state(
-        self, group: dict[str, Any], keys: tuple[str, ...], init: Callable[[Tensor], dict]
-    ) -> tuple[list[Tensor], list[Tensor], list[dict]]:
-        params, grads, states = [], [], []
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            if p.grad.is_sparse:
-                raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
-            state = self.state[p]
-            if not all(k in state for k in keys):
-                state.update(init(p))
-            params.append(p)
-            grads.append(p.grad)
-            states.append(state)
-        return params, grads, states
-
-    # A subclass names its per-parameter buffer, whether the buffer starts as a copy of the
-    # parameter (else zeros), and its functional update; the update's keyword-only
-    # arguments are the group's hyperparameters, so step() passes exactly those.
-    _buffer: str
-    _buffer_starts_at_param: bool
-    _update: Callable[..., Any]
-    _hyper: tuple[str, ...] = ()
-
-    def __init_subclass__(cls, **kwargs) -> None:
-        super().__init_subclass__(**kwargs)
-        if "_update" in cls.__dict__:  # read the signature once, not at every step
-            cls._hyper = tuple(
-                name
-                for name, par in inspect.signature(cls._update).parameters.items()
-                if par.kind is inspect.Parameter.KEYWORD_ONLY
-            )
-
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Perform one step; returns the closure's value (or None)."""
-        loss = self._run_closure(closure)
-        update, hyper = type(self)._update, self._hyper
-        for group in self.param_groups:
-            params, grads, states = self._grads_and_state(group, (self._buffer,), self._new_buffer)
-            update(
-                params,
-                grads,
-                [s[self._buffer] for s in states],
-                **{k: group[k] for k in hyper},
-            )
-        return loss
-
-    def _new_buffer(self, p: Tensor) -> dict[str, Tensor]:
-        start = p.detach().clone() if self._buffer_starts_at_param else torch.zeros_like(p)
-        return {self._buffer: start}
-
-    @staticmethod
-    def _run_closure(closure: Callable[[], Any] | None) -> Any:
-        if closure is None:
-            return None
-        with torch.enable_grad():
-            return closure()
-
-    def state_dict(self) -> dict[str, Any]:
-        sd = super().state_dict()
-        sd["state"] = {k: _clone_state(v) for k, v in sd["state"].items()}
-        return sd
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        super().load_state_dict(state_dict)
-        for p in list(self.state):
-            self.state[p] = _clone_state(self.state[p])
-
+from minibatch_momentum.optim.base import (
+    _check_nonneg,
+    _check_positive,
+    _check_unit,
+    _decayed,
+    _finite,
+    _MomentumOptimizer,
+    _require,
+)
 
 # --------------------------------------------------------------------------- SNGM
 
@@ -227,7 +54,7 @@ def sngm_update(
     return norm
 
 
-class SNGM(_MomentumOptimizer):
+class SNGM(_MomentumOptimizer, buffer="momentum_buffer", update=sngm_update):
     r"""Stochastic normalized gradient descent with momentum (SNGM).
 
     From Shen-Yi Zhao, Chang-Wei Shi, Yin-Peng Xie and Wu-Jun Li, *Stochastic Normalized
@@ -267,10 +94,6 @@ class SNGM(_MomentumOptimizer):
         >>> opt = SNGM(model.parameters(), lr=0.1, momentum=0.9)  # doctest: +SKIP
         >>> opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step()  # doctest: +SKIP
     """
-
-    _buffer = "momentum_buffer"
-    _buffer_starts_at_param = False
-    _update = staticmethod(sngm_update)
 
     def __init__(
         self,
@@ -471,7 +294,7 @@ def accsgd_update(
         w.add_(g, alpha=-lr).mul_(zeta).add_(wbar, alpha=1.0 - zeta)
 
 
-class AccSGD(_MomentumOptimizer):
+class AccSGD(_MomentumOptimizer, buffer="long_buffer", starts_at_param=True, update=accsgd_update):
     r"""Accelerated SGD (ASGD) of Jain, Kakade, Kidambi, Netrapalli and Sidford.
 
     Sources: Prateek Jain, Sham M. Kakade, Rahul Kidambi, Praneeth Netrapalli and Aaron
@@ -527,10 +350,6 @@ class AccSGD(_MomentumOptimizer):
     at its first step).
     """
 
-    _buffer = "long_buffer"
-    _buffer_starts_at_param = True
-    _update = staticmethod(accsgd_update)
-
     def __init__(
         self,
         params: Iterable,
@@ -583,7 +402,7 @@ def mass_update(
         w.copy_(w_new)
 
 
-class MaSS(_MomentumOptimizer):
+class MaSS(_MomentumOptimizer, buffer="w", starts_at_param=True, update=mass_update):
     r"""MaSS: Nesterov SGD with a compensation term (Momentum-added Stochastic Solver).
 
     From Chaoyue Liu and Mikhail Belkin, *Accelerating SGD with Momentum for
@@ -623,10 +442,6 @@ class MaSS(_MomentumOptimizer):
     State per parameter: ``w`` (:math:`w_t`, initialized to the parameter at its first step).
     """
 
-    _buffer = "w"
-    _buffer_starts_at_param = True
-    _update = staticmethod(mass_update)
-
     def __init__(
         self,
         params: Iterable,
@@ -643,163 +458,3 @@ class MaSS(_MomentumOptimizer):
         _check_unit("gamma", group["gamma"])
         _require(_finite(group["eta2"]), "eta2", group["eta2"], "a finite real")
         _check_nonneg("weight_decay", group["weight_decay"])
-
-
-# --------------------------------------------------------------------------- the momentum rule
-
-
-def sgd_from_rule(
-    params: Iterable,
-    batch_size: int,
-    L: Any = None,
-    mu: float | None = None,
-    trace: float | None = None,
-    method: str = "hb",
-    *,
-    momentum: float | None = None,
-    n: int | None = None,
-    eigvals: Any = None,
-    form: str = "harmonic",
-    weight_decay: float = 0.0,
-) -> torch.optim.SGD:
-    r"""``torch.optim.SGD`` with ``lr`` and ``momentum`` set by the momentum rule for ``B``.
-
-    The rule (:func:`minibatch_momentum.theory.rule.momentum_rule`) keeps the damping
-    :math:`1 - \beta` at the deterministic optimum's order :math:`c\sqrt{\mu/L}` and the
-    effective step :math:`\eta / (1 - \beta)` at the largest noise-stable value for the
-    batch, so :math:`\eta` grows in proportion to ``batch_size`` up to the saturation batch
-    and then stays at the (slightly damped) deterministic value.
-
-    Typical use, with everything measured::
-
-        curv = estimate_curvature(loss_fn, dict(model.named_parameters()), batches)
-        opt = sgd_from_rule(model.parameters(), 64, curv)          # momentum 0.9
-        opt = sgd_from_rule(model.parameters(), 64, curv, mu=1e-3)  # a known mu
-
-    What ``mu`` means beyond a quadratic. For ``f(x) = ||A x - b||^2 / (2n)`` ``mu`` is the
-    smallest non-zero eigenvalue of ``H``: the slowest direction the run must resolve, and
-    the rule damps just enough for it (``1 - beta = c sqrt(mu / L)``). A network's Hessian
-    changes along the run, is indefinite away from a minimum and has eigenvalues down to
-    zero, so its smallest eigenvalue says nothing useful. What plays ``mu``'s part is the
-    smallest curvature worth resolving in the steps you can afford: an L2 penalty
-    ``lambda`` makes it at least ``lambda``, and a run of ``T`` steps at the accelerated
-    rate resolves curvatures down to about ``L (c / T)^2``. With the README's digits
-    example's estimates (``L = 1.78``, ``tr H = 16.2``) at ``B = 64``, ``mu = 1e-6`` gives
-    ``lr`` 0.016 and momentum 0.998 (damped for a run of ``sqrt(L / mu) ≈ 1300`` steps
-    and more) and ``mu = 1e-2`` gives ``lr`` 0.81 and momentum 0.765: ``mu``
-    sets the momentum, and the momentum the time scale. Without ``mu`` the rule therefore
-    takes the damping as given: ``momentum`` (default 0.9, the common choice) fixes
-    ``beta`` and so implies ``mu = L ((1 - beta) / c)^2``, and the rule sets the
-    learning rate from ``L``, ``tr H`` and ``B`` (noise line and ceiling). For ``"sgd"``
-    without ``mu`` the ceiling is ``2 / L``.
-
-    Args:
-        params: parameters or param groups, as for ``torch.optim.SGD``.
-        batch_size: examples per step ``B``.
-        L: largest eigenvalue of the Hessian of the loss the optimizer sees: the *mean*
-            over examples (``reduction="mean"``), so the mini-batch gradient is the mean of
-            ``B`` per-example gradients. For least squares ``f(w) = ||X w - y||^2 / (2n)``
-            that is ``H = X^T X / n``. Or a
-            :class:`~minibatch_momentum.curvature.Curvature` from
-            :func:`~minibatch_momentum.curvature.estimate_curvature`, which gives ``L``
-            and ``trace`` (``trace`` is raised to ``L`` if the estimate fell below it).
-            Without a Hutchinson trace (``hutchinson_samples=0``) the gradient noise
-            scale stands in: for a quadratic in the interpolation regime ``tr Sigma =
-            2 f tr H + |G|^2`` (:mod:`~minibatch_momentum.theory.rule`), so ``tr H =
-            lambda_G (B_noise - 1)`` with ``lambda_G = |G|^2 / (2 f) <= L``; the rule takes
-            ``trace = L (B_noise - 1)``, an over-estimate and so a smaller, safe step.
-        mu: smallest non-zero eigenvalue (see above); ``None``: implied by ``momentum``.
-        trace: ``tr H`` (ignored with a ``Curvature``).
-        method: ``"hb"`` (heavy ball: ``nesterov=False``), ``"nag"`` (``nesterov=True``;
-            PyTorch's parameters are then the look-ahead point, as in the engine) or
-            ``"sgd"`` (no momentum).
-        momentum: with ``mu=None``, the momentum to keep (default 0.9); not with ``mu``.
-        n: training-set size. ``None``: rows drawn i.i.d. (noise factor ``1/B``); given:
-            ``B`` distinct rows per step, as a shuffling loader draws them (noise factor
-            ``(n - B) / (B (n - 1))``, no noise at ``B = n``).
-        eigvals: the Hessian's eigenvalues, if known; sharpens the noise line (it matters
-            for ``"nag"``, whose rule is calibrated with the spectrum).
-        form: the rule's blend, ``"harmonic"`` (default) or ``"min"``.
-        weight_decay: passed to ``torch.optim.SGD`` (not part of the rule).
-
-    Returns:
-        ``torch.optim.SGD(params, lr=eta, momentum=beta, nesterov=(method == "nag"),
-        dampening=0, weight_decay=weight_decay)``; ``lr = eta`` and ``momentum = beta``
-        are exactly the engine's heavy-ball / Nesterov parameters.
-
-    Example:
-        >>> opt = sgd_from_rule(model.parameters(), 256, 1.0, 1e-4, 8.0)  # doctest: +SKIP
-    """
-    from minibatch_momentum.curvature import Curvature
-    from minibatch_momentum.theory.rule import RULE_CONSTANTS, momentum_rule
-
-    if method not in ("sgd", "hb", "nag"):
-        raise ValueError(f"method must be 'sgd', 'hb' or 'nag', got {method!r}")
-    _require(
-        _is_integer(batch_size) and batch_size >= 1,
-        "batch_size",
-        batch_size,
-        "an integer >= 1",
-    )
-    if isinstance(L, Curvature):
-        curv = L
-        _check_positive("L", curv.L)
-        L = curv.L
-        if math.isfinite(curv.trace):
-            trace = max(curv.trace, L)
-        else:  # no Hutchinson estimate: the noise scale's (see Args)
-            _check_positive("curvature.b_noise", curv.b_noise)
-            trace = L * max(curv.b_noise - 1.0, 1.0)
-    if L is None or trace is None:
-        raise ValueError(
-            "L and trace are needed: pass them, or curvature = estimate_curvature(loss_fn, "
-            "params, batches) in their place (sgd_from_rule(params, B, curvature))"
-        )
-    for name, value in (("L", L), ("trace", trace)):
-        _check_positive(name, value)
-    if mu is None:
-        if method == "sgd":
-            _require(momentum in (None, 0, 0.0), "momentum", momentum, "None or 0 for 'sgd'")
-            mu = 1e-12 * float(L)  # only enters the ceiling 2 / (L + mu)
-        else:
-            momentum = 0.9 if momentum is None else momentum
-            _require(
-                _finite(momentum) and 0.0 < float(momentum) < 1.0, "momentum", momentum, "in (0, 1)"
-            )
-            damp = RULE_CONSTANTS[(method, "trace" if eigvals is None else "spectrum")].damp
-            mu = float(L) * ((1.0 - float(momentum)) / damp) ** 2
-    elif momentum is not None:
-        raise ValueError("momentum: give mu or momentum, not both (mu sets the momentum)")
-    _check_positive("mu", mu)
-    _require(float(mu) <= float(L), "mu", mu, f"<= L = {L!r}")
-    _require(float(trace) >= float(L), "trace", trace, f">= L = {L!r}")
-    if n is not None:
-        _require(
-            _is_integer(n) and n >= batch_size,
-            "n",
-            n,
-            f"None or an integer >= batch_size = {batch_size}",
-        )
-    eta, beta = momentum_rule(
-        method,
-        int(batch_size),
-        float(L),
-        float(mu),
-        float(trace),
-        n=None if n is None else int(n),
-        replace=n is None,
-        eigvals=None if eigvals is None else torch.as_tensor(eigvals).double().numpy(),
-        form=form,
-    )
-    return torch.optim.SGD(
-        params,
-        lr=eta,
-        momentum=beta,
-        dampening=0,
-        nesterov=method == "nag",
-        weight_decay=weight_decay,
-    )
-
-
-from minibatch_momentum.curvature import Curvature, estimate_curvature  # noqa: E402  (re-exported)
-from minibatch_momentum.theory.rule import gradient_noise_scale  # noqa: E402  (re-exported)
