@@ -17,7 +17,7 @@ from snakemake.utils import validate
 
 from conftest import REPO_ROOT
 from minibatch_momentum import benchmark as bm
-from minibatch_momentum.problems import gaussian_system
+from minibatch_momentum.problems.synthetic import gaussian_system
 from minibatch_momentum.simulate.engine import StopRule, run_grid
 
 TINY = bm.BenchmarkSpec(

@@ -13,7 +13,8 @@ import pytest
 
 from minibatch_momentum import theory
 from minibatch_momentum.grid import Grid
-from minibatch_momentum.problems import from_matrix, from_psd, gaussian_system, spectrum
+from minibatch_momentum.problems.synthetic import gaussian_system
+from minibatch_momentum.problems.system import from_matrix, from_psd, spectrum
 from minibatch_momentum.theory import exact
 from minibatch_momentum.theory.rule import rule_for_spectrum
 
@@ -288,7 +289,7 @@ THEORY_SPEC = {
 
 @pytest.fixture(scope="module")
 def problem_files(tmp_path_factory):
-    from minibatch_momentum.problems import save_problem
+    from minibatch_momentum.problems.system import save_problem
 
     folder = tmp_path_factory.mktemp("problems")
     files = {"rows": folder / "rows.npz", "psd": folder / "psd.npz"}
@@ -310,7 +311,7 @@ def run_cli(capsys, argv):
     [("rows", "kaczmarz", "moments"), ("psd", "coordinate", "moments"), ("rows", "kaczmarz", None)],
 )
 def test_theory_command_any_sampler(tmp_path, capsys, problem_files, kind, sampler, noise):
-    from minibatch_momentum.problems import load_problem
+    from minibatch_momentum.problems.system import load_problem
 
     spec = {**THEORY_SPEC, "sampler": sampler, **({"noise": noise} if noise else {})}
     out = tmp_path / "theory"

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from minibatch_momentum.figures import studies as figures
-from minibatch_momentum.problems import gaussian_system
+from minibatch_momentum.problems.synthetic import gaussian_system
 from minibatch_momentum.studies.large_batch import _make_model
 from minibatch_momentum.studies.search_noise import (
     SearchNoiseConfig,

@@ -21,7 +21,8 @@ from conftest import PYTHON, REPO_ROOT, subprocess_env
 from minibatch_momentum import theory
 from minibatch_momentum.benchmark import plan as mbm_plan
 from minibatch_momentum.config import prepare
-from minibatch_momentum.problems import make_problem, spectrum
+from minibatch_momentum.problems.families import make_problem
+from minibatch_momentum.problems.system import spectrum
 from test_workflow import copy_workflow, job_counts, snakemake, write_config
 
 

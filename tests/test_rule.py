@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from minibatch_momentum import theory
-from minibatch_momentum.problems import spectrum
+from minibatch_momentum.problems.system import spectrum
 from minibatch_momentum.theory import rule
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from minibatch_momentum import theory
 from minibatch_momentum.analysis import scaling
-from minibatch_momentum.problems import spectrum
+from minibatch_momentum.problems.system import spectrum
 from minibatch_momentum.report.claims import (
     FAIL,
     PASS,

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from minibatch_momentum.problems import gaussian_system
+from minibatch_momentum.problems.synthetic import gaussian_system
 from minibatch_momentum.simulate.engine import StopRule
 from minibatch_momentum.studies import baselines as bl
 from minibatch_momentum.studies import small_lr as sl

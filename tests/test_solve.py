@@ -13,7 +13,8 @@ import scipy.sparse
 import yaml
 
 from conftest import PYTHON, REPO_ROOT, subprocess_env
-from minibatch_momentum.problems import gaussian_system, make_problem
+from minibatch_momentum.problems.families import make_problem
+from minibatch_momentum.problems.synthetic import gaussian_system
 from minibatch_momentum.solver import (
     _System,
     auto_batch,

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from minibatch_momentum import theory
-from minibatch_momentum.problems import from_matrix, spectrum
+from minibatch_momentum.problems.system import from_matrix, spectrum
 from minibatch_momentum.sampling.batches import MiniBatches
 from minibatch_momentum.simulate import engine
 

@@ -374,7 +374,7 @@ def run(spec: BenchmarkSpec = BenchmarkSpec(), out=print, use_jax: bool = True) 
     sweep; measure the GEMM peak and the engine's share of it at ``B >= 64``."""
     import torch
 
-    from minibatch_momentum.problems import gaussian_system
+    from minibatch_momentum.problems.synthetic import gaussian_system
     from minibatch_momentum.sampling.batches import MiniBatches
     from minibatch_momentum.simulate.engine import StopRule, run_grid
 
@@ -626,7 +626,7 @@ def cost_study(spec: CostSpec = CostSpec(), out=print) -> dict:
     points (the products' flops, :func:`product_flops`). One CPU thread."""
     import torch
 
-    from minibatch_momentum.problems import gaussian_system
+    from minibatch_momentum.problems.synthetic import gaussian_system
 
     torch.set_num_threads(1)
     B = spec.batch_size
@@ -770,7 +770,7 @@ def profile_estimate(
     :func:`sampler_seconds`).
     """
     from minibatch_momentum.config import all_pairs, method_batches, study_methods, study_value
-    from minibatch_momentum.problems import spectrum
+    from minibatch_momentum.problems.system import spectrum
 
     if theory_fn is None:
         from minibatch_momentum.theory import batch_scaling

@@ -36,7 +36,8 @@ from minibatch_momentum.io import parse_spec as _json_arg
 
 
 def cmd_problem(args) -> None:
-    from minibatch_momentum.problems import make_problem, save_problem
+    from minibatch_momentum.problems.families import make_problem
+    from minibatch_momentum.problems.system import save_problem
 
     spec = _json_arg(args.spec)
     _log(f"generating problem {spec}")
@@ -54,7 +55,7 @@ def cmd_sweep(args) -> None:
 
     from minibatch_momentum.checks import check_device
     from minibatch_momentum.io import write_parquet
-    from minibatch_momentum.problems import load_problem
+    from minibatch_momentum.problems.system import load_problem
     from minibatch_momentum.simulate.sweep import job_shards, run_shards
 
     check_device(args.device, "--device")
@@ -71,7 +72,7 @@ def cmd_sweep(args) -> None:
 
 def cmd_summarize(args) -> None:
     from minibatch_momentum.analysis.summary import load_runs, summarize, write_summary
-    from minibatch_momentum.problems import load_problem
+    from minibatch_momentum.problems.system import load_problem
 
     runs, meta = load_runs(args.runs)
     result = summarize(load_problem(args.problem), runs, meta)
@@ -145,7 +146,7 @@ def cmd_theory(args) -> None:
     from pathlib import Path
 
     from minibatch_momentum.io import write_json, write_parquet
-    from minibatch_momentum.problems import load_problem
+    from minibatch_momentum.problems.system import load_problem
     from minibatch_momentum.theory import exact
 
     spec = _json_arg(args.spec)
@@ -221,7 +222,7 @@ def cmd_montecarlo(args) -> None:
 
     from minibatch_momentum import theory
     from minibatch_momentum.io import write_parquet
-    from minibatch_momentum.problems import load_problem
+    from minibatch_momentum.problems.system import load_problem
     from minibatch_momentum.theory import exact
     from minibatch_momentum.theory.rule import rule_for_spectrum
 
@@ -302,7 +303,7 @@ def cmd_theory_grid(args) -> None:
     ``sampler``, ``noise``, ``check_every``, ``censor_factor`` optional."""
     from minibatch_momentum.grid import Grid
     from minibatch_momentum.io import write_parquet
-    from minibatch_momentum.problems import load_problem
+    from minibatch_momentum.problems.system import load_problem
     from minibatch_momentum.theory import exact
 
     spec = _json_arg(args.spec)
@@ -632,7 +633,7 @@ def _batch_size(text: str):
 
 
 def _user_matrix(args, need_rhs: bool):
-    from minibatch_momentum.problems import read_system
+    from minibatch_momentum.problems.matrix_files import read_system
 
     form = "psd" if args.sampler == "coordinate" else "rows"
     A, b, _ = read_system(args.matrix, getattr(args, "rhs", None), form, args.max_n, args.max_d)
@@ -677,7 +678,7 @@ def cmd_advise(args) -> None:
 
 
 def _add_user_matrix_arguments(s) -> None:
-    from minibatch_momentum.problems import MAX_D, MAX_N
+    from minibatch_momentum.problems.matrix_files import MAX_D, MAX_N
 
     s.add_argument("--matrix", required=True, help="A as .npy, .npz (array 'A') or .mtx")
     s.add_argument(

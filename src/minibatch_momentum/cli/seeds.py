@@ -176,7 +176,7 @@ def cmd_self_contained(args) -> None:
 
 
 def _problem_meta(path) -> dict:
-    from minibatch_momentum.problems import load_problem
+    from minibatch_momentum.problems.system import load_problem
 
     return load_problem(path).spectral_summary()
 
@@ -243,7 +243,7 @@ def cmd_baseline_shard(args) -> None:
     import pandas as pd
     import torch
 
-    from minibatch_momentum.problems import load_problem
+    from minibatch_momentum.problems.system import load_problem
     from minibatch_momentum.simulate.engine import StopRule
     from minibatch_momentum.studies.baselines import (
         BaselineGrid,

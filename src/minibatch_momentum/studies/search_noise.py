@@ -400,7 +400,7 @@ def frozen_noise_ratio(method: str, beta) -> np.ndarray:
 
 
 def _quadratic_problem(config: SearchNoiseConfig):
-    from minibatch_momentum.problems import gaussian_system
+    from minibatch_momentum.problems.synthetic import gaussian_system
 
     return gaussian_system(config.quad_d, config.quad_n, config.quad_kappa, "geometric", seed=0)
 

@@ -1003,7 +1003,7 @@ def benchmark_batch_scaling(
     Returns ``{method: (BatchScaling, seconds)}``; the timing is wall-clock on this
     machine, for the benchmark and the tests' printout (nothing asserts on it).
     """
-    from minibatch_momentum.problems import spectrum
+    from minibatch_momentum.problems.system import spectrum
 
     batch_sizes = 2.0 ** np.arange(12) if batch_sizes is None else batch_sizes
     lam = spectrum(d, kappa)
@@ -1165,7 +1165,7 @@ def sampler_curve(
 
     Parameters
     ----------
-    problem : a :class:`~minibatch_momentum.problems.Problem` of the sampler's kind.
+    problem : a :class:`~minibatch_momentum.problems.system.Problem` of the sampler's kind.
     sampler : a name from :mod:`~minibatch_momentum.sampling.samplers`.
     method, batch_size, eta, beta, steps : as in :func:`dense_curve`.
     x0 : start (default 0); ``x_{-1} = x_0``.

@@ -45,7 +45,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from minibatch_momentum import theory
-from minibatch_momentum.problems import Problem
+from minibatch_momentum.problems.system import Problem
 from minibatch_momentum.theory.rule import rule_for_spectrum
 
 # The noise model of the batch-scaling tables, knees and rate maps (module docstring).
@@ -324,7 +324,7 @@ def kappa_scan(
     """Exact ``B T*(B)`` and ``T_det`` over problems that differ only in ``kappa`` (claim C7).
 
     For each ``kappa``, the Gaussian-rows closed form with the spectrum
-    :func:`~minibatch_momentum.problems.spectrum` ``(d, kappa, profile)`` (infinite ``n``)
+    :func:`~minibatch_momentum.problems.system.spectrum` ``(d, kappa, profile)`` (infinite ``n``)
     is tuned at ``B = 1, 2, 4, ...`` until ``B T*(B)`` exceeds ``stop_factor`` times its
     smallest value so far: ``B T*(B)`` grows with ``B`` (a larger batch adds a smaller
     noise map, at most halving ``T*`` per doubling), so its minimum ``E`` lies before that
@@ -334,7 +334,7 @@ def kappa_scan(
     ``B_crit = E / T_det`` the factor ``log(1/eps)`` cancels. One row per (kappa, method,
     B) with ``T``, ``T_det``, ``B_sgd`` and ``B_sat``.
     """
-    from minibatch_momentum.problems import spectrum
+    from minibatch_momentum.problems.system import spectrum
 
     rows = []
     for kappa in kappas:
