@@ -89,7 +89,7 @@ rule seed_threshold:
 
 rule seed_search_noise:
     input:
-        code=code(*SEED_CODE, "studies.search_noise", "problems.system"),
+        code=code(*SEED_CODE, "studies.search_noise.study", "problems.system"),
     output:
         data="results/seeds/search_noise.parquet",
         claims="results/seeds/search_noise.claims.json",
@@ -156,7 +156,7 @@ rule seed_baselines:
 
 # One rule per figure, made in a loop over SEED_FIGURES; each calls one function of
 # minibatch_momentum.figures.studies (the S7 figure also reads its study's module).
-_SEED_FIGURE_CODE = {"search_noise": ("studies.search_noise",)}
+_SEED_FIGURE_CODE = {"search_noise": ("studies.search_noise.config", "studies.search_noise.theory")}
 
 for _system, _fig in SEED_FIGURES.items():
 

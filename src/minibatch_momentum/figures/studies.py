@@ -501,8 +501,8 @@ def search_noise_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLik
     the frozen-noise predictions; (c) test accuracy against the level across
     configurations, with Spearman's rho; (d) the quadratic's measured / closed-form
     ``E||omega||^2`` per optimizer and ``B`` (99% intervals)."""
-    from minibatch_momentum.studies.search_noise import METHOD_LABELS as LABELS
-    from minibatch_momentum.studies.search_noise import frozen_noise_ratio
+    from minibatch_momentum.studies.search_noise.config import METHOD_LABELS as LABELS
+    from minibatch_momentum.studies.search_noise.theory import frozen_noise_ratio
 
     _style()
     fig, axes = plt.subplots(2, 2, figsize=(FULL, 5.2))

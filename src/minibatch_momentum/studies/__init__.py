@@ -16,7 +16,9 @@ turns the analysis into a claims-report entry. Figures are in :mod:`.figures`.
 - :mod:`.baselines`: S6 (SNGM, ASGD and MaSS in the batched engine beside heavy ball and
   Nesterov).
 - :mod:`.search_noise`: S7 (the search-direction noise of SGD, heavy ball and Nesterov
-  against B, beta and the accuracy reached) on digits and on a quadratic.
+  against B, beta and the accuracy reached) on digits and on a quadratic; a subpackage
+  (config, theory, train, study).
+- :mod:`.digits`: the digits split and the networks S1/S4 and S7 train.
 
 The package imports none of them: a job imports the one study it runs
 (``from minibatch_momentum.studies import threshold``), not the others and their
