@@ -9,6 +9,7 @@ turns the analysis into a claims-report entry. Figures are in :mod:`.figures`.
   random scaling vs SGDM) on scikit-learn's digits.
 - :mod:`.label_noise`: S2 (optimal momentum 1 - beta* ~ eta^(2/3) for label-noise SGD)
   on over-parametrized matrix sensing.
+- :mod:`.matrix_sensing`: S2's model (symmetric matrix sensing) and heavy ball on it.
 - :mod:`.small_lr`: S3 (SGDM(eta, beta) against SGD(eta / (1 - beta)) at small batch
   sizes), from the sweeps' shards.
 - :mod:`.threshold`: S5 (the batch threshold for heavy-ball acceleration against kappa),
