@@ -17,7 +17,7 @@ from minibatch_momentum.analysis.tuning import (
     speedup,
     tune,
 )
-from minibatch_momentum.problems import gaussian_system
+from minibatch_momentum.problems.synthetic import gaussian_system
 from minibatch_momentum.simulate.engine import StopRule, run_grid
 
 INF = math.inf

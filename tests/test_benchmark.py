@@ -34,7 +34,7 @@ from minibatch_momentum.benchmark.peers import (
     naive_loop,
 )
 from minibatch_momentum.benchmark.throughput import BenchmarkSpec, run
-from minibatch_momentum.problems import gaussian_system
+from minibatch_momentum.problems.synthetic import gaussian_system
 from minibatch_momentum.simulate.engine import StopRule, run_grid
 
 TINY = BenchmarkSpec(

@@ -14,7 +14,8 @@ import pytest
 from conftest import mbm_process, with_value
 from minibatch_momentum.cli import main
 from minibatch_momentum.io import read_metadata
-from minibatch_momentum.problems import gaussian_system, load_problem
+from minibatch_momentum.problems.synthetic import gaussian_system
+from minibatch_momentum.problems.system import load_problem
 from minibatch_momentum.simulate.sweep import ShardSpec, run_shard
 
 PROBLEM_SPEC = {

@@ -9,7 +9,7 @@ import torch
 
 from minibatch_momentum.curvature import Curvature, estimate_curvature
 from minibatch_momentum.optim import sgd_from_rule
-from minibatch_momentum.problems import spectrum
+from minibatch_momentum.problems.system import spectrum
 from minibatch_momentum.theory.rule import RULE_CONSTANTS, momentum_rule
 
 

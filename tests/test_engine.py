@@ -32,7 +32,8 @@ from conftest import (
     relative_loss,
     torch_reference,
 )
-from minibatch_momentum.problems import from_matrix, from_psd, gaussian_system
+from minibatch_momentum.problems.synthetic import gaussian_system
+from minibatch_momentum.problems.system import from_matrix, from_psd
 from minibatch_momentum.sampling.batches import MiniBatches
 from minibatch_momentum.sampling.samplers import sampling
 from minibatch_momentum.simulate.engine import (

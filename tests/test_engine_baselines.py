@@ -25,7 +25,8 @@ from conftest import (
     torch_reference,
 )
 from minibatch_momentum.optim import SNGM, AccSGD, MaSS
-from minibatch_momentum.problems import from_matrix, gaussian_system
+from minibatch_momentum.problems.synthetic import gaussian_system
+from minibatch_momentum.problems.system import from_matrix
 from minibatch_momentum.sampling.batches import MiniBatches
 from minibatch_momentum.simulate.engine import (
     ALL_METHODS,

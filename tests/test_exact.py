@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from minibatch_momentum.grid import Grid
-from minibatch_momentum.problems import from_matrix, from_psd, gaussian_system, spectrum
+from minibatch_momentum.problems.synthetic import gaussian_system
+from minibatch_momentum.problems.system import from_matrix, from_psd, spectrum
 from minibatch_momentum.theory import exact
 from minibatch_momentum.theory.closure import Closure
 from minibatch_momentum.theory.dense import dense_curve
@@ -279,7 +280,7 @@ THEORY_SPEC = {
 
 @pytest.fixture(scope="module")
 def problem_files(tmp_path_factory):
-    from minibatch_momentum.problems import save_problem
+    from minibatch_momentum.problems.system import save_problem
 
     folder = tmp_path_factory.mktemp("problems")
     files = {"rows": folder / "rows.npz", "psd": folder / "psd.npz"}
@@ -293,7 +294,7 @@ def problem_files(tmp_path_factory):
     [("rows", "kaczmarz", "moments"), ("psd", "coordinate", "moments"), ("rows", "kaczmarz", None)],
 )
 def test_theory_command_any_sampler(tmp_path, mbm, problem_files, kind, sampler, noise):
-    from minibatch_momentum.problems import load_problem
+    from minibatch_momentum.problems.system import load_problem
 
     spec = {**THEORY_SPEC, "sampler": sampler, **({"noise": noise} if noise else {})}
     out = tmp_path / "theory"

@@ -15,18 +15,20 @@ from minibatch_momentum.figures import studies as figures
 from minibatch_momentum.studies.label_noise import (
     PREDICTED_EXPONENT,
     LabelNoiseConfig,
-    _gradient,
-    _heavy_ball_step,
     analyze_label_noise,
     claim_s2,
     fit_crossover,
     fit_exponent,
+    run_label_noise,
+)
+from minibatch_momentum.studies.matrix_sensing import (
+    gradient,
+    heavy_ball_step,
     hessian_trace,
     loss,
     make_problem,
     project_to_manifold,
     residuals,
-    run_label_noise,
 )
 
 SMALL = LabelNoiseConfig(d=4, n=5)
@@ -143,7 +145,7 @@ def test_gradient_matches_autograd_with_label_noise(rng):
     noise = 0.3 * rng.standard_normal(p.n)
     Ut = torch.from_numpy(U.copy()).requires_grad_(True)
     _torch_loss(p, Ut, noise).backward()
-    g = _gradient(p, U[None], p.A.reshape(p.n, -1), noise[None])[0]
+    g = gradient(p, U[None], p.A.reshape(p.n, -1), noise[None])[0]
     np.testing.assert_allclose(g, Ut.grad.numpy(), rtol=1e-12, atol=1e-14)
 
 
@@ -159,7 +161,7 @@ def test_heavy_ball_step_is_torch_sgd_with_momentum(rng):
         opt.zero_grad()
         _torch_loss(p, Ut, xi).backward()
         opt.step()
-        U, v = _heavy_ball_step(p, U, v, eta, np.array([[[beta]]]), Af, xi[None])
+        U, v = heavy_ball_step(p, U, v, eta, np.array([[[beta]]]), Af, xi[None])
     np.testing.assert_allclose(U[0], Ut.detach().numpy(), rtol=1e-11, atol=1e-13)
 
 

@@ -12,24 +12,24 @@ import pytest
 import torch
 
 from minibatch_momentum.figures import studies as figures
-from minibatch_momentum.problems import gaussian_system
-from minibatch_momentum.studies.large_batch import _make_model
-from minibatch_momentum.studies.search_noise import (
-    SearchNoiseConfig,
-    _train_group,
+from minibatch_momentum.problems.synthetic import gaussian_system
+from minibatch_momentum.studies.digits import load_digits_split, make_model
+from minibatch_momentum.studies.search_noise.config import SearchNoiseConfig
+from minibatch_momentum.studies.search_noise.study import (
     analyze_search_noise,
-    batch_noise_factor,
     claim_s7b,
     claim_s7c,
     claims_s7,
-    expected_noise_sq,
-    frozen_noise_ratio,
-    load_digits_split,
-    predicted_slope,
-    row_gradient_variance,
-    run_quadratic,
     run_search_noise,
 )
+from minibatch_momentum.studies.search_noise.theory import (
+    batch_noise_factor,
+    expected_noise_sq,
+    frozen_noise_ratio,
+    predicted_slope,
+    row_gradient_variance,
+)
+from minibatch_momentum.studies.search_noise.train import _train_group, run_quadratic
 
 pytest.importorskip("sklearn")
 
@@ -142,7 +142,7 @@ def _reference_run(method, eff_lr, beta, B, seed, config, data):
     """One run with torch.optim.SGD itself (momentum buffer = the direction)."""
     import torch.nn.functional as F
 
-    model = _make_model(config.digits_config(), seed)
+    model = make_model(config.digits_config(), seed)
     params = list(model.parameters())
     lr = config.lr(method, eff_lr, beta)
     opt = torch.optim.SGD(
@@ -152,9 +152,9 @@ def _reference_run(method, eff_lr, beta, B, seed, config, data):
         dampening=beta if method == "nshb" else 0.0,
     )
     X, y = data["Xt_train"], data["yt_train"]
-    from minibatch_momentum.studies.large_batch import _derive_seed
+    from minibatch_momentum.studies.digits import derive_seed
 
-    rng = np.random.default_rng(_derive_seed(seed, B, 7))
+    rng = np.random.default_rng(derive_seed(seed, B, 7))
     out = []
     for _ in range(config.steps):
         loss_full = F.cross_entropy(model(X), y)

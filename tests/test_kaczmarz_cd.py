@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from minibatch_momentum.problems import from_matrix, from_psd, gaussian_system
+from minibatch_momentum.problems.synthetic import gaussian_system
+from minibatch_momentum.problems.system import from_matrix, from_psd
 from minibatch_momentum.sampling.batches import MiniBatches
 from minibatch_momentum.sampling.samplers import problem_kind, sampling
 from minibatch_momentum.simulate.engine import trajectory

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from minibatch_momentum.optim import sgd_from_rule
-from minibatch_momentum.problems import gaussian_system
+from minibatch_momentum.problems.synthetic import gaussian_system
 from minibatch_momentum.simulate.engine import trajectory
 from minibatch_momentum.theory.rule import momentum_rule, rule_for_spectrum, saturation_batch
 

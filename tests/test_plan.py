@@ -20,7 +20,8 @@ import pytest
 from conftest import PYTHON, REPO_ROOT, subprocess_env
 from minibatch_momentum.benchmark import plan as mbm_plan
 from minibatch_momentum.config import prepare
-from minibatch_momentum.problems import make_problem, spectrum
+from minibatch_momentum.problems.families import make_problem
+from minibatch_momentum.problems.system import spectrum
 from minibatch_momentum.theory.gaussian import Gaussian
 from minibatch_momentum.theory.tuning import batch_scaling
 from test_workflow import copy_workflow, job_counts, snakemake, write_config

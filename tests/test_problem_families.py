@@ -16,18 +16,10 @@ import scipy.linalg
 import scipy.sparse
 
 from conftest import REPO_ROOT, mbm_process
-from minibatch_momentum.problems import (
-    DIGITS_SIZE,
-    gaussian_system,
-    heavy_tailed_system,
-    kernel_system,
-    load_digits_data,
-    load_problem,
-    make_problem,
-    metadata_path,
-    save_problem,
-    spectrum,
-)
+from minibatch_momentum.problems.families import make_problem
+from minibatch_momentum.problems.kernel import DIGITS_SIZE, kernel_system, load_digits_data
+from minibatch_momentum.problems.synthetic import gaussian_system, heavy_tailed_system
+from minibatch_momentum.problems.system import load_problem, metadata_path, save_problem, spectrum
 
 ARRAYS = ("A", "x_star", "eigvals", "eigvecs")
 

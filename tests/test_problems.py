@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from minibatch_momentum.problems import (
+from minibatch_momentum.problems.families import make_problem
+from minibatch_momentum.problems.synthetic import gaussian_system
+from minibatch_momentum.problems.system import (
     Problem,
     from_matrix,
-    gaussian_system,
     load_problem,
-    make_problem,
     metadata_path,
     save_problem,
     spectrum,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from minibatch_momentum.problems import spectrum
+from minibatch_momentum.problems.system import spectrum
 from minibatch_momentum.theory import rule
 from minibatch_momentum.theory.gaussian import Gaussian
 from minibatch_momentum.theory.tuning import optimal_parameters

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from minibatch_momentum.analysis import scaling
-from minibatch_momentum.problems import spectrum
+from minibatch_momentum.problems.system import spectrum
 from minibatch_momentum.report.curves import measured_curves
 from minibatch_momentum.report.records import FAIL, PASS, verdict
 from minibatch_momentum.report.scaling_claims import (

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from minibatch_momentum.config import SCHEMA, schema_validator
-from minibatch_momentum.problems import check_problem_spec
+from minibatch_momentum.problems.families import check_problem_spec
 from minibatch_momentum.studies.small_lr import SmallLRConfig
 
 _SCHEMA = yaml.safe_load(SCHEMA.read_text())

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from conftest import assert_claim_shape
-from minibatch_momentum.problems import gaussian_system
+from minibatch_momentum.problems.synthetic import gaussian_system
 from minibatch_momentum.simulate.engine import StopRule
 from minibatch_momentum.studies import baselines as bl
 from minibatch_momentum.studies import small_lr as sl

@@ -13,7 +13,8 @@ import scipy.sparse
 import yaml
 
 from conftest import PYTHON, REPO_ROOT, mbm_process, subprocess_env
-from minibatch_momentum.problems import gaussian_system, make_problem
+from minibatch_momentum.problems.families import make_problem
+from minibatch_momentum.problems.synthetic import gaussian_system
 from minibatch_momentum.solver import solve
 from minibatch_momentum.solver.batch_size import auto_batch, batch_grid, predicted_steps
 from minibatch_momentum.solver.estimates import estimate

@@ -12,7 +12,7 @@ import pytest
 
 import minibatch_momentum
 from minibatch_momentum.io import atomic_path, read_metadata, write_json, write_parquet
-from minibatch_momentum.problems import gaussian_system
+from minibatch_momentum.problems.synthetic import gaussian_system
 from minibatch_momentum.simulate.engine import StopRule, run_grid
 from minibatch_momentum.simulate.sweep import (
     Grid,

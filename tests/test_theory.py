@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from conftest import THEORY_SETTINGS
-from minibatch_momentum.problems import from_matrix, spectrum
+from minibatch_momentum.problems.system import from_matrix, spectrum
 from minibatch_momentum.sampling.batches import MiniBatches
 from minibatch_momentum.sampling.samplers import noise_factor
 from minibatch_momentum.simulate import engine

@@ -18,7 +18,8 @@ import torch
 from scipy.stats import norm
 
 from conftest import THEORY_SETTINGS
-from minibatch_momentum.problems import from_matrix, from_psd, gaussian_system, spectrum
+from minibatch_momentum.problems.synthetic import gaussian_system
+from minibatch_momentum.problems.system import from_matrix, from_psd, spectrum
 from minibatch_momentum.sampling.samplers import noise_factor, sampling
 from minibatch_momentum.simulate import engine
 from minibatch_momentum.theory import exact

@@ -142,8 +142,8 @@ def test_alpha_zero_and_the_problem_checks_agree_with_problems_py():
         "profile": "power",
         "seed": 0,
     }
-    prepare(cfg)  # problems.py accepts alpha >= 0, and now so does the schema
-    cfg["problems"]["mine"]["alpha"] = 12.0  # 8^12 > 1e9: only problems.py can say so
+    prepare(cfg)  # problems/families.py accepts alpha >= 0, and now so does the schema
+    cfg["problems"]["mine"]["alpha"] = 12.0  # 8^12 > 1e9: only problems/families.py can say so
     assert refused(cfg).startswith("problems.mine.alpha: must be such that d^alpha <= 1e+09")
 
 

@@ -10,7 +10,8 @@ Order: the JSON Schema (``workflow/config/schema.yaml``) fills every default it 
 (``default:``, applied while validating, as ``snakemake.utils.validate`` does) and checks
 types, enumerations and ranges; then :func:`check_config` checks what JSON Schema cannot
 say: ordered grid ranges, batch sizes against a problem's rows, each problem's fields
-(:func:`~minibatch_momentum.problems.check_problem_spec`, the problem job's own checks),
+(:func:`~minibatch_momentum.problems.families.check_problem_spec`, the problem job's own
+checks),
 samplers against the problem's form. The grid and device predicates are those of
 :mod:`~minibatch_momentum.checks`, which the sweep job applies again to its spec.
 """
@@ -22,7 +23,7 @@ import os
 from pathlib import Path
 
 from minibatch_momentum import checks
-from minibatch_momentum.problems import check_problem_spec
+from minibatch_momentum.problems.families import check_problem_spec
 from minibatch_momentum.sampling.samplers import (
     COORDINATE_SAMPLERS,
     DISTINCT_ROW_SAMPLERS,

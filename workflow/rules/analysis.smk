@@ -2,7 +2,7 @@ rule summarize:
     input:
         problem="results/problems/{problem}.npz",
         runs=shards,
-        code=code("problems", "analysis.tuning", "analysis.summary", "sampling.samplers", "grid", "theory.common"),
+        code=code("problems.system", "analysis.tuning", "analysis.summary", "sampling.samplers", "grid", "theory.common"),
     output:
         directory("results/summaries/{problem}/{sampler}"),
     log:
@@ -32,7 +32,7 @@ rule claims:
             "analysis.summary",
             "theory.exact",
             "theory.rule",
-            "problems",
+            "problems.system",
             "cli.seeds",
         ),
     output:

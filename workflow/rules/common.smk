@@ -27,7 +27,7 @@ shell.prefix(
 CONDA_ENV = "../../environment.yml"
 
 from minibatch_momentum import config as mbm_config
-from minibatch_momentum import problems as mbm_problems
+from minibatch_momentum.problems import families as mbm_problems
 from minibatch_momentum.sampling.samplers import PROJECTION_SAMPLERS  # no exact theory, no rule
 from minibatch_momentum.sampling.samplers import UNIFORM_SAMPLERS
 from minibatch_momentum.sources import module_files

@@ -4,7 +4,7 @@
 # the loop below: name -> (report category, theory input, modules the figure reads). A
 # theory input "grid" is the exact counts on the sweep's grid, "theory" every theory file.
 _SCALING_CODE = ("figures.pairs", "analysis.tuning", "analysis.summary", "report.curves", "analysis.scaling")
-_THEORY_CODE = ("figures.pairs", "analysis.tuning", "analysis.summary", "theory.exact", "theory.rule", "problems")
+_THEORY_CODE = ("figures.pairs", "analysis.tuning", "analysis.summary", "theory.exact", "theory.rule", "problems.system")
 SUMMARY_FIGURES = {
     "tstar_vs_batch": ("Batch scaling", "grid", _SCALING_CODE),
     "efficiency_vs_batch": ("Batch scaling", "grid", _SCALING_CODE),

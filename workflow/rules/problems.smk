@@ -3,7 +3,7 @@ rule problem:
         # a `matrix` problem's own files: an edited matrix re-runs the problem, a missing
         # one stops the dry run
         data=problem_files,
-        code=code("problems"),
+        code=code("problems.families"),
     output:
         npz="results/problems/{problem}.npz",
         meta="results/problems/{problem}.json",

@@ -49,7 +49,7 @@ rule seed_small_lr:
     input:
         problem=f"results/problems/{SEED_PROBLEM}.npz",
         runs=small_lr_shards,
-        code=code(*SEED_CODE, "studies.small_lr", "problems"),
+        code=code(*SEED_CODE, "studies.small_lr", "problems.system"),
     output:
         data="results/seeds/small_lr.parquet",
         claims="results/seeds/small_lr.claims.json",
@@ -68,7 +68,7 @@ rule seed_small_lr:
 
 rule seed_threshold:
     input:
-        code=code(*SEED_CODE, "studies.threshold", "theory.tuning", "problems"),
+        code=code(*SEED_CODE, "studies.threshold", "theory.tuning", "problems.system"),
     output:
         data="results/seeds/threshold.parquet",
         claims="results/seeds/threshold.claims.json",
@@ -89,7 +89,7 @@ rule seed_threshold:
 
 rule seed_search_noise:
     input:
-        code=code(*SEED_CODE, "studies.search_noise", "problems"),
+        code=code(*SEED_CODE, "studies.search_noise.study", "problems.system"),
     output:
         data="results/seeds/search_noise.parquet",
         claims="results/seeds/search_noise.claims.json",
@@ -111,7 +111,7 @@ rule seed_search_noise:
 rule seed_baseline_shard:
     input:
         problem=f"results/problems/{SEED_PROBLEM}.npz",
-        code=code(*SEED_CODE, "studies.baselines", "simulate.engine", "problems", "sampling.samplers"),
+        code=code(*SEED_CODE, "studies.baselines", "simulate.engine", "problems.system", "sampling.samplers"),
     output:
         "results/seeds/baselines/{baseline}.parquet",
     params:
@@ -136,7 +136,7 @@ rule seed_baselines:
         problem=f"results/problems/{SEED_PROBLEM}.npz",
         runs=baseline_shards,
         summary=f"results/summaries/{SEED_PROBLEM}/{SEED_SAMPLER}",
-        code=code(*SEED_CODE, "studies.baselines", "problems"),
+        code=code(*SEED_CODE, "studies.baselines", "problems.system"),
     output:
         data="results/seeds/baselines.parquet",
         claims="results/seeds/baselines.claims.json",
@@ -156,7 +156,7 @@ rule seed_baselines:
 
 # One rule per figure, made in a loop over SEED_FIGURES; each calls one function of
 # minibatch_momentum.figures.studies (the S7 figure also reads its study's module).
-_SEED_FIGURE_CODE = {"search_noise": ("studies.search_noise",)}
+_SEED_FIGURE_CODE = {"search_noise": ("studies.search_noise.config", "studies.search_noise.theory")}
 
 for _system, _fig in SEED_FIGURES.items():
 

@@ -3,7 +3,7 @@
 rule sweep:
     input:
         problem="results/problems/{problem}.npz",
-        code=code("problems", "sampling.samplers", "sampling.batches", "simulate.engine", "simulate.sweep", "grid", "theory.rule", "theory.common"),
+        code=code("problems.system", "sampling.samplers", "sampling.batches", "simulate.engine", "simulate.sweep", "grid", "theory.rule", "theory.common"),
     output:
         "results/runs/{problem}/{sampler}/{method}.parquet",
     params:

@@ -6,7 +6,7 @@
 rule theory:
     input:
         problem="results/problems/{problem}.npz",
-        code=code("problems", "theory.rule", "theory.exact", "sampling.samplers", "grid"),
+        code=code("problems.system", "theory.rule", "theory.exact", "sampling.samplers", "grid"),
     output:
         tstar="results/theory/{problem}/{sampler}/tstar.parquet",
         maps="results/theory/{problem}/{sampler}/rate_maps.parquet",
@@ -30,7 +30,7 @@ rule theory:
 rule montecarlo:
     input:
         problem="results/problems/{problem}.npz",
-        code=code("problems", "theory.rule", "theory.exact", "simulate.engine", "sampling.samplers", "sampling.batches"),
+        code=code("problems.system", "theory.rule", "theory.exact", "simulate.engine", "sampling.samplers", "sampling.batches"),
     output:
         "results/theory/{problem}/{sampler}/exact_vs_mc.parquet",
     params:
@@ -54,7 +54,7 @@ rule montecarlo:
 rule theory_grid:
     input:
         problem="results/problems/{problem}.npz",
-        code=code("problems", "theory.exact", "grid", "sampling.samplers"),
+        code=code("problems.system", "theory.exact", "grid", "sampling.samplers"),
     output:
         "results/theory/{problem}/{sampler}/grid_tuned.parquet",
     params:
@@ -76,7 +76,7 @@ rule theory_grid:
 # Claim C7's exact part: critical batches of the Gaussian closed form over kappa.
 rule kappa_scan:
     input:
-        code=code("problems", "theory.exact"),
+        code=code("problems.system", "theory.exact"),
     output:
         KAPPA_SCAN,
     params:

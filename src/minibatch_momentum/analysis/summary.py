@@ -29,7 +29,7 @@ from minibatch_momentum.analysis.tuning import (
 )
 from minibatch_momentum.grid import Grid, grid_scale
 from minibatch_momentum.io import read_json, read_metadata, write_json, write_parquet
-from minibatch_momentum.problems import Problem
+from minibatch_momentum.problems.system import Problem
 from minibatch_momentum.theory.common import stable_region
 
 TABLES = ("tuned", "tuned_runs", "rule", "rule_runs", "curves", "grid")

@@ -83,7 +83,7 @@ def cost_study(spec: CostSpec = CostSpec(), out=print) -> dict:
     points (the products' flops, :func:`product_flops`). One CPU thread."""
     import torch
 
-    from minibatch_momentum.problems import gaussian_system
+    from minibatch_momentum.problems.synthetic import gaussian_system
 
     torch.set_num_threads(1)
     B = spec.batch_size

@@ -45,7 +45,7 @@ def exact_iterations(lam, method, Bs, eps, n, replace):
 def prescribed_spectrum(spec: dict) -> np.ndarray | None:
     """The eigenvalues a problem spec prescribes (``d``, ``n`` and ``kappa`` or
     ``alpha``), or ``None`` for a family without one (data, files)."""
-    from minibatch_momentum.problems import spectrum
+    from minibatch_momentum.problems.system import spectrum
 
     if not ({"d", "n"} <= set(spec) and ("kappa" in spec or "alpha" in spec)):
         return None

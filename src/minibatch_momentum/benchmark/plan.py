@@ -2,7 +2,8 @@ r"""The pre-flight plan: what a config will cost and whether its shards can succ
 from the exact theory, before any sweep runs (``mbm plan``, and the Snakefile at the
 start of every run).
 
-Per problem: its spectral quantities (:func:`~minibatch_momentum.problems.spectral_quantities`:
+Per problem: its spectral quantities
+(:func:`~minibatch_momentum.problems.system.spectral_quantities`:
 ``L``, ``mu``, ``kappa``, ``tr H``, ``B*_SGD``, ``B_sat``) from the prescribed spectrum
 (synthetic families, no generation) or from the problem itself (``digits_kernel``,
 ``matrix``: read from ``results/problems/NAME.npz`` when that file is newer than its spec
@@ -51,12 +52,8 @@ from minibatch_momentum.benchmark.cost import (
     shard_seconds,
     swept_pairs,
 )
-from minibatch_momentum.problems import (
-    check_problem_spec,
-    input_files,
-    spectral_quantities,
-    spectrum,
-)
+from minibatch_momentum.problems.families import check_problem_spec, input_files
+from minibatch_momentum.problems.system import spectral_quantities, spectrum
 from minibatch_momentum.sampling.samplers import PROJECTION_SAMPLERS
 
 
@@ -129,7 +126,7 @@ def _cached(name, spec, root, cache) -> ProblemPlan | None:
 
 
 def _generated(name, spec, root) -> ProblemPlan:
-    from minibatch_momentum.problems import make_problem
+    from minibatch_momentum.problems.families import make_problem
 
     here = os.getcwd()
     try:

@@ -29,7 +29,8 @@ import time
 import numpy as np
 import scipy.sparse.linalg as spla
 
-from minibatch_momentum.problems import digits_kernel_system, gaussian_system
+from minibatch_momentum.problems.kernel import digits_kernel_system
+from minibatch_momentum.problems.synthetic import gaussian_system
 from minibatch_momentum.solver import solve
 
 

@@ -86,7 +86,7 @@ def run(spec: BenchmarkSpec = BenchmarkSpec(), out=print, use_jax: bool = True) 
     sweep; measure the GEMM peak and the engine's share of it at ``B >= 64``."""
     import torch
 
-    from minibatch_momentum.problems import gaussian_system
+    from minibatch_momentum.problems.synthetic import gaussian_system
 
     torch.set_num_threads(1)
     dtype = getattr(torch, spec.dtype)

@@ -108,7 +108,8 @@ def _run_and_write(args, df, claims, analysis, meta: dict) -> None:
 
 class _Study(NamedTuple):
     """A seed system that generates its own data: ``studies.<module>`` defines
-    ``run_<module>(config, progress)``, ``analyze_<module>(df, config)``, the config class
+    ``run_<name>(config, progress)``, ``analyze_<name>(df, config)`` (``<name>``: the
+    subcommand's, ``-`` as ``_``), the config class
     (with ``preset`` and ``from_dict``) and the claim functions, each ``(analysis, data,
     figure)`` to a claim or a list of claims."""
 
@@ -147,7 +148,7 @@ _SELF_CONTAINED = {
         "batch_threshold",
     ),
     "search-noise": _Study(
-        "search_noise",
+        "search_noise.study",
         "SearchNoiseConfig",
         ("claims_s7",),
         "S7 runs",
@@ -166,8 +167,9 @@ def cmd_self_contained(args) -> None:
     spec = _spec(args.spec)
     config = _preset_config(getattr(mod, study.config), spec)
     t0 = time.perf_counter()
-    df = getattr(mod, f"run_{study.module}")(config, progress=_log)
-    analysis = getattr(mod, f"analyze_{study.module}")(df, config)
+    name = args.system.replace("-", "_")
+    df = getattr(mod, f"run_{name}")(config, progress=_log)
+    analysis = getattr(mod, f"analyze_{name}")(df, config)
     claims = []
     for name in study.claims:
         made = getattr(mod, name)(analysis, args.out, args.figure)
@@ -177,7 +179,7 @@ def cmd_self_contained(args) -> None:
 
 
 def _problem_meta(path) -> dict:
-    from minibatch_momentum.problems import load_problem
+    from minibatch_momentum.problems.system import load_problem
 
     return load_problem(path).spectral_summary()
 
@@ -227,7 +229,7 @@ def cmd_baseline_shard(args) -> None:
     import pandas as pd
     import torch
 
-    from minibatch_momentum.problems import load_problem
+    from minibatch_momentum.problems.system import load_problem
     from minibatch_momentum.simulate.engine import StopRule
     from minibatch_momentum.studies.baselines import (
         BaselineGrid,

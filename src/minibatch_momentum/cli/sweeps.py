@@ -11,7 +11,8 @@ from minibatch_momentum.io import parse_spec as _json_arg
 
 
 def cmd_problem(args) -> None:
-    from minibatch_momentum.problems import make_problem, save_problem
+    from minibatch_momentum.problems.families import make_problem
+    from minibatch_momentum.problems.system import save_problem
 
     spec = _json_arg(args.spec)
     _log(f"generating problem {spec}")
@@ -29,7 +30,7 @@ def cmd_sweep(args) -> None:
 
     from minibatch_momentum.checks import check_device
     from minibatch_momentum.io import write_parquet
-    from minibatch_momentum.problems import load_problem
+    from minibatch_momentum.problems.system import load_problem
     from minibatch_momentum.simulate.sweep import job_shards, run_shards
 
     check_device(args.device, "--device")
@@ -46,7 +47,7 @@ def cmd_sweep(args) -> None:
 
 def cmd_summarize(args) -> None:
     from minibatch_momentum.analysis.summary import load_runs, summarize, write_summary
-    from minibatch_momentum.problems import load_problem
+    from minibatch_momentum.problems.system import load_problem
 
     runs, meta = load_runs(args.runs)
     result = summarize(load_problem(args.problem), runs, meta)

@@ -76,7 +76,7 @@ def cmd_theory(args) -> None:
     from pathlib import Path
 
     from minibatch_momentum.io import write_json, write_parquet
-    from minibatch_momentum.problems import load_problem
+    from minibatch_momentum.problems.system import load_problem
     from minibatch_momentum.theory import exact
 
     spec = _json_arg(args.spec)
@@ -160,7 +160,7 @@ def cmd_montecarlo(args) -> None:
     import torch
 
     from minibatch_momentum.io import write_parquet
-    from minibatch_momentum.problems import load_problem
+    from minibatch_momentum.problems.system import load_problem
     from minibatch_momentum.theory import exact
     from minibatch_momentum.theory.rule import rule_for_spectrum
 
@@ -218,7 +218,7 @@ def cmd_theory_grid(args) -> None:
     ``sampler``, ``noise``, ``check_every``, ``censor_factor`` optional."""
     from minibatch_momentum.grid import Grid
     from minibatch_momentum.io import write_parquet
-    from minibatch_momentum.problems import load_problem
+    from minibatch_momentum.problems.system import load_problem
     from minibatch_momentum.theory import exact
 
     spec = _json_arg(args.spec)

@@ -28,7 +28,7 @@ def _batch_size(text: str):
 
 
 def _user_matrix(args, need_rhs: bool):
-    from minibatch_momentum.problems import read_system
+    from minibatch_momentum.problems.matrix_files import read_system
 
     form = "psd" if args.sampler == "coordinate" else "rows"
     A, b, _ = read_system(args.matrix, getattr(args, "rhs", None), form, args.max_n, args.max_d)
@@ -67,7 +67,7 @@ def cmd_advise(args) -> None:
 
 
 def _add_user_matrix_arguments(s) -> None:
-    from minibatch_momentum.problems import MAX_D, MAX_N
+    from minibatch_momentum.problems.matrix_files import MAX_D, MAX_N
 
     s.add_argument("--matrix", required=True, help="A as .npy, .npz (array 'A') or .mtx")
     s.add_argument(

@@ -11,7 +11,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from minibatch_momentum.figures.style import FULL, HALF, despine, legend_above, points, save
+from minibatch_momentum.figures.style import (
+    FULL,
+    HALF,
+    breakpoints,
+    despine,
+    legend_above,
+    points,
+    save,
+)
 from minibatch_momentum.figures.style import apply as _style
 
 METHOD_STYLE = {
@@ -19,21 +27,6 @@ METHOD_STYLE = {
     "hb": {"color": "#1b75bc", "marker": "s", "label": "heavy ball"},
     "nag": {"color": "#d6604d", "marker": "^", "label": "Nesterov"},
 }
-
-
-def _breakpoints(ax, meta, y_text=0.97):
-    for key, label in [("B_sgd", r"$B^*_{\rm SGD}$"), ("B_sat", r"$B_{\rm sat}$")]:
-        ax.axvline(meta[key], color="0.6", ls="--", lw=0.8, zorder=0)
-        ax.text(
-            meta[key],
-            y_text,
-            label,
-            transform=ax.get_xaxis_transform(),
-            ha="center",
-            va="top",
-            color="0.35",
-            bbox={"fc": "white", "ec": "none", "pad": 0.5},
-        )
 
 
 def _log2_x(ax):
@@ -93,7 +86,7 @@ def tstar_vs_batch(measured, exact, meta: dict, eps: float, path) -> None:
         ax.axhline(measured.T_det[method], color=st["color"], lw=0.6, ls=":", zorder=1)
         if exact is not None and method in exact.T:
             ax.plot(exact.batch_sizes[method], exact.T[method][0], color=st["color"], lw=1.0)
-    _breakpoints(ax, meta)
+    breakpoints(ax, meta)
     _log2_x(ax)
     ax.set_xlim(0.7, 1.4 * B_max)
     ax.set_yscale("log")
@@ -121,7 +114,7 @@ def efficiency_vs_batch(measured, exact, meta: dict, path) -> None:
             Be = exact.batch_sizes[method]
             ax.plot(Be, efficiency(Be, exact.T[method])[0], color=st["color"], lw=1.0)
     ax.axhline(0.5, color="0.3", lw=0.7, ls="--")
-    _breakpoints(ax, meta)
+    breakpoints(ax, meta)
     _log2_x(ax)
     ax.set_xlim(0.7, 1.4 * B_max)
     ax.set_yscale("log")
@@ -152,7 +145,7 @@ def speedup_vs_batch(measured, exact, meta: dict, path) -> None:
     bx.axhline(1.0, color="0.3", lw=0.7, ls="--")
     bx.axvspan(4 * meta["B_sgd"], meta["B_sat"] / 4, color="#deebf7", lw=0, zorder=0)
     for a in (ax, bx):
-        _breakpoints(a, meta)
+        breakpoints(a, meta)
         a.set_yscale("log")
     _log2_x(bx)
     ax.set_ylabel(r"speedup $R(B)=T_{\rm SGD}/T$")
@@ -199,9 +192,7 @@ def loss_curves(curves: pd.DataFrame, meta: dict, batch_sizes, eps: float, path)
     """
     _style()
     batch_sizes = [b for b in batch_sizes if b in set(curves["batch_size"])]
-    fig, axes = plt.subplots(
-        1, len(batch_sizes), figsize=(FULL, 2.3), sharey=True, squeeze=False
-    )
+    fig, axes = plt.subplots(1, len(batch_sizes), figsize=(FULL, 2.3), sharey=True, squeeze=False)
     for ax, B in zip(axes[0], batch_sizes, strict=True):
         for method, st in METHOD_STYLE.items():
             c = curves[(curves["batch_size"] == B) & (curves["method"] == method)]
@@ -287,7 +278,7 @@ def theory_vs_empirical(
     ax.plot([], [], color="0.3", lw=1.1, label="exact")
     ax.plot([], [], color="0.3", marker="o", mfc="white", ls="none", ms=3.5, label="sweep")
     ax.plot([], [], color="0.3", ls=":", lw=0.9, label="knee")
-    _breakpoints(ax, meta)
+    breakpoints(ax, meta)
     _log2_x(ax)
     ax.set_yscale("log")
     ax.set_ylabel(rf"iterations to $\varepsilon={eps:g}$")
@@ -366,7 +357,7 @@ def rule_vs_grid(
         color="0.35",
     )
     bx.axhline(1.0, color="0.6", lw=0.6)
-    _breakpoints(ax, meta)
+    breakpoints(ax, meta)
     ax.set_yscale("log")
     ax.set_ylabel(rf"iterations to $\varepsilon={eps:g}$")
     legend_above(fig, ax, ncol=2)
@@ -376,6 +367,34 @@ def rule_vs_grid(
     bx.set_ylim(min(lo, 0.8), max(hi, factor * 1.15))
     despine(fig)
     save(fig, path)
+
+
+def _optima(ax, exact: pd.DataFrame, tuned: pd.DataFrame, L: float) -> None:
+    """On a rate map: the momentum rule's point (x, black on white so it shows on any
+    colour) and the exact optimum (+) from ``exact``, the sweep's grid-best (o) from
+    ``tuned`` (each a method's rows at one batch size)."""
+    marks = []
+    if not exact.empty:
+        rule = (exact["rule_eta"] * L, 1 - exact["rule_beta"])
+        marks += [
+            (rule, "x", dict(color="white", ms=6, mew=1.6)),
+            (rule, "x", dict(color="black", ms=5, mew=0.9, label="rule")),
+            (
+                (exact["eta"] * L, 1 - exact["beta"]),
+                "+",
+                dict(color="#d6604d", ms=7, mew=1.2, label="exact optimum"),
+            ),
+        ]
+    if not tuned.empty:
+        marks.append(
+            (
+                (tuned["eta"] * L, 1 - tuned["beta"]),
+                "o",
+                dict(mfc="none", mec="white", ms=6, mew=1.2, label="grid-best"),
+            )
+        )
+    for (x, y), fmt, kw in marks:
+        ax.plot(x, y, fmt, **kw)
 
 
 def rate_heatmap(
@@ -417,38 +436,8 @@ def rate_heatmap(
         ax.set_facecolor("0.82")
         mesh = ax.pcolormesh(x, y, Z, cmap="viridis", vmin=vmin, vmax=vmax, shading="nearest")
         e = exact[(exact["method"] == method) & (exact["batch_size"] == B)]
-        if not e.empty:
-            ax.plot(e["rule_eta"] * L, 1 - e["rule_beta"], "x", color="white", ms=6, mew=1.6)
-            ax.plot(
-                e["rule_eta"] * L,
-                1 - e["rule_beta"],
-                "x",
-                color="black",
-                ms=5,
-                mew=0.9,
-                label="rule",
-            )
-            ax.plot(
-                e["eta"] * L,
-                1 - e["beta"],
-                "+",
-                color="#d6604d",
-                ms=7,
-                mew=1.2,
-                label="exact optimum",
-            )
         t = tuned[(tuned["method"] == method) & (tuned["batch_size"] == B)]
-        if not t.empty:
-            ax.plot(
-                t["eta"] * L,
-                1 - t["beta"],
-                "o",
-                mfc="none",
-                mec="white",
-                ms=6,
-                mew=1.2,
-                label="grid-best",
-            )
+        _optima(ax, e, t, L)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(f"$B = {B}$")
@@ -530,9 +519,7 @@ def tstar_grid(panels: list[dict], eps: float, path, ncols: int = 3) -> None:
     """
     _style()
     nrows = -(-len(panels) // ncols)
-    fig, axes = plt.subplots(
-        nrows, ncols, figsize=(FULL, 0.3 + 2.2 * nrows), squeeze=False
-    )
+    fig, axes = plt.subplots(nrows, ncols, figsize=(FULL, 0.3 + 2.2 * nrows), squeeze=False)
     for ax, panel in zip(axes.flat, panels, strict=False):
         tuned, exact, knees = panel["tuned"], panel.get("exact"), panel.get("knees") or {}
         for method, st in METHOD_STYLE.items():
@@ -544,7 +531,7 @@ def tstar_grid(panels: list[dict], eps: float, path, ncols: int = 3) -> None:
             k = knees.get(method)
             if k is not None and np.isfinite(float(k)):
                 ax.axvline(float(k), color=st["color"], ls=":", lw=0.8, zorder=0)
-        _breakpoints(ax, panel["meta"])
+        breakpoints(ax, panel["meta"])
         _log2_x(ax)
         ax.set_yscale("log")
         ax.set_title(panel["title"].replace(" / ", "\n"))

@@ -30,7 +30,15 @@ import pandas as pd
 from scipy import stats
 
 from minibatch_momentum.analysis.tuning import gmean
-from minibatch_momentum.figures.style import FULL, HALF, despine, legend_above, palette, points
+from minibatch_momentum.figures.style import (
+    FULL,
+    HALF,
+    breakpoints,
+    despine,
+    legend_above,
+    palette,
+    points,
+)
 from minibatch_momentum.figures.style import apply as _style
 from minibatch_momentum.figures.style import save as _save
 from minibatch_momentum.studies.label_noise import PREDICTED_EXPONENT
@@ -52,19 +60,10 @@ METHOD_MARKERS = {"msgd": "o", "sngm": "s", "rsgdm": "^"}
 # --------------------------------------------------------------------------- S1 / S4
 
 
-def large_batch_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLike) -> None:
-    """S1/S4: (a) test accuracy vs epoch at each method's tuned learning rate, seed mean
-    with a +-1 sd band, at the large batch (solid) and the smallest batch (dashed);
-    the legend gives the tuned final accuracy. (b) final test accuracy vs learning rate
-    at the large batch (seed mean +-1 sd), the tuned rate circled."""
-    _style()
-    B_large = analysis["large_batch"]
-    B_small = min(analysis["batch_sizes"])
-    tuned = {(t["batch_size"], t["method"]): t for t in analysis["tuned"]}
-    methods = [m for m in METHOD_LABELS if any(k[1] == m for k in tuned)]
-    fig, (ax, bx) = plt.subplots(
-        2, 1, figsize=(HALF, 5.4), gridspec_kw={"height_ratios": [1.25, 1.0]}
-    )
+def _large_batch_curves(
+    fig, ax, df: pd.DataFrame, tuned: dict, methods: list, B_large, B_small
+) -> None:
+    """Panel (a): each method's tuned runs, accuracy against epoch; the figure's legend."""
     finals = []
     for method in methods:
         color = METHOD_COLORS[method]
@@ -111,6 +110,9 @@ def large_batch_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLike
         columnspacing=0.5,  # the two columns only just fit the half width
     )
 
+
+def _large_batch_tuning(bx, analysis: dict, tuned: dict, methods: list, B_large) -> None:
+    """Panel (b): final accuracy against the learning rate at the large batch."""
     curves = pd.DataFrame(analysis["lr_curves"])
     for method in methods:
         c = curves[(curves["batch_size"] == B_large) & (curves["method"] == method)].sort_values(
@@ -139,6 +141,23 @@ def large_batch_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLike
     bx.set_ylabel("final test accuracy")
     bx.set_title(f"(b) tuning at B = {B_large}\n(circled: best validation)", loc="left")
     bx.legend(loc="lower center", ncol=3)
+
+
+def large_batch_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLike) -> None:
+    """S1/S4: (a) test accuracy vs epoch at each method's tuned learning rate, seed mean
+    with a +-1 sd band, at the large batch (solid) and the smallest batch (dashed);
+    the legend gives the tuned final accuracy. (b) final test accuracy vs learning rate
+    at the large batch (seed mean +-1 sd), the tuned rate circled."""
+    _style()
+    B_large = analysis["large_batch"]
+    B_small = min(analysis["batch_sizes"])
+    tuned = {(t["batch_size"], t["method"]): t for t in analysis["tuned"]}
+    methods = [m for m in METHOD_LABELS if any(k[1] == m for k in tuned)]
+    fig, (ax, bx) = plt.subplots(
+        2, 1, figsize=(HALF, 5.4), gridspec_kw={"height_ratios": [1.25, 1.0]}
+    )
+    _large_batch_curves(fig, ax, df, tuned, methods, B_large, B_small)
+    _large_batch_tuning(bx, analysis, tuned, methods, B_large)
     despine(fig)
     _save(fig, path)
 
@@ -234,24 +253,10 @@ def _log2_axis(ax, label="batch size $B$"):
     ax.set_xlabel(label)
 
 
-def small_lr_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLike) -> None:
-    """S3: (a) at each small batch size (one colour per ``B``), SGD's iterations against
-    its step (line) and every converged heavy-ball grid point at its effective step
-    ``eta / (1 - beta)`` (squares; filled: comparable with SGD, hollow: SGD has no count
-    there); (b) ``r = T_HB / T_SGD(eta_eff)`` of every comparable configuration against
-    ``B``, the median, the tolerance band, and the number of comparable configurations
-    above each batch size (0: none, the equivalence has no support there)."""
-    _style()
-    method = analysis["config"]["methods"][0]
-    name = {"hb": "HB", "nag": "NAG"}.get(method, method)
-    tol = float(analysis["config"]["tolerance"])
-    limit = float(analysis["small_batch_limit"])
-    fig, (ax, bx) = plt.subplots(
-        2, 1, figsize=(HALF, 5.8), gridspec_kw={"height_ratios": [1.1, 1.0]}
-    )
-    mom = df[df["method"] == method]
-    sgd = df[df["method"] == "sgd"]
-    per = [p for p in analysis["per_batch"] if p["method"] == method]
+def _small_lr_steps(
+    fig, ax, mom: pd.DataFrame, sgd: pd.DataFrame, per: list, name: str, limit: float
+) -> None:
+    """Panel (a): iterations against the (effective) step at each small batch size."""
     small = [p["batch_size"] for p in per if p["small"]] or [
         int(mom["batch_size"].min()) if not mom.empty else 1
     ]
@@ -290,6 +295,11 @@ def small_lr_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLike) -
     )
     legend_above(fig, ax, ncol=2)
 
+
+def _small_lr_ratios(
+    bx, analysis: dict, mom: pd.DataFrame, per: list, name: str, tol: float, limit: float
+) -> None:
+    """Panel (b): the ratios of the comparable configurations against B."""
     comp = mom[mom["comparable"]]
     rng = np.random.default_rng(0)
     for B, g in comp.groupby("batch_size"):
@@ -331,6 +341,28 @@ def small_lr_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLike) -
     bx.set_ylabel(rf"$T_{{\rm {name}}}(\eta,\beta)\,/\,T_{{\rm SGD}}(\eta/(1-\beta))$")
     bx.set_title("(b) comparable configurations\n(numbers: how many per B)", loc="left")
     bx.legend(loc="upper right")
+
+
+def small_lr_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLike) -> None:
+    """S3: (a) at each small batch size (one colour per ``B``), SGD's iterations against
+    its step (line) and every converged heavy-ball grid point at its effective step
+    ``eta / (1 - beta)`` (squares; filled: comparable with SGD, hollow: SGD has no count
+    there); (b) ``r = T_HB / T_SGD(eta_eff)`` of every comparable configuration against
+    ``B``, the median, the tolerance band, and the number of comparable configurations
+    above each batch size (0: none, the equivalence has no support there)."""
+    _style()
+    method = analysis["config"]["methods"][0]
+    name = {"hb": "HB", "nag": "NAG"}.get(method, method)
+    tol = float(analysis["config"]["tolerance"])
+    limit = float(analysis["small_batch_limit"])
+    fig, (ax, bx) = plt.subplots(
+        2, 1, figsize=(HALF, 5.8), gridspec_kw={"height_ratios": [1.1, 1.0]}
+    )
+    mom = df[df["method"] == method]
+    sgd = df[df["method"] == "sgd"]
+    per = [p for p in analysis["per_batch"] if p["method"] == method]
+    _small_lr_steps(fig, ax, mom, sgd, per, name, limit)
+    _small_lr_ratios(bx, analysis, mom, per, name, tol, limit)
     despine(fig)
     _save(fig, path)
 
@@ -401,15 +433,8 @@ ALL_METHOD_STYLE = {
 }
 
 
-def baselines_figure(table: pd.DataFrame, analysis: dict, path: str | os.PathLike) -> None:
-    """S6: (a) tuned iterations-to-eps ``T*(B)`` of all six methods, log-log (bars: range
-    over seeds; dashed lines: the baselines, on their own smaller set of batch sizes);
-    (b) the best of heavy ball and Nesterov over each baseline at the batch sizes they
-    share (above 1: the baseline is faster)."""
-    _style()
-    fig, (ax, bx) = plt.subplots(
-        2, 1, figsize=(HALF, 5.3), gridspec_kw={"height_ratios": [1.3, 1.0]}
-    )
+def _baselines_tuned(ax, table: pd.DataFrame) -> None:
+    """Panel (a): each method's tuned iterations against B, bars over seeds."""
     for method, st in ALL_METHOD_STYLE.items():
         t = table[table["method"] == method].sort_values("batch_size")
         t = t[np.isfinite(t["T_gmean"])]
@@ -430,19 +455,20 @@ def baselines_figure(table: pd.DataFrame, analysis: dict, path: str | os.PathLik
             capsize=1.5,
             label=st["label"],
         )
+
+
+def baselines_figure(table: pd.DataFrame, analysis: dict, path: str | os.PathLike) -> None:
+    """S6: (a) tuned iterations-to-eps ``T*(B)`` of all six methods, log-log (bars: range
+    over seeds; dashed lines: the baselines, on their own smaller set of batch sizes);
+    (b) the best of heavy ball and Nesterov over each baseline at the batch sizes they
+    share (above 1: the baseline is faster)."""
+    _style()
+    fig, (ax, bx) = plt.subplots(
+        2, 1, figsize=(HALF, 5.3), gridspec_kw={"height_ratios": [1.3, 1.0]}
+    )
+    _baselines_tuned(ax, table)
     for a in (ax, bx):
-        for key, label in [("B_sgd", r"$B^*_{\rm SGD}$"), ("B_sat", r"$B_{\rm sat}$")]:
-            a.axvline(analysis[key], color="0.6", ls="--", lw=0.8, zorder=0)
-            a.text(
-                analysis[key],
-                0.97,
-                label,
-                transform=a.get_xaxis_transform(),
-                ha="center",
-                va="top",
-                color="0.35",
-                bbox={"fc": "white", "ec": "none", "pad": 0.5},
-            )
+        breakpoints(a, analysis)
     _log2_axis(ax)
     ax.set_yscale("log")
     ax.set_ylabel(r"tuned iterations to $\varepsilon$")
@@ -493,24 +519,8 @@ NOISE_STYLE = {
 }
 
 
-def search_noise_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLike) -> None:
-    """S7: (a) digits MLP, the noise level (RMS ``||d_t - grad f(x_t)||`` late in
-    training; geometric mean over effective steps and seeds) against ``B`` per optimizer
-    at the largest ``beta``, with the predicted slope through SGD's points; (b) level
-    relative to SGD at equal effective step against ``beta`` (bootstrap intervals), beside
-    the frozen-noise predictions; (c) test accuracy against the level across
-    configurations, with Spearman's rho; (d) the quadratic's measured / closed-form
-    ``E||omega||^2`` per optimizer and ``B`` (99% intervals)."""
-    from minibatch_momentum.studies.search_noise import METHOD_LABELS as LABELS
-    from minibatch_momentum.studies.search_noise import frozen_noise_ratio
-
-    _style()
-    fig, axes = plt.subplots(2, 2, figsize=(FULL, 5.2))
-    (ax, bx), (cx, dx) = axes
-    runs = pd.DataFrame(analysis["runs"])
-    runs = runs[np.isfinite(runs["level"].astype(float))]
-    beta_hi = max(analysis["config"]["betas"])
-
+def _noise_against_batch(ax, analysis: dict, runs: pd.DataFrame, beta_hi: float) -> None:
+    """Panel (a): the level against B per optimizer, the predicted slope through SGD's."""
     for method, st in NOISE_STYLE.items():
         g = runs[(runs["method"] == method) & (runs["beta"].isin([0.0, beta_hi]))]
         if g.empty:
@@ -554,6 +564,10 @@ def search_noise_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLik
     ax.set_ylim(lo / 10, hi)  # a decade below the data for the legend
     ax.legend(loc="lower left")
 
+
+def _noise_against_momentum(bx, analysis: dict, frozen_noise_ratio) -> None:
+    """Panel (b): the level relative to SGD's against beta, beside the frozen-noise
+    prediction (``frozen_noise_ratio``, from the study's theory)."""
     grid = np.linspace(0.0, 0.97, 100)
     for m in analysis["momentum"]:
         st = NOISE_STYLE[m["method"]]
@@ -591,6 +605,9 @@ def search_noise_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLik
     order = sorted(range(len(labels)), key=lambda i: labels[i].endswith("predicted"))
     bx.legend([handles[i] for i in order], [labels[i] for i in order], ncol=2, loc="upper left")
 
+
+def _accuracy_against_noise(cx, analysis: dict, labels: dict) -> None:
+    """Panel (c): test accuracy against the level across configurations, Spearman's rho."""
     conf = pd.DataFrame(analysis["configurations"])
     for method, st in NOISE_STYLE.items():
         g = conf[conf["method"] == method]
@@ -601,7 +618,7 @@ def search_noise_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLik
                 s=10,
                 color=st["color"],
                 marker=st["marker"],
-                label=LABELS[method],
+                label=labels[method],
             )
     c = analysis["correlation"]
     cx.set_xscale("log")
@@ -613,6 +630,9 @@ def search_noise_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLik
     )
     cx.legend(loc="center left")
 
+
+def _quadratic_closed_form(dx, analysis: dict, beta_hi: float) -> None:
+    """Panel (d): the quadratic's measured / closed-form noise per optimizer and B."""
     cells = pd.DataFrame(analysis["quadratic"]["cells"])
     variants = cells[["method", "beta"]].drop_duplicates().sort_values(["method", "beta"])
     k = len(variants)
@@ -640,4 +660,28 @@ def search_noise_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLik
     dx.set_ylim(lo, hi + 0.6 * (hi - lo))  # room above the intervals for the legend
     # ncol fills by column: NSHB and SGD in the first, SHB in the second
     dx.legend(ncol=2, loc="upper center")
+
+
+def search_noise_figure(df: pd.DataFrame, analysis: dict, path: str | os.PathLike) -> None:
+    """S7: (a) digits MLP, the noise level (RMS ``||d_t - grad f(x_t)||`` late in
+    training; geometric mean over effective steps and seeds) against ``B`` per optimizer
+    at the largest ``beta``, with the predicted slope through SGD's points; (b) level
+    relative to SGD at equal effective step against ``beta`` (bootstrap intervals), beside
+    the frozen-noise predictions; (c) test accuracy against the level across
+    configurations, with Spearman's rho; (d) the quadratic's measured / closed-form
+    ``E||omega||^2`` per optimizer and ``B`` (99% intervals)."""
+    from minibatch_momentum.studies.search_noise.config import METHOD_LABELS as LABELS
+    from minibatch_momentum.studies.search_noise.theory import frozen_noise_ratio
+
+    _style()
+    fig, axes = plt.subplots(2, 2, figsize=(FULL, 5.2))
+    (ax, bx), (cx, dx) = axes
+    runs = pd.DataFrame(analysis["runs"])
+    runs = runs[np.isfinite(runs["level"].astype(float))]
+    beta_hi = max(analysis["config"]["betas"])
+
+    _noise_against_batch(ax, analysis, runs, beta_hi)
+    _noise_against_momentum(bx, analysis, frozen_noise_ratio)
+    _accuracy_against_noise(cx, analysis, LABELS)
+    _quadratic_closed_form(dx, analysis, beta_hi)
     _save(fig, path)

@@ -115,6 +115,22 @@ def points(ax, x, y, yerr, **kw):
     )
 
 
+def breakpoints(ax, meta, y_text=0.97):
+    """The batch sizes ``B*_SGD`` and ``B_sat`` of ``meta`` as labelled dashed lines."""
+    for key, label in [("B_sgd", r"$B^*_{\rm SGD}$"), ("B_sat", r"$B_{\rm sat}$")]:
+        ax.axvline(meta[key], color="0.6", ls="--", lw=0.8, zorder=0)
+        ax.text(
+            meta[key],
+            y_text,
+            label,
+            transform=ax.get_xaxis_transform(),
+            ha="center",
+            va="top",
+            color="0.35",
+            bbox={"fc": "white", "ec": "none", "pad": 0.5},
+        )
+
+
 def palette(cmap: str, n: int) -> list:
     """``n`` colours from a matplotlib colormap, its two ends left out (seaborn's way)."""
     return [tuple(c) for c in plt.get_cmap(cmap)(np.linspace(0, 1, n + 2)[1:-1])]

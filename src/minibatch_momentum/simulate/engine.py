@@ -69,7 +69,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from minibatch_momentum.problems import Problem
+from minibatch_momentum.problems.system import Problem
 from minibatch_momentum.sampling.samplers import Sampling, sampling
 from minibatch_momentum.theory.common import BLOWUP
 

@@ -17,7 +17,7 @@ import pandas as pd
 
 from minibatch_momentum.checks import is_int as _is_int
 from minibatch_momentum.grid import Grid, grid_scale
-from minibatch_momentum.problems import Problem
+from minibatch_momentum.problems.system import Problem
 from minibatch_momentum.sampling.samplers import SAMPLERS, check_batch_sizes, sampling
 from minibatch_momentum.simulate.engine import METHODS, StopRule, resolve_device, run_grid
 from minibatch_momentum.theory.common import stable_region

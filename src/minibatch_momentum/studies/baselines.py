@@ -42,9 +42,18 @@ import numpy as np
 import pandas as pd
 
 from minibatch_momentum.analysis.tuning import gmean
-from minibatch_momentum.checks import is_int as _is_int
-from minibatch_momentum.checks import require as _require
+from minibatch_momentum.checks import (
+    Rule,
+    distinct_integers,
+    finite,
+    integer,
+    number,
+    one_of,
+    require,
+)
+from minibatch_momentum.grid import Grid
 from minibatch_momentum.report.records import verdict
+from minibatch_momentum.studies.base import StudyConfig
 
 __all__ = [
     "BASELINE_METHODS",
@@ -75,32 +84,31 @@ S6_STATEMENT = (
 )
 
 
-def _pos(x) -> bool:
-    return (
-        isinstance(x, int | float | np.integer | np.floating)
-        and not isinstance(x, bool)
-        and math.isfinite(float(x))
-        and float(x) > 0
-    )
+_GRID_RANGES = (
+    ("eta_min", "eta_max", "num_eta"),
+    ("one_minus_beta_min", "one_minus_beta_max", "num_beta"),
+    ("kappa_min", "kappa_max", "num_kappa"),
+)
 
 
 @dataclass(frozen=True)
-class BaselineGrid:
+class BaselineGrid(StudyConfig):
     """One method's batch sizes and hyperparameter grid (see the module docstring).
 
     ``eta_*``: the step (``1/L`` units; SNGM: ``||x_0 - x*||`` units). ``one_minus_beta_*``:
-    SNGM's ``1 - beta``, MaSS's ``1 - gamma``. ``kappa_*``, ``xi``, ``small_const``: ASGD.
+    SNGM's ``1 - beta``, MaSS's ``1 - gamma``; both ranges default to the sweeps' grid
+    (:class:`~minibatch_momentum.grid.Grid`). ``kappa_*``, ``xi``, ``small_const``: ASGD.
     ``eta2_ratio``: MaSS's ``eta_2 / eta``. Fields a method does not use are ignored.
     """
 
     method: str
     batch_sizes: tuple[int, ...]
-    eta_min: float = 1e-3
-    eta_max: float = 4.0
-    num_eta: int = 25
-    one_minus_beta_min: float = 1e-3
-    one_minus_beta_max: float = 0.5
-    num_beta: int = 10
+    eta_min: float = Grid.eta_min
+    eta_max: float = Grid.eta_max
+    num_eta: int = Grid.num_eta
+    one_minus_beta_min: float = Grid.one_minus_beta_min
+    one_minus_beta_max: float = Grid.one_minus_beta_max
+    num_beta: int = Grid.num_beta
     kappa_min: float = 10.0
     kappa_max: float = 1e7
     num_kappa: int = 13
@@ -108,89 +116,57 @@ class BaselineGrid:
     small_const: float = 0.7
     eta2_ratio: tuple[float, ...] = (0.0, 0.3, 0.6, 0.9, 0.97, 0.99)
 
-    def __post_init__(self):
-        for k in ("batch_sizes", "xi", "eta2_ratio"):
-            object.__setattr__(self, k, tuple(getattr(self, k)))
-        _require(
-            self.method in BASELINE_METHODS,
-            "method",
-            f"one of {list(BASELINE_METHODS)}",
-            self.method,
-        )
-        _require(
-            len(self.batch_sizes) >= 1
-            and all(_is_int(b) and b >= 1 for b in self.batch_sizes)
-            and len(set(self.batch_sizes)) == len(self.batch_sizes),
-            f"{self.method}.batch_sizes",
-            "a non-empty list of distinct integers >= 1",
-            self.batch_sizes,
-        )
-        for lo, hi, num in (
-            ("eta_min", "eta_max", "num_eta"),
-            ("one_minus_beta_min", "one_minus_beta_max", "num_beta"),
-            ("kappa_min", "kappa_max", "num_kappa"),
-        ):
-            a, b, k = getattr(self, lo), getattr(self, hi), getattr(self, num)
-            _require(_pos(a), f"{self.method}.{lo}", "> 0", a)
-            _require(_pos(b) and b >= a, f"{self.method}.{hi}", f">= {lo}", b)
-            _require(_is_int(k) and k >= 1, f"{self.method}.{num}", "an integer >= 1", k)
-        _require(
-            self.one_minus_beta_max <= 1,
-            f"{self.method}.one_minus_beta_max",
-            "<= 1",
-            self.one_minus_beta_max,
-        )
-        _require(
-            len(self.xi) >= 1 and all(_pos(x) for x in self.xi),
-            f"{self.method}.xi",
+    NAME = "baselines grid"
+    RULES = {
+        "method": one_of(BASELINE_METHODS),
+        "batch_sizes": distinct_integers(1),
+        **{k: number("> 0") for lo, hi, _ in _GRID_RANGES for k in (lo, hi)},
+        **{num: integer(1) for _, _, num in _GRID_RANGES},
+        "one_minus_beta_max": number("in (0, 1]"),
+        "xi": Rule(
+            lambda xs: len(xs) >= 1 and all(finite(x) and x > 0 for x in xs),
             "a non-empty list of numbers > 0",
-            self.xi,
-        )
-        _require(
-            _pos(self.small_const) and self.small_const <= 1,
-            f"{self.method}.small_const",
-            "in (0, 1]",
-            self.small_const,
-        )
-        _require(
-            len(self.eta2_ratio) >= 1
-            and all(
-                isinstance(r, int | float) and not isinstance(r, bool) and math.isfinite(r)
-                for r in self.eta2_ratio
-            ),
-            f"{self.method}.eta2_ratio",
+        ),
+        "small_const": number("in (0, 1]"),
+        "eta2_ratio": Rule(
+            lambda xs: len(xs) >= 1 and all(finite(r) for r in xs),
             "a non-empty list of finite numbers",
-            self.eta2_ratio,
-        )
+        ),
+    }
 
-    def to_dict(self) -> dict:
-        return {
-            f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
-            for f in fields(self)
-        }
+    def check(self) -> None:
+        for lo, hi, _ in _GRID_RANGES:
+            require(getattr(self, hi) >= getattr(self, lo), hi, f">= {lo}", getattr(self, hi))
 
     @classmethod
     def from_dict(cls, method: str, d: dict | None) -> BaselineGrid:
-        d = dict(d or {})
-        d.pop("method", None)
+        """``method``'s grid from plain data (``batch_sizes`` required); errors name the
+        field as ``<method>.<field>``."""
+        d = {k: v for k, v in (d or {}).items() if k != "method"}
         unknown = sorted(set(d) - {f.name for f in fields(cls)})
         if unknown:
             raise ValueError(f"unknown {method} grid field(s): {unknown}")
         if "batch_sizes" not in d:
             raise ValueError(f"{method}.batch_sizes: missing")
-        return cls(method=method, **d)
+        try:
+            return cls(method=method, **d)
+        except ValueError as exc:
+            raise ValueError(f"{method}.{exc}") from None
 
 
 QUICK_BATCH_SIZES = (1, 8, 64, 512, 1024, 2048)
+PAPER_BATCH_SIZES = tuple(2**k for k in range(0, 15, 2))
 
 
 @dataclass(frozen=True)
-class BaselinesConfig:
+class BaselinesConfig(StudyConfig):
     """The three grids, the seeds and the claim's tolerance.
 
     ``seeds``: ``0 .. seeds - 1`` (the sweeps' seeds give the same mini-batches).
     ``parity_factor``: check 2's band. ``small_batch_factor``: check 1 judges
-    ``B <= small_batch_factor * B*_SGD``.
+    ``B <= small_batch_factor * B*_SGD``. Presets: ``quick`` (the default profile's grids
+    at six batch sizes, three seeds), ``paper`` (every sweep batch size of a paper profile
+    from 1 to 2^14, 10 seeds).
     """
 
     sngm: BaselineGrid = field(
@@ -204,63 +180,42 @@ class BaselinesConfig:
     parity_factor: float = 1.5
     small_batch_factor: float = 0.5
 
-    def __post_init__(self):
-        _require(_is_int(self.seeds) and self.seeds >= 1, "seeds", "an integer >= 1", self.seeds)
-        _require(
-            _pos(self.parity_factor) and self.parity_factor >= 1,
-            "parity_factor",
-            ">= 1",
-            self.parity_factor,
-        )
-        _require(
-            _pos(self.small_batch_factor), "small_batch_factor", "> 0", self.small_batch_factor
-        )
+    NAME = "baselines"
+    RULES = {
+        "seeds": integer(1),
+        "parity_factor": number(">= 1"),
+        "small_batch_factor": number("> 0"),
+    }
+    PRESETS = {
+        "quick": {},
+        "paper": dict(
+            sngm=BaselineGrid("sngm", PAPER_BATCH_SIZES[1:], eta_min=1e-7, eta_max=0.1, num_eta=25),
+            asgd=BaselineGrid("asgd", PAPER_BATCH_SIZES, num_eta=33, num_kappa=17),
+            mass=BaselineGrid("mass", PAPER_BATCH_SIZES, num_eta=33, num_beta=14),
+            seeds=10,
+        ),
+    }
 
     def grid(self, method: str) -> BaselineGrid:
-        _require(method in BASELINE_METHODS, "method", f"one of {list(BASELINE_METHODS)}", method)
+        require(method in BASELINE_METHODS, "method", f"one of {list(BASELINE_METHODS)}", method)
         return getattr(self, method)
 
     def to_dict(self) -> dict:
-        out = {m: self.grid(m).to_dict() for m in BASELINE_METHODS}
+        """Plain data: each method's grid without its ``method``, then the scalars."""
+        out = super().to_dict()
         for m in BASELINE_METHODS:
-            out[m].pop("method")
-        return {
-            **out,
-            "seeds": self.seeds,
-            "parity_factor": self.parity_factor,
-            "small_batch_factor": self.small_batch_factor,
-        }
+            out[m] = {k: v for k, v in out[m].to_dict().items() if k != "method"}
+        return out
 
     @classmethod
     def from_dict(cls, d: dict | None) -> BaselinesConfig:
         """Build from plain data: method grids by name (each complete, with its
         ``batch_sizes``), ``seeds``, ``parity_factor``, ``small_batch_factor``."""
         d = dict(d or {})
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"unknown baselines config field(s): {unknown}")
-        kw = {k: v for k, v in d.items() if k not in BASELINE_METHODS}
         for m in BASELINE_METHODS:
             if m in d:
-                kw[m] = BaselineGrid.from_dict(m, d[m])
-        return cls(**kw)
-
-    @classmethod
-    def preset(cls, name: str) -> BaselinesConfig:
-        """``"quick"`` (the default profile's grids at six batch sizes, three seeds) or
-        ``"paper"`` (every sweep batch size of a paper profile from 1 to 2^14, 10 seeds)."""
-        if name == "quick":
-            return cls()
-        if name == "paper":
-            sizes = tuple(2**k for k in range(0, 15, 2))
-            return cls(
-                sngm=BaselineGrid("sngm", sizes[1:], eta_min=1e-7, eta_max=0.1, num_eta=25),
-                asgd=BaselineGrid("asgd", sizes, num_eta=33, num_kappa=17),
-                mass=BaselineGrid("mass", sizes, num_eta=33, num_beta=14),
-                seeds=10,
-            )
-        raise ValueError(f"preset: must be 'quick' or 'paper', got {name!r}")
+                d[m] = BaselineGrid.from_dict(m, d[m])
+        return super().from_dict(d)
 
 
 def grid_points(grid: BaselineGrid, L: float, distance: float) -> dict[str, np.ndarray]:

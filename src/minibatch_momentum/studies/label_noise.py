@@ -52,13 +52,17 @@ from scipy.optimize import least_squares
 from minibatch_momentum.checks import distinct_integers, finite, integer, is_int, number, require
 from minibatch_momentum.report.records import FAIL, INCONCLUSIVE, PASS
 from minibatch_momentum.studies.base import StudyConfig
+from minibatch_momentum.studies.matrix_sensing import (
+    MatrixSensingProblem,
+    heavy_ball_step,
+    hessian_trace,
+    loss,
+    make_problem,
+    project_to_manifold,
+)
 
 __all__ = [
     "LabelNoiseConfig",
-    "MatrixSensingProblem",
-    "make_problem",
-    "hessian_trace",
-    "project_to_manifold",
     "run_label_noise",
     "fit_crossover",
     "fit_exponent",
@@ -202,8 +206,7 @@ class LabelNoiseConfig(StudyConfig):
             self.width,
         )
         require(
-            self.batch_size is None
-            or (is_int(self.batch_size) and 1 <= self.batch_size <= self.n),
+            self.batch_size is None or (is_int(self.batch_size) and 1 <= self.batch_size <= self.n),
             "batch_size",
             f"null or an integer in [1, n = {self.n}]",
             self.batch_size,
@@ -235,134 +238,35 @@ class LabelNoiseConfig(StudyConfig):
         return self.d if self.width is None else int(self.width)
 
 
-# --------------------------------------------------------------------------- problem
-
-
-@dataclass(frozen=True)
-class MatrixSensingProblem:
-    """Symmetric matrix sensing, its teacher and an interpolating start (all float64).
-
-    ``A`` is ``(n, d, d)`` symmetric, ``y = <A_i, U* U*^T>``, ``U_teacher`` the teacher
-    padded with zero columns to ``(d, k)``, ``U0`` the interpolating start ``(d, k)``,
-    ``M = (1/n) sum_i A_i^2`` (so ``tr H = 4 <M, U U^T>`` at a global minimum).
-    """
-
-    A: np.ndarray
-    y: np.ndarray
-    U_teacher: np.ndarray
-    U0: np.ndarray
-    M: np.ndarray
-
-    @property
-    def n(self) -> int:
-        return self.A.shape[0]
-
-    @property
-    def d(self) -> int:
-        return self.A.shape[1]
-
-    @property
-    def trace_start(self) -> float:
-        return float(hessian_trace(self, self.U0))
-
-    @property
-    def trace_teacher(self) -> float:
-        return float(hessian_trace(self, self.U_teacher))
-
-
-def residuals(problem: MatrixSensingProblem, U: np.ndarray) -> np.ndarray:
-    """``<A_i, U U^T> - y_i`` for ``U`` of shape ``(..., d, k)``; returns ``(..., n)``."""
-    X = U @ np.swapaxes(U, -1, -2)
-    Af = problem.A.reshape(problem.n, -1)
-    return X.reshape(*X.shape[:-2], -1) @ Af.T - problem.y
-
-
-def loss(problem: MatrixSensingProblem, U: np.ndarray) -> np.ndarray:
-    """The noise-free training loss ``(1/2n) sum_i r_i^2``."""
-    r = residuals(problem, U)
-    return 0.5 * np.mean(r * r, axis=-1)
-
-
-def hessian_trace(problem: MatrixSensingProblem, U: np.ndarray) -> np.ndarray:
-    """``(4/n) sum_i ||A_i U||_F^2 = 4 <M, U U^T>``: the trace of the Gauss-Newton matrix,
-    which equals the trace of the Hessian of the loss at any global minimum."""
-    return 4.0 * np.sum(U * (problem.M @ U), axis=(-2, -1))
-
-
-def project_to_manifold(problem: MatrixSensingProblem, U: np.ndarray, iters: int = 2) -> np.ndarray:
-    """Gauss-Newton (minimum-norm) steps towards ``{<A_i, U U^T> = y_i}``; ``U`` is
-    ``(R, d, k)``. Each step solves ``J J^T z = r`` and moves ``U <- U - J^T z``."""
-    A = problem.A
-    R, d, k = U.shape
-    n = problem.n
-    for _ in range(iters):
-        r = residuals(problem, U)  # (R, n)
-        J = 2.0 * (A.reshape(n * d, d) @ U).reshape(R, n, d * k)  # rows: 2 A_i U
-        z = np.linalg.solve(J @ np.swapaxes(J, 1, 2), r[..., None])
-        U = U - (np.swapaxes(J, 1, 2) @ z).reshape(R, d, k)
-    return U
-
-
-def make_problem(config: LabelNoiseConfig) -> MatrixSensingProblem:
-    """Measurements, teacher and interpolating start from ``problem_seed``.
-
-    The start is ``init_scale * G / sqrt(d)`` (``G`` standard Gaussian, ``d x k``) moved
-    onto the manifold of global minima by Gauss-Newton steps (damped for the first 20),
-    to a residual below 1e-12.
-    """
-    d, n, k = config.d, config.n, config.k
-    rng = np.random.default_rng(np.random.SeedSequence([config.problem_seed, 22101640]))
-    G = rng.standard_normal((n, d, d))
-    A = 0.5 * (G + np.swapaxes(G, 1, 2))
-    Ut = rng.standard_normal((d, config.teacher_rank))
-    Ut *= math.sqrt(config.teacher_rank) / np.linalg.norm(Ut)
-    y = np.einsum("nij,ij->n", A, Ut @ Ut.T)
-    M = np.einsum("nij,njk->ik", A, A) / n
-    U_teacher = np.zeros((d, k))
-    U_teacher[:, : config.teacher_rank] = Ut
-    U = config.init_scale * rng.standard_normal((d, k)) / math.sqrt(d)
-    problem = MatrixSensingProblem(A=A, y=y, U_teacher=U_teacher, U0=U, M=M)
-    for it in range(200):
-        r = residuals(problem, U)
-        if np.max(np.abs(r)) < 1e-12 * max(1.0, np.max(np.abs(y))):
-            break
-        J = 2.0 * np.einsum("nij,jk->nik", A, U).reshape(n, d * k)
-        step = np.linalg.lstsq(J, r, rcond=None)[0].reshape(d, k)
-        U = U - (0.5 if it < 20 else 1.0) * step
-    else:
-        raise ValueError(
-            f"problem_seed: the Gauss-Newton projection of the start did not reach the "
-            f"manifold of minima (problem_seed={config.problem_seed}, "
-            f"init_scale={config.init_scale})"
-        )
-    problem = MatrixSensingProblem(A=A, y=y, U_teacher=U_teacher, U0=U, M=M)
-    if not problem.trace_start > problem.trace_teacher * (1 + 1e-6):
-        raise ValueError(
-            f"init_scale: the interpolating start (tr H = {problem.trace_start:.4g}) is not "
-            f"sharper than the teacher (tr H = {problem.trace_teacher:.4g}); raise init_scale "
-            "or change problem_seed"
-        )
-    return problem
-
-
 # --------------------------------------------------------------------------- dynamics
 
 
-def _gradient(problem, U, Af, noise, weights=None):
-    """Gradient of ``(1/2n) sum_i w_i (<A_i, U U^T> - y_i - noise_i)^2`` for ``U (m, d, k)``."""
-    m, d, _ = U.shape
-    X = U @ np.swapaxes(U, 1, 2)
-    r = X.reshape(m, -1) @ Af.T - problem.y - noise
-    if weights is not None:
-        r = r * weights
-    return (2.0 / problem.n) * ((r @ Af).reshape(m, d, d) @ U)
+def _labels_noise_and_batch(rngs, n: int, B: int, sigma: float):
+    """One step's label noise ``(S, n)`` and mini-batch weights ``(S, n)`` (``n / B`` on the
+    ``B`` rows drawn, None for the full batch), one generator per seed."""
+    noise = np.stack([sigma * r.standard_normal(n) for r in rngs])
+    if not B < n:
+        return noise, None
+    w = np.zeros((len(rngs), n))
+    for j, r in enumerate(rngs):
+        w[j, r.choice(n, size=B, replace=False)] = n / B
+    return noise, w
 
 
-def _heavy_ball_step(problem, U, v, eta, beta, Af, noise, weights=None):
-    """``v <- beta v + g``, ``U <- U - eta v``: ``torch.optim.SGD(momentum=beta)``'s update."""
-    g = _gradient(problem, U, Af, noise, weights)
-    v = beta * v + g
-    return U - eta * v, v
+def _projected_traces(problem: MatrixSensingProblem, U: np.ndarray, blowup: float, iters: int):
+    """Which runs ``U (R, d, k)`` diverged (non-finite, above ``blowup``, or a non-finite
+    trace), the Hessian trace at each projection onto the manifold (inf where diverged)
+    and the projections (NaN where diverged)."""
+    with np.errstate(all="ignore"):
+        bad = ~np.isfinite(U).all(axis=(1, 2)) | (np.abs(U).max(axis=(1, 2)) > blowup)
+    tr = np.full(len(U), np.inf)
+    Up = np.full_like(U, np.nan)
+    if (~bad).any():
+        with np.errstate(all="ignore"):
+            Up[~bad] = project_to_manifold(problem, U[~bad], iters)
+            tr[~bad] = hessian_trace(problem, Up[~bad])
+        bad |= ~np.isfinite(tr)
+    return bad, tr, Up
 
 
 def _run_eta(problem, config, eta, target, gammas):
@@ -405,25 +309,12 @@ def _run_eta(problem, config, eta, target, gammas):
 
     while t < config.t_max and len(idx):
         t += 1
-        noise_s = np.stack([sigma * r.standard_normal(n) for r in rngs])  # (S, n)
-        weights = None
-        if B < n:
-            w = np.zeros((S, n))
-            for j, r in enumerate(rngs):
-                w[j, r.choice(n, size=B, replace=False)] = n / B
-            weights = w[seed_of[idx]]
-        U, v = _heavy_ball_step(problem, U, v, eta, beta, Af, noise_s[seed_of[idx]], weights)
+        noise_s, w = _labels_noise_and_batch(rngs, n, B, sigma)
+        weights = None if w is None else w[seed_of[idx]]
+        U, v = heavy_ball_step(problem, U, v, eta, beta, Af, noise_s[seed_of[idx]], weights)
         if t % config.check_every and t != config.t_max:
             continue
-        with np.errstate(all="ignore"):
-            bad = ~np.isfinite(U).all(axis=(1, 2)) | (np.abs(U).max(axis=(1, 2)) > blowup)
-        tr = np.full(len(idx), np.inf)
-        Up = np.full_like(U, np.nan)
-        if (~bad).any():
-            with np.errstate(all="ignore"):
-                Up[~bad] = project_to_manifold(problem, U[~bad], config.project_iters)
-                tr[~bad] = hessian_trace(problem, Up[~bad])
-            bad |= ~np.isfinite(tr)
+        bad, tr, Up = _projected_traces(problem, U, blowup, config.project_iters)
         hit = ~bad & (tr <= target)
         if hit.any():
             retire(hit, "reached", t, Up[hit])

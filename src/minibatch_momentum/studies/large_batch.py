@@ -29,9 +29,8 @@ Protocol (one :func:`run_large_batch` call covers both):
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,12 +48,17 @@ from minibatch_momentum.checks import (
 )
 from minibatch_momentum.report.records import check_record, verdict
 from minibatch_momentum.studies.base import StudyConfig
+from minibatch_momentum.studies.digits import (
+    derive_seed,
+    load_digits_split,
+    make_model,
+    torch_threads,
+)
 
 __all__ = [
     "METHODS",
     "METHOD_LABELS",
     "LargeBatchConfig",
-    "load_digits_split",
     "run_large_batch",
     "analyze_large_batch",
     "tuned_table",
@@ -198,70 +202,7 @@ class LargeBatchConfig(StudyConfig):
         return max(1, math.ceil(self.epochs * n_train / batch_size - 1e-9))
 
 
-# --------------------------------------------------------------------------- data, model
-
-
-def load_digits_split(config: LargeBatchConfig) -> dict:
-    """The digits data split into train / val / test, standardized with train statistics.
-
-    Returns a dict of float32 feature arrays ``X_train``, ``X_val``, ``X_test`` (shape
-    ``(m, 64)``, pixel order as in scikit-learn) and int64 labels ``y_*``. The split is
-    stratified by class and depends only on ``split_seed`` and the two fractions.
-    """
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError as exc:  # pragma: no cover - environment problem
-        raise ImportError(
-            "the large-batch experiment needs scikit-learn (its bundled digits data): "
-            "pip install scikit-learn"
-        ) from exc
-    digits = load_digits()
-    X = np.asarray(digits.data, dtype=np.float64) / 16.0
-    y = np.asarray(digits.target, dtype=np.int64)
-    rng = np.random.default_rng(np.random.SeedSequence([config.split_seed, 20070613]))
-    parts = {"train": [], "val": [], "test": []}
-    for c in np.unique(y):
-        idx = rng.permutation(np.flatnonzero(y == c))
-        n_test = int(round(config.test_fraction * len(idx)))
-        n_val = int(round(config.val_fraction * len(idx)))
-        parts["test"].append(idx[:n_test])
-        parts["val"].append(idx[n_test : n_test + n_val])
-        parts["train"].append(idx[n_test + n_val :])
-    out = {}
-    split = {k: np.sort(np.concatenate(v)) for k, v in parts.items()}
-    mu = X[split["train"]].mean(axis=0)
-    sd = X[split["train"]].std(axis=0)
-    sd[sd == 0] = 1.0
-    for k, idx in split.items():
-        out[f"X_{k}"] = ((X[idx] - mu) / sd).astype(np.float32)
-        out[f"y_{k}"] = y[idx]
-    return out
-
-
-def _make_model(config: LargeBatchConfig, seed: int):
-    import torch
-    from torch import nn
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        if config.model == "mlp":
-            model = nn.Sequential(
-                nn.Linear(64, config.hidden), nn.ReLU(), nn.Linear(config.hidden, 10)
-            )
-        else:
-            model = nn.Sequential(
-                nn.Unflatten(1, (1, 8, 8)),
-                nn.Conv2d(1, 16, 3, padding=1),
-                nn.ReLU(),
-                nn.Conv2d(16, 32, 3, padding=1),
-                nn.ReLU(),
-                nn.MaxPool2d(2),
-                nn.Flatten(),
-                nn.Linear(32 * 4 * 4, config.hidden),
-                nn.ReLU(),
-                nn.Linear(config.hidden, 10),
-            )
-    return model
+# --------------------------------------------------------------------------- run
 
 
 def _make_optimizer(method: str, params, lr: float, config: LargeBatchConfig, seed: int, B: int):
@@ -274,27 +215,8 @@ def _make_optimizer(method: str, params, lr: float, config: LargeBatchConfig, se
         return torch.optim.SGD(params, **kw)
     if method == "sngm":
         return SNGM(params, **kw)
-    gen = torch.Generator().manual_seed(_derive_seed(seed, B, 1))
+    gen = torch.Generator().manual_seed(derive_seed(seed, B, 1))
     return RandomScaledSGDM(params, scale="exp", generator=gen, **kw)
-
-
-def _derive_seed(*keys: int) -> int:
-    return int(np.random.SeedSequence([int(k) for k in keys]).generate_state(1)[0])
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    import torch
-
-    prev = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(prev)
-
-
-# --------------------------------------------------------------------------- run
 
 
 def _train_one(method, lr, B, seed, config, data, steps, eval_steps) -> list[dict]:
@@ -302,12 +224,12 @@ def _train_one(method, lr, B, seed, config, data, steps, eval_steps) -> list[dic
     import torch
     import torch.nn.functional as F
 
-    model = _make_model(config, seed)
+    model = make_model(config, seed)
     params = list(model.parameters())
     opt = _make_optimizer(method, params, lr, config, seed, B)
     ytr = data["y_train"]
     n_train = len(ytr)
-    rng = np.random.default_rng(_derive_seed(seed, B, 0))  # same batches for every method/lr
+    rng = np.random.default_rng(derive_seed(seed, B, 0))  # same batches for every method/lr
     rows = []
     status = "ok"
 
@@ -391,7 +313,7 @@ def run_large_batch(
     frames = []
     total = len(config.batch_sizes) * len(config.methods) * len(lrs) * len(config.seeds)
     done = 0
-    with _torch_threads(1):
+    with torch_threads(1):
         for B in config.batch_sizes:
             steps = config.steps(B, n_train)
             eval_steps = np.unique(
@@ -457,6 +379,35 @@ def _mean_ci(x: np.ndarray, level: float) -> dict:
     return {"mean": mean, "std": sd, "sem": sem, "ci": ci, "n": n}
 
 
+def _paired_with_msgd(tuned: list[dict], level: float) -> list[dict]:
+    """Each method against ``msgd`` at each B, seed by seed at their tuned rates."""
+    comparisons = []
+    index = {(t["batch_size"], t["method"]): t for t in tuned}
+    for (B, method), t in sorted(index.items()):
+        if method == "msgd" or (B, "msgd") not in index:
+            continue
+        base = index[(B, "msgd")]
+        a = dict(zip(t["seeds"], t["test_acc_per_seed"], strict=True))
+        b = dict(zip(base["seeds"], base["test_acc_per_seed"], strict=True))
+        common = sorted(set(a) & set(b))
+        diff = np.array([a[s] - b[s] for s in common])
+        s = _mean_ci(diff, level)
+        comparisons.append(
+            {
+                "batch_size": int(B),
+                "method": method,
+                "baseline": "msgd",
+                "diff_mean": s["mean"],
+                "diff_std": s["std"],
+                "diff_sem": s["sem"],
+                "diff_ci": s["ci"],
+                "diff_per_seed": [float(v) for v in diff],
+                "n": s["n"],
+            }
+        )
+    return comparisons
+
+
 def analyze_large_batch(df: pd.DataFrame, config: LargeBatchConfig) -> dict:
     """Tuned accuracies per (method, batch size) and paired differences against MSGD.
 
@@ -514,30 +465,7 @@ def analyze_large_batch(df: pd.DataFrame, config: LargeBatchConfig) -> dict:
                 "steps": int(at["steps_total"].iloc[0]),
             }
         )
-    comparisons = []
-    index = {(t["batch_size"], t["method"]): t for t in tuned}
-    for (B, method), t in sorted(index.items()):
-        if method == "msgd" or (B, "msgd") not in index:
-            continue
-        base = index[(B, "msgd")]
-        a = dict(zip(t["seeds"], t["test_acc_per_seed"], strict=True))
-        b = dict(zip(base["seeds"], base["test_acc_per_seed"], strict=True))
-        common = sorted(set(a) & set(b))
-        diff = np.array([a[s] - b[s] for s in common])
-        s = _mean_ci(diff, config.ci_level)
-        comparisons.append(
-            {
-                "batch_size": int(B),
-                "method": method,
-                "baseline": "msgd",
-                "diff_mean": s["mean"],
-                "diff_std": s["std"],
-                "diff_sem": s["sem"],
-                "diff_ci": s["ci"],
-                "diff_per_seed": [float(v) for v in diff],
-                "n": s["n"],
-            }
-        )
+    comparisons = _paired_with_msgd(tuned, config.ci_level)
     return {
         "large_batch": int(config.large_batch),
         "batch_sizes": [int(b) for b in config.batch_sizes],

@@ -152,7 +152,7 @@ class ThresholdConfig(StudyConfig):
 def threshold_spectrum(kappa: float, config: ThresholdConfig) -> np.ndarray:
     """The eigenvalues for one ``kappa``: geometric on ``[1 / kappa, 1]``, ``d`` modes
     (``fixed_d``) or the ``d`` whose stable rank is closest to ``stable_rank``."""
-    from minibatch_momentum.problems import spectrum
+    from minibatch_momentum.problems.system import spectrum
 
     if config.family == "fixed_d":
         return spectrum(config.d, kappa)

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from minibatch_momentum.problems import Problem
+from minibatch_momentum.problems.system import Problem
 from minibatch_momentum.theory.common import (
     deterministic_optimum,
     iterations_from_rate,
@@ -306,7 +306,7 @@ def kappa_scan(
     """Exact ``B T*(B)`` and ``T_det`` over problems that differ only in ``kappa`` (claim C7).
 
     For each ``kappa``, the Gaussian-rows closed form with the spectrum
-    :func:`~minibatch_momentum.problems.spectrum` ``(d, kappa, profile)`` (infinite ``n``)
+    :func:`~minibatch_momentum.problems.system.spectrum` ``(d, kappa, profile)`` (infinite ``n``)
     is tuned at ``B = 1, 2, 4, ...`` until ``B T*(B)`` exceeds ``stop_factor`` times its
     smallest value so far: ``B T*(B)`` grows with ``B`` (a larger batch adds a smaller
     noise map, at most halving ``T*`` per doubling), so its minimum ``E`` lies before that
@@ -316,7 +316,7 @@ def kappa_scan(
     ``B_crit = E / T_det`` the factor ``log(1/eps)`` cancels. One row per (kappa, method,
     B) with ``T``, ``T_det``, ``B_sgd`` and ``B_sat``.
     """
-    from minibatch_momentum.problems import spectrum
+    from minibatch_momentum.problems.system import spectrum
 
     rows = []
     for kappa in kappas:

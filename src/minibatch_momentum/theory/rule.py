@@ -360,7 +360,7 @@ def noise_scale_rule(
 
 def reference_spectra(d: int = 200) -> list[np.ndarray]:
     """The calibration set: geometric and power-law spectra, ``kappa = 1e2 .. 1e5``."""
-    from minibatch_momentum.problems import spectrum
+    from minibatch_momentum.problems.system import spectrum
 
     return [
         spectrum(d, kappa, profile)

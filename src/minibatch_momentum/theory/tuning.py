@@ -209,7 +209,7 @@ def benchmark_batch_scaling(
     Returns ``{method: (BatchScaling, seconds)}``; the timing is wall-clock on this
     machine, for the benchmark and the tests' printout (nothing asserts on it).
     """
-    from minibatch_momentum.problems import spectrum
+    from minibatch_momentum.problems.system import spectrum
 
     batch_sizes = 2.0 ** np.arange(12) if batch_sizes is None else batch_sizes
     lam = spectrum(d, kappa)
