@@ -99,12 +99,19 @@ def numpy_batches(n, B, steps, seed=1, runs=None):
     return torch.as_tensor(out)
 
 
-def torch_reference(A, x_star, x0, batches, make_groups, cls, read=None):
-    """Run ``cls`` with one parameter per run; ``read(opt, p)`` picks what is compared
-    (default: the parameter). Returns ``(T + 1, d, R)``."""
+def torch_reference(A, x_star, x0, batches, cls, read=None, **hyper):
+    """Run the ``torch.optim`` class ``cls`` with one parameter (param group) per run;
+    each keyword of ``hyper`` is an array of one value per run or a value every run shares
+    (``nesterov=True``). ``read(opt, p)`` picks what is compared (default: the
+    parameter). Returns ``(T + 1, d, R)``."""
     A_t = torch.as_tensor(A, dtype=torch.float64)
     b_t = A_t @ torch.as_tensor(x_star, dtype=torch.float64)
-    groups = make_groups()
+    runs = max(np.size(v) for v in hyper.values())
+    groups = [
+        {"params": [parameter(x0)]}
+        | {k: float(v[r]) if np.ndim(v) else v for k, v in hyper.items()}
+        for r in range(runs)
+    ]
     params = [g["params"][0] for g in groups]
     opt = cls(groups, **{k: v for k, v in groups[0].items() if k != "params"})
     read = read or (lambda opt, p: p.detach().clone())

@@ -27,7 +27,6 @@ from conftest import (
     T,
     assert_close_traj,
     numpy_batches,
-    parameter,
     random_system,
     relative_loss,
     torch_reference,
@@ -52,20 +51,17 @@ from minibatch_momentum.simulate.engine import (
 
 def torch_sgd_reference(A, x_star, x0, batches, etas, betas, nesterov):
     """``torch.optim.SGD``, one param group per (eta, beta); returns (T + 1, d, R)."""
-
-    def groups():
-        return [
-            {
-                "params": [parameter(x0)],
-                "lr": float(e),
-                "momentum": float(m),
-                "dampening": 0,
-                "nesterov": nesterov,
-            }
-            for e, m in zip(etas, betas, strict=True)
-        ]
-
-    return torch_reference(A, x_star, x0, batches, groups, torch.optim.SGD)
+    return torch_reference(
+        A,
+        x_star,
+        x0,
+        batches,
+        torch.optim.SGD,
+        lr=etas,
+        momentum=betas,
+        dampening=0,
+        nesterov=nesterov,
+    )
 
 
 # --------------------------------------------------------------------------- vs torch.optim.SGD

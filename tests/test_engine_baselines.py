@@ -19,7 +19,6 @@ from conftest import (
     T,
     assert_close_traj,
     numpy_batches,
-    parameter,
     random_system,
     relative_loss,
     torch_reference,
@@ -54,17 +53,7 @@ def test_sngm_equals_optim_sngm(B):
     A, x_star, x0 = random_system()
     batches = numpy_batches(N, B, T)
     x, y = trajectory(A, x_star, x0, batches, ETAS, BETAS, "sngm")
-    ref = torch_reference(
-        A,
-        x_star,
-        x0,
-        batches,
-        lambda: [
-            {"params": [parameter(x0)], "lr": float(e), "momentum": float(b)}
-            for e, b in zip(ETAS, BETAS, strict=True)
-        ],
-        SNGM,
-    )
+    ref = torch_reference(A, x_star, x0, batches, SNGM, lr=ETAS, momentum=BETAS)
     assert_close_traj(x, ref)
     assert torch.equal(x, y)
     moved(ref)
@@ -86,17 +75,7 @@ def test_asgd_equals_optim_accsgd(B):
     batches = numpy_batches(N, B, T)
     extra = {"kappa": KAPPAS, "xi": XIS}
     x, y = trajectory(A, x_star, x0, batches, ETAS, 0.0, "asgd", extra=extra, small_const=0.7)
-    ref = torch_reference(
-        A,
-        x_star,
-        x0,
-        batches,
-        lambda: [
-            {"params": [parameter(x0)], "lr": float(e), "kappa": float(k), "xi": float(xi)}
-            for e, k, xi in zip(ETAS, KAPPAS, XIS, strict=True)
-        ],
-        AccSGD,
-    )
+    ref = torch_reference(A, x_star, x0, batches, AccSGD, lr=ETAS, kappa=KAPPAS, xi=XIS)
     assert_close_traj(x, ref)
     assert torch.equal(x, y)
     moved(ref)
@@ -108,17 +87,11 @@ def test_mass_equals_optim_mass(B):
     batches = numpy_batches(N, B, T)
     x, y = trajectory(A, x_star, x0, batches, ETAS, BETAS, "mass", extra={"eta2": ETA2S})
 
-    def groups():
-        return [
-            {"params": [parameter(x0)], "lr": float(e), "gamma": float(g), "eta2": float(e2)}
-            for e, g, e2 in zip(ETAS, BETAS, ETA2S, strict=True)
-        ]
-
+    hyper = dict(lr=ETAS, gamma=BETAS, eta2=ETA2S)
     # the parameters hold the gradient point u (the engine's y); the state holds w (x)
-    ref_u = torch_reference(A, x_star, x0, batches, groups, MaSS)
-    ref_w = torch_reference(
-        A, x_star, x0, batches, groups, MaSS, read=lambda opt, p: opt.state[p]["w"].clone()
-    )
+    ref_u = torch_reference(A, x_star, x0, batches, MaSS, **hyper)
+    read_w = lambda opt, p: opt.state[p]["w"].clone()  # noqa: E731
+    ref_w = torch_reference(A, x_star, x0, batches, MaSS, read=read_w, **hyper)
     assert_close_traj(y, ref_u)
     assert_close_traj(x, ref_w)
     assert np.abs(ref_u - ref_w).max() > 1e-3  # the two sequences differ

@@ -450,39 +450,39 @@ def test_unchanged_config_has_nothing_to_do(tiny_run):
     assert code == 0 and job_counts(out) == {}, out[-2000:]
 
 
-@pytest.mark.slow  # shares the ~30-40 s end-to-end run (module fixture)
-def test_changed_tolerance_reruns_only_the_claims(tiny_run):
-    jobs, _ = dry_run_with(tiny_run, "claims.efficiency", 0.4)
-    assert jobs == {"claims": 1}
-
-
-@pytest.mark.slow  # shares the ~30-40 s end-to-end run (module fixture)
-def test_changed_grid_reruns_sweeps_and_downstream_but_not_the_problem(tiny_run):
-    jobs, _ = dry_run_with(tiny_run, "sweep.grid.num_eta", 5)
-    assert "problem" not in jobs
+# One change to the tiny config -> exactly the jobs a dry run must start.
+RERUNS = {
+    "claims.efficiency": (0.4, {"claims": 1}),
     # the theory needs the problem only: it stays, and so does the T1 figure; of the seed
     # systems, S3 reads the shards and S6 the summary (its own shards stay)
-    assert jobs == {
-        "sweep": 2 + 2 + 2,  # every pair's (sgd, hb): tiny_cd has its own sizes, not its grid
-        "summarize": 3,
-        "theory_grid": 3,  # the exact theory tuned on the (new) grid
-        "claims": 1,
-        **SUMMARY_FIGURE_RULES,
-        "seed_small_lr": 1,
-        "figure_seed_small_lr_equivalence": 1,
-        "seed_baselines": 1,
-        "figure_seed_baselines_vs_batch": 1,
-    }
+    "sweep.grid.num_eta": (
+        5,
+        {
+            "sweep": 2 + 2 + 2,  # every pair's (sgd, hb): tiny_cd has its own sizes
+            "summarize": 3,
+            "theory_grid": 3,  # the exact theory tuned on the (new) grid
+            "claims": 1,
+            **SUMMARY_FIGURE_RULES,
+            "seed_small_lr": 1,
+            "figure_seed_small_lr_equivalence": 1,
+            "seed_baselines": 1,
+            "figure_seed_baselines_vs_batch": 1,
+        },
+    ),
+    "theory.t1.runs": (80, {"montecarlo": 2, "figure_exact_vs_monte_carlo": 2, "claims": 1}),
+    "seeds.threshold.overrides.num_kappa": (
+        4,
+        {"seed_threshold": 1, "figure_seed_batch_threshold": 1, "claims": 1},
+    ),
+}
 
 
 @pytest.mark.slow  # shares the ~30-40 s end-to-end run (module fixture)
-def test_changed_t1_config_reruns_only_the_monte_carlo_and_what_reads_it(tiny_run):
-    jobs, _ = dry_run_with(tiny_run, "theory.t1.runs", 80)
-    assert jobs == {
-        "montecarlo": 2,
-        "figure_exact_vs_monte_carlo": 2,
-        "claims": 1,
-    }
+@pytest.mark.parametrize("key", RERUNS)
+def test_a_changed_value_reruns_exactly_what_reads_it(tiny_run, key):
+    value, expected = RERUNS[key]
+    jobs, _ = dry_run_with(tiny_run, key, value)
+    assert jobs == expected
 
 
 @pytest.mark.slow  # shares the ~30-40 s end-to-end run (module fixture)
@@ -514,13 +514,7 @@ def test_edited_plotting_code_reruns_only_the_figures(tiny_run):
 
 
 @pytest.mark.slow  # shares the ~30-40 s end-to-end run (module fixture)
-def test_changed_seed_config_reruns_only_that_system(tiny_run):
-    jobs, _ = dry_run_with(tiny_run, "seeds.threshold.overrides.num_kappa", 4)
-    assert jobs == {
-        "seed_threshold": 1,
-        "figure_seed_batch_threshold": 1,
-        "claims": 1,
-    }
+def test_changed_baseline_grid_reruns_only_that_baseline(tiny_run):
     jobs, _ = dry_run_with(tiny_run, "seeds.baselines.mass.eta2_ratio", [0.0, 0.6])
     assert jobs["seed_baseline_shard"] == 1  # mass only (one job, its B = 1 and 16)
     assert jobs["seed_baselines"] == 1 and "sweep" not in jobs

@@ -47,6 +47,28 @@ def _regimes(ax, meta, B_max):
         ax.axvspan(lo, hi, color=color, lw=0, zorder=0)
 
 
+def _batch_axes(measured, meta, height: float):
+    """A half-width figure over the measured batch sizes with the regimes shaded:
+    ``(fig, ax, largest B)``."""
+    _style()
+    fig, ax = plt.subplots(figsize=(HALF, height))
+    B_max = max(float(B[-1]) for B in measured.batch_sizes.values())
+    _regimes(ax, meta, B_max)
+    return fig, ax, B_max
+
+
+def _finish_batch_axes(fig, ax, meta, B_max: float, ylabel: str, path) -> None:
+    """Breakpoints, log-log axes over ``B``, the legend above; written to ``path``."""
+    breakpoints(ax, meta)
+    _log2_x(ax)
+    ax.set_xlim(0.7, 1.4 * B_max)
+    ax.set_yscale("log")
+    ax.set_ylabel(ylabel)
+    legend_above(fig, ax)
+    despine(fig)
+    save(fig, path)
+
+
 def _point_and_bars(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Point estimates (replicate 0) and 90% bootstrap bars as ``errorbar``'s ``yerr``."""
     from minibatch_momentum.analysis.scaling import interval
@@ -75,10 +97,7 @@ def _measured(ax, B, values, st, label=True):
 def tstar_vs_batch(measured, exact, meta: dict, eps: float, path) -> None:
     """Grid-tuned iterations-to-eps against B (markers, 90% bootstrap bars over seeds)
     and the exact theory tuned on the same grid (lines), with the three regimes shaded."""
-    _style()
-    fig, ax = plt.subplots(figsize=(HALF, 2.9))
-    B_max = max(float(B[-1]) for B in measured.batch_sizes.values())
-    _regimes(ax, meta, B_max)
+    fig, ax, B_max = _batch_axes(measured, meta, height=2.9)
     for method, st in METHOD_STYLE.items():
         if method not in measured.T:
             continue
@@ -86,14 +105,7 @@ def tstar_vs_batch(measured, exact, meta: dict, eps: float, path) -> None:
         ax.axhline(measured.T_det[method], color=st["color"], lw=0.6, ls=":", zorder=1)
         if exact is not None and method in exact.T:
             ax.plot(exact.batch_sizes[method], exact.T[method][0], color=st["color"], lw=1.0)
-    breakpoints(ax, meta)
-    _log2_x(ax)
-    ax.set_xlim(0.7, 1.4 * B_max)
-    ax.set_yscale("log")
-    ax.set_ylabel(rf"iterations to $\varepsilon={eps:g}$")
-    legend_above(fig, ax)
-    despine(fig)
-    save(fig, path)
+    _finish_batch_axes(fig, ax, meta, B_max, rf"iterations to $\varepsilon={eps:g}$", path)
 
 
 def efficiency_vs_batch(measured, exact, meta: dict, path) -> None:
@@ -101,10 +113,7 @@ def efficiency_vs_batch(measured, exact, meta: dict, path) -> None:
     90% bootstrap bars; lines: the exact theory on the same grid) with the 1/2 line."""
     from minibatch_momentum.analysis.scaling import efficiency
 
-    _style()
-    fig, ax = plt.subplots(figsize=(HALF, 2.7))
-    B_max = max(float(B[-1]) for B in measured.batch_sizes.values())
-    _regimes(ax, meta, B_max)
+    fig, ax, B_max = _batch_axes(measured, meta, height=2.7)
     for method, st in METHOD_STYLE.items():
         if method not in measured.T:
             continue
@@ -114,14 +123,7 @@ def efficiency_vs_batch(measured, exact, meta: dict, path) -> None:
             Be = exact.batch_sizes[method]
             ax.plot(Be, efficiency(Be, exact.T[method])[0], color=st["color"], lw=1.0)
     ax.axhline(0.5, color="0.3", lw=0.7, ls="--")
-    breakpoints(ax, meta)
-    _log2_x(ax)
-    ax.set_xlim(0.7, 1.4 * B_max)
-    ax.set_yscale("log")
-    ax.set_ylabel(r"parallel efficiency $\mathrm{eff}(B)$")
-    legend_above(fig, ax)
-    despine(fig)
-    save(fig, path)
+    _finish_batch_axes(fig, ax, meta, B_max, r"parallel efficiency $\mathrm{eff}(B)$", path)
 
 
 def speedup_vs_batch(measured, exact, meta: dict, path) -> None:
