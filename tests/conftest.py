@@ -73,8 +73,8 @@ def relative_loss(A: np.ndarray, x_star: np.ndarray, xs: np.ndarray, x0: np.ndar
     return np.sum(r * r, axis=-2) / (2 * n) / f0
 
 
-# The engine tests' small system (tests/test_engine*.py): N rows, D unknowns, T steps, and a
-# grid of four (eta, beta) configurations.
+# The engine tests' small system (tests/simulate/test_engine*.py): N rows, D unknowns,
+# T steps, and a grid of four (eta, beta) configurations.
 N, D, T = 12, 5, 40
 ETAS = np.array([0.02, 0.05, 0.1, 0.07])
 BETAS = np.array([0.9, 0.5, 0.3, 0.75])

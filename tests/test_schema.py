@@ -18,6 +18,7 @@ import yaml
 
 from minibatch_momentum.config import SCHEMA, schema_validator
 from minibatch_momentum.problems.families import check_problem_spec
+from minibatch_momentum.studies.baselines import BaselineGrid, BaselinesConfig
 from minibatch_momentum.studies.small_lr import SmallLRConfig
 
 _SCHEMA = yaml.safe_load(SCHEMA.read_text())
@@ -129,30 +130,73 @@ def test_d_and_n_agree_where_no_cross_field_rule_applies(variant):
 
 # ------------------------------------------------------------------ seed studies
 
+# study -> (its config class, a valid section as the schema sees it)
+_STUDIES = {
+    "small_lr": (SmallLRConfig, {}),
+    "baselines": (BaselinesConfig, BaselinesConfig.preset("quick").to_dict()),
+}
 
-_STUDY_CONFIGS = {"small_lr": SmallLRConfig}
+
+def _section_schema(study: str) -> dict:
+    return {**_SEEDS[study], "$defs": _SCHEMA["$defs"]}  # the grids are a $ref
 
 
 def _study_cases():
-    for study in _STUDY_CONFIGS:
+    for study in _STUDIES:
         for field, prop in _SEEDS[study]["properties"].items():
-            for value in probes(prop):
+            for value in probes(prop) if "$ref" not in prop else []:
                 yield pytest.param(study, field, value, id=f"{study}-{field}-{_same(value)}")
+
+
+def _accepts(build, data) -> bool:
+    try:
+        build(data)
+    except ValueError:
+        return False
+    return True
 
 
 @pytest.mark.parametrize(("study", "field", "value"), list(_study_cases()))
 def test_the_schema_and_the_study_rules_accept_the_same_values(study, field, value):
-    try:
-        _STUDY_CONFIGS[study].from_dict({field: value})
-        library = True
-    except ValueError:
-        library = False
-    assert _schema_accepts({field: value}, _SEEDS[study]) == library, (field, value)
+    cls, base = _STUDIES[study]
+    data = {**base, field: value}
+    assert _schema_accepts(data, _section_schema(study)) == _accepts(cls.from_dict, data), data
 
 
-@pytest.mark.parametrize("study", sorted(_STUDY_CONFIGS))
+def _grid_cases():
+    grid = _SCHEMA["$defs"]["baseline_grid"]
+    for field, prop in grid["properties"].items():
+        for value in probes(prop):
+            yield pytest.param(field, value, id=f"{field}-{_same(value)}")
+
+
+def _keep_ordered(grid: dict, field: str, value) -> None:
+    """``*_min <= *_max`` is a rule across two fields, which the schema leaves to the
+    library: a probe of one bound moves the other out of its way."""
+    stem, _, end = field.rpartition("_")
+    if end not in ("min", "max") or isinstance(value, bool) or not isinstance(value, int | float):
+        return
+    other = f"{stem}_{'max' if end == 'min' else 'min'}"
+    pick = max if end == "min" else min
+    if math.isfinite(value) and other in grid:
+        grid[other] = pick(grid[other], value)
+
+
+@pytest.mark.parametrize(("field", "value"), list(_grid_cases()))
+def test_the_schema_and_a_baseline_grid_accept_the_same_values(field, value):
+    grid = {**BaselinesConfig.preset("quick").to_dict()["mass"], field: value}
+    _keep_ordered(grid, field, value)
+    schema = {**_SCHEMA["$defs"]["baseline_grid"], "$defs": _SCHEMA["$defs"]}
+    library = _accepts(lambda d: BaselineGrid.from_dict("mass", d), grid)
+    assert _schema_accepts(grid, schema) == library, grid
+
+
+@pytest.mark.parametrize("study", sorted(_STUDIES))
 def test_the_schema_defaults_are_the_study_configs_defaults(study):
-    config = _STUDY_CONFIGS[study]().to_dict()
+    cls, _ = _STUDIES[study]
+    config = cls().to_dict()
     props = _SEEDS[study]["properties"]
     assert set(props) == set(config)
-    assert {k: p["default"] for k, p in props.items()} == config
+    defaults = {k: p["default"] for k, p in props.items() if "default" in p}
+    assert defaults == {k: config[k] for k in defaults}
+    assert all("default" in p or "$ref" in p for p in props.values())

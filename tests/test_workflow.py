@@ -54,7 +54,7 @@ SEED_FIGURES = (
     "search_noise",
 )
 # The tiny runs stop before the paper (and so before `all`, which needs its PDF): the
-# paper's text is written for the quick profile's numbers (tests/test_paper.py covers it).
+# paper's text is written for the quick profile's numbers (tests/report/test_paper.py covers it).
 NO_PAPER = ("--omit-from", "paper_inputs")
 
 # The whole pipeline at toy sizes (shared with .ci/slurm-integration).

@@ -28,6 +28,7 @@ from minibatch_momentum.sampling.samplers import (
     COORDINATE_SAMPLERS,
     DISTINCT_ROW_SAMPLERS,
     PROJECTION_SAMPLERS,
+    UNIFORM_SAMPLERS,
 )
 
 # The repository's schema (src/minibatch_momentum/config.py -> the checkout's root).
@@ -391,3 +392,12 @@ def _check_seed_batches(config: dict, rows: dict) -> None:
                         f"seeds.baselines.{name}.batch_sizes: batch size {b} exceeds the {n} "
                         f"rows of problem {p!r} ({sampler}, without replacement)"
                     )
+
+
+def noise_model(config: dict, problem: str, sampler: str) -> str:
+    """The exact theory a pair gets: the Gaussian closed form where it is exact (Gaussian
+    rows, uniform mini-batches), else the moment closure with the problem's own fourth
+    moments (:mod:`~minibatch_momentum.theory.closure`)."""
+    spec = config["problems"][problem]
+    gaussian = spec["family"] == "gaussian" and spec.get("form", "rows") == "rows"
+    return "gaussian" if gaussian and sampler in UNIFORM_SAMPLERS else "moments"

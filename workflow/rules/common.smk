@@ -27,9 +27,9 @@ shell.prefix(
 CONDA_ENV = "../../environment.yml"
 
 from minibatch_momentum import config as mbm_config
+from minibatch_momentum.figures import catalog as mbm_figures
 from minibatch_momentum.problems import families as mbm_problems
 from minibatch_momentum.sampling.samplers import PROJECTION_SAMPLERS  # no exact theory, no rule
-from minibatch_momentum.sampling.samplers import UNIFORM_SAMPLERS
 from minibatch_momentum.sources import module_files
 
 PROBLEMS = list(config["problems"])
@@ -53,9 +53,6 @@ KAPPA_SCAN = "results/theory/kappa_scan.parquet"
 # Claim T1's Monte Carlo (theory.t1.methods empty: off; its exact curve costs O(n d^2) per
 # step, too much for the largest problems; a study can turn it off with `t1: false`).
 T1_ON = bool(config["theory"]["t1"]["methods"])
-# Figures of one (problem, sampler) pair (see pair_figures).
-FIGURES = ["tstar_vs_batch", "efficiency_vs_batch", "speedup_vs_batch", "rule_vs_grid"]
-HEADLINE_FIGURES = ["loss_curves", "theory_vs_empirical", "rate_heatmap"]
 GRID_FIGURE = "figures/coverage/tstar_grid.pdf"  # every pair side by side (C5, C6)
 KAPPA_FIGURE = "figures/coverage/kappa_scan.pdf"  # claim C7
 
@@ -88,25 +85,15 @@ def has_theory(problem, sampler):
 
 
 def noise_model(problem, sampler):
-    """Gaussian closed form where it is exact (Gaussian rows, uniform mini-batches), else
-    the moment closure with the problem's own fourth moments (theory/closure.py)."""
-    spec = config["problems"][problem]
-    gaussian = spec["family"] == "gaussian" and spec.get("form", "rows") == "rows"
-    uniform = sampler in UNIFORM_SAMPLERS
-    return "gaussian" if gaussian and uniform else "moments"
+    return mbm_config.noise_model(config, problem, sampler)
 
 
 def pair_figures(problem, sampler):
-    """The headline pair gets every figure; the others are panels of the figure grid
-    (GRID_FIGURE, where their claims point), plus their own T1 figure."""
-    names = FIGURES + HEADLINE_FIGURES if f"{problem}/{sampler}" == HEADLINE else []
-    if not has_theory(problem, sampler):
-        names = [
-            f
-            for f in names
-            if f not in ("rule_vs_grid", "theory_vs_empirical", "rate_heatmap", "tstar_vs_batch")
-        ]
-    return names + (["exact_vs_monte_carlo"] if pair_t1(problem, sampler) else [])
+    return mbm_figures.pair_figures(
+        headline=f"{problem}/{sampler}" == HEADLINE,
+        exact=has_theory(problem, sampler),
+        t1=pair_t1(problem, sampler),
+    )
 
 
 # The standard `gpu` resource of jobs that run on the config's device: 1 when it asks for

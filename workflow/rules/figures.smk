@@ -1,18 +1,15 @@
 # One rule per figure; each calls one function of minibatch_momentum.figures.pairs.
 
 # The figures of one (problem, sampler) pair drawn from its summary, their rules made in
-# the loop below: name -> (report category, theory input, modules the figure reads). A
-# theory input "grid" is the exact counts on the sweep's grid, "theory" every theory file.
+# the loop below from the library's one table (figures/catalog.py): report category and
+# the theory input it reads. A theory input "grid" is the exact counts on the sweep's
+# grid, "theory" every theory file; the modules each kind of figure reads are its code.
 _SCALING_CODE = ("figures.pairs", "analysis.tuning", "analysis.summary", "report.curves", "analysis.scaling")
 _THEORY_CODE = ("figures.pairs", "analysis.tuning", "analysis.summary", "theory.exact", "theory.rule", "problems.system")
-SUMMARY_FIGURES = {
-    "tstar_vs_batch": ("Batch scaling", "grid", _SCALING_CODE),
-    "efficiency_vs_batch": ("Batch scaling", "grid", _SCALING_CODE),
-    "speedup_vs_batch": ("Batch scaling", "grid", _SCALING_CODE),
-    "loss_curves": ("Batch scaling", None, ("figures.pairs", "analysis.tuning", "analysis.summary")),
-    "theory_vs_empirical": ("Exact theory", "theory", _THEORY_CODE),
-    "rule_vs_grid": ("Momentum rule", "theory", _THEORY_CODE),
-    "rate_heatmap": ("Exact theory", "theory", _THEORY_CODE),
+_FIGURE_CODE = {
+    "grid": _SCALING_CODE,
+    "theory": _THEORY_CODE,
+    None: ("figures.pairs", "analysis.tuning", "analysis.summary"),
 }
 # Options beyond the inputs, as params so that changing one reruns only its figure.
 _FIGURE_OPTIONS = {"rule_vs_grid": f"--factor {config['claims']['rule_factor']}"}
@@ -22,14 +19,14 @@ _THEORY_INPUT = {
     "theory": {"theory": theory_inputs},
 }
 
-for _fig, (_category, _theory, _modules) in SUMMARY_FIGURES.items():
+for _fig, (_category, _theory, _) in mbm_figures.PAIR_FIGURES.items():
 
     rule:
         name:
             f"figure_{_fig}"
         input:
             summary="results/summaries/{problem}/{sampler}",
-            code=code(*_modules),
+            code=code(*_FIGURE_CODE[_theory]),
             **_THEORY_INPUT[_theory],
         output:
             pdf=report(

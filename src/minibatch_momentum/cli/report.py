@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 
+from minibatch_momentum.figures.catalog import FIGURE_NAMES, MONTE_CARLO_FIGURE, PAIR_FIGURES
 from minibatch_momentum.io import log as _log
 from minibatch_momentum.io import parse_spec as _json_arg
 
@@ -142,7 +143,7 @@ def cmd_figure(args) -> None:
     from minibatch_momentum.analysis.summary import read_summary
     from minibatch_momentum.figures import pairs as plots
 
-    if args.name == "exact_vs_monte_carlo":
+    if args.name == MONTE_CARLO_FIGURE:
         import pandas as pd
 
         if args.montecarlo is None:
@@ -213,11 +214,11 @@ def cmd_figure_grid(args) -> None:
     _log(f"figure grid of {len(panels)} pairs -> {args.out}")
 
 
-THEORY_FIGURES = ("theory_vs_empirical", "rule_vs_grid", "rate_heatmap", "exact_vs_monte_carlo")
-# Figures of the batch-scaling quantities: measured curves with bootstrap bars, and the
-# exact theory on the same grid when --theory names a folder with grid_tuned.parquet.
-CURVE_FIGURES = ("tstar_vs_batch", "efficiency_vs_batch", "speedup_vs_batch")
-FIGURES = (*CURVE_FIGURES, "loss_curves", *THEORY_FIGURES)
+# Figures that need the theory tables (--theory); those of the batch-scaling quantities
+# (measured curves with bootstrap bars) add the exact theory on the same grid when
+# --theory names a folder with grid_tuned.parquet.
+THEORY_FIGURES = tuple(n for n, f in PAIR_FIGURES.items() if f.reads == "theory")
+CURVE_FIGURES = tuple(n for n, f in PAIR_FIGURES.items() if f.reads == "grid")
 
 
 def cmd_figure_kappa(args) -> None:
@@ -281,7 +282,7 @@ def add_parsers(sub) -> None:
     s.set_defaults(func=cmd_claims)
 
     s = sub.add_parser("figure", help="render one figure (PDF, and PNG beside it)")
-    s.add_argument("name", choices=FIGURES)
+    s.add_argument("name", choices=FIGURE_NAMES)
     s.add_argument("--summary", default=None, help="summary folder (all but exact_vs_monte_carlo)")
     s.add_argument("--theory", default=None, help="theory folder (figures with exact theory)")
     s.add_argument("--montecarlo", default=None, help="T1 table (exact_vs_monte_carlo)")

@@ -46,7 +46,7 @@ THEORY_TEXT = {
     "small instances against the exact operator: tuned counts within ~1-3% for Gaussian "
     "rows, Kaczmarz (also on heavy-tailed rows) and coordinate descent, but optimistic for "
     "heavy-tailed rows sampled uniformly, where its tuned (eta, beta) can diverge under the "
-    "exact operator (tests/test_theory_samplers.py). T1 checks the sampler's full noise "
+    "exact operator (tests/theory/test_theory_samplers.py). T1 checks the sampler's full noise "
     "operator N(X) = E[(Z_S - H) X (Z_S - H)^T], which is exact, and reports the closure "
     "beside it.",
     None: "Exact theory: none for this pair (block Kaczmarz has none: a projection has no "

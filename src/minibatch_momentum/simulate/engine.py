@@ -35,7 +35,7 @@ Baselines
 ---------
 Three more methods (docs/design.md section 2, S6) run through the same :func:`run_grid` and
 :func:`trajectory`, on the same mini-batches, each equal to its ``torch.optim`` class in
-:mod:`~minibatch_momentum.optim` (tests/test_engine_baselines.py, to 1e-10 in float64).
+:mod:`~minibatch_momentum.optim` (tests/simulate/test_engine_baselines.py, to 1e-10 in float64).
 With ``g_t = g_S(y_t)`` the mini-batch gradient at the method's gradient point ``y_t``:
 
 ========  ======================================================  =========================
