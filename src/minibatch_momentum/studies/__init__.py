@@ -3,7 +3,8 @@
 Each experiment has a frozen config dataclass (validated; ``from_dict`` for YAML/JSON,
 ``preset("quick" | "paper")``), ``run_*(config, progress=None) -> DataFrame`` (tidy,
 deterministic given the seeds), ``analyze_*(df, config) -> dict`` and ``claim_*`` that
-turns the analysis into a claims-report entry. Figures are in :mod:`.figures`.
+turns the analysis into a claims-report entry. Figures are in
+:mod:`minibatch_momentum.figures.studies`.
 
 - :mod:`.large_batch`: S1 (SNGM vs momentum SGD at equal large batch) and S4 (Exp(1)
   random scaling vs SGDM) on scikit-learn's digits.

@@ -166,7 +166,7 @@ def sampler_curve(
 
     Parameters
     ----------
-    problem : a :class:`~minibatch_momentum.problems.Problem` of the sampler's kind.
+    problem : a :class:`~minibatch_momentum.problems.system.Problem` of the sampler's kind.
     sampler : a name from :mod:`~minibatch_momentum.sampling.samplers`.
     method, batch_size, eta, beta, steps : as in
         :func:`~minibatch_momentum.theory.dense.dense_curve`.
