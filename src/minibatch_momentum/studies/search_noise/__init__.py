@@ -83,11 +83,12 @@ The digits MLP
 S1's data and model (:func:`~minibatch_momentum.studies.digits.load_digits_split`, its
 MLP), trained for a fixed number of ``steps`` at every ``(method, eta_eff, B, beta,
 seed)``; each seed fixes the initial weights and the mini-batch sequence at each ``B``
-(common to every method and step size, so comparisons are paired). Every ``measure_every`` steps in the last
-``window`` of training (and at a quarter of that rate before it) the full-batch training
-gradient ``grad f(x_t)`` (exact, not an estimate) and the optimizer's direction ``d_t``
-give ``||omega_t||^2``. A run's *noise level* is the root-mean-square ``||omega_t||``
-over the measurements in the window; its test accuracy is taken at the end.
+(common to every method and step size, so comparisons are paired). Every
+``measure_every`` steps in the last ``window`` of training (and at a quarter of that
+rate before it) the full-batch training gradient ``grad f(x_t)`` (exact, not an
+estimate) and the optimizer's direction ``d_t`` give ``||omega_t||^2``. A run's *noise
+level* is the root-mean-square ``||omega_t||`` over the measurements in the window; its
+test accuracy is taken at the end.
 
 All runs at one ``B`` are trained together as independent slices of one stacked MLP
 (batched matrix products; the summed loss separates, so each slice gets its own
