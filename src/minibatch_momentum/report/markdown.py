@@ -40,9 +40,10 @@ THEORY_TEXT = {
     "Gaussian rows, an approximation for this finite matrix (for T1 the finite-sample "
     "operator of this A is used, which is exact).",
     "moments": "Exact theory: the `exact theory` entries in the details come from the moment "
-    "closure of the mean-square recursion (theory.py): per eigen-mode second moments with "
-    "this problem's own fourth moments under this sampler, exact when the sampler's noise "
-    "keeps H's eigen-coordinates uncorrelated and an approximation otherwise. Measured on "
+    "closure of the mean-square recursion (theory/closure.py): per eigen-mode second moments "
+    "with this problem's own fourth moments under this sampler, exact when the sampler's "
+    "noise keeps H's eigen-coordinates uncorrelated and an approximation otherwise. "
+    "Measured on "
     "small instances against the exact operator: tuned counts within ~1-3% for Gaussian "
     "rows, Kaczmarz (also on heavy-tailed rows) and coordinate descent, but optimistic for "
     "heavy-tailed rows sampled uniformly, where its tuned (eta, beta) can diverge under the "
