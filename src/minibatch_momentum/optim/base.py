@@ -9,7 +9,7 @@ import inspect
 import math
 import numbers
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -44,6 +44,14 @@ def _check_unit(name: str, value: Any) -> None:
     _require(_finite(value) and 0.0 <= float(value) < 1.0, name, value, "in [0, 1)")
 
 
+def _check_finite(name: str, value: Any) -> None:
+    _require(_finite(value), name, value, "a finite real")
+
+
+def _check_unit_closed(name: str, value: Any) -> None:
+    _require(_finite(value) and 0.0 < float(value) <= 1.0, name, value, "in (0, 1]")
+
+
 def _decayed(params: list[Tensor], grads: list[Tensor], weight_decay: float) -> list[Tensor]:
     """``g + wd * w`` out of place (the caller's gradients are never written to)."""
     if weight_decay == 0:
@@ -56,10 +64,21 @@ def _clone_state(state: dict) -> dict:
 
 
 class _MomentumOptimizer(Optimizer):
-    """Shared plumbing: validation per param group, closure, snapshot state dicts."""
+    """Shared plumbing: validation per param group, closure, snapshot state dicts.
 
-    def _validate_group(self, group: dict[str, Any]) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    A subclass declares its hyperparameters' checks once, in ``RULES`` (name -> check,
+    run in order on every param group), and any check across them in
+    :meth:`_check_group`."""
+
+    RULES: ClassVar[dict[str, Callable[[str, Any], None]]] = {}
+
+    def _validate_group(self, group: dict[str, Any]) -> None:
+        for name, check in self.RULES.items():
+            check(name, group[name])
+        self._check_group(group)
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        """The checks that tie hyperparameters together (none by default)."""
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         super().add_param_group(param_group)

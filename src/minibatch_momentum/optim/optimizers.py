@@ -11,11 +11,12 @@ import torch
 from torch import Tensor
 
 from minibatch_momentum.optim.base import (
+    _check_finite,
     _check_nonneg,
     _check_positive,
     _check_unit,
+    _check_unit_closed,
     _decayed,
-    _finite,
     _MomentumOptimizer,
     _require,
 )
@@ -95,6 +96,13 @@ class SNGM(_MomentumOptimizer, buffer="momentum_buffer", update=sngm_update):
         >>> opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step()  # doctest: +SKIP
     """
 
+    RULES = {
+        "lr": _check_nonneg,
+        "momentum": _check_unit,
+        "weight_decay": _check_nonneg,
+        "eps": _check_positive,
+    }
+
     def __init__(
         self,
         params: Iterable,
@@ -105,12 +113,6 @@ class SNGM(_MomentumOptimizer, buffer="momentum_buffer", update=sngm_update):
     ) -> None:
         defaults = dict(lr=lr, momentum=momentum, weight_decay=weight_decay, eps=eps)
         super().__init__(params, defaults)
-
-    def _validate_group(self, group: dict[str, Any]) -> None:
-        _check_nonneg("lr", group["lr"])
-        _check_unit("momentum", group["momentum"])
-        _check_nonneg("weight_decay", group["weight_decay"])
-        _check_positive("eps", group["eps"])
 
 
 # --------------------------------------------------------------------------- random scaling
@@ -192,6 +194,8 @@ class RandomScaledSGDM(_MomentumOptimizer):
 
     SCALES = ("exp", "none")
 
+    RULES = {"lr": _check_nonneg, "momentum": _check_unit, "weight_decay": _check_nonneg}
+
     def __init__(
         self,
         params: Iterable,
@@ -211,11 +215,6 @@ class RandomScaledSGDM(_MomentumOptimizer):
         self.last_scale: float | None = None
         defaults = dict(lr=lr, momentum=momentum, weight_decay=weight_decay)
         super().__init__(params, defaults)
-
-    def _validate_group(self, group: dict[str, Any]) -> None:
-        _check_nonneg("lr", group["lr"])
-        _check_unit("momentum", group["momentum"])
-        _check_nonneg("weight_decay", group["weight_decay"])
 
     def _draw_scale(self) -> float:
         if self.scale == "none":
@@ -350,6 +349,14 @@ class AccSGD(_MomentumOptimizer, buffer="long_buffer", starts_at_param=True, upd
     at its first step).
     """
 
+    RULES = {
+        "lr": _check_nonneg,
+        "kappa": _check_positive,
+        "xi": _check_positive,
+        "small_const": _check_unit_closed,
+        "weight_decay": _check_nonneg,
+    }
+
     def __init__(
         self,
         params: Iterable,
@@ -364,13 +371,8 @@ class AccSGD(_MomentumOptimizer, buffer="long_buffer", starts_at_param=True, upd
         )
         super().__init__(params, defaults)
 
-    def _validate_group(self, group: dict[str, Any]) -> None:
-        _check_nonneg("lr", group["lr"])
-        _check_positive("kappa", group["kappa"])
-        _check_positive("xi", group["xi"])
+    def _check_group(self, group: dict[str, Any]) -> None:
         c = group["small_const"]
-        _require(_finite(c) and 0.0 < float(c) <= 1.0, "small_const", c, "in (0, 1]")
-        _check_nonneg("weight_decay", group["weight_decay"])
         xi_max = group["kappa"] / (c * c)
         _require(
             group["xi"] <= xi_max, "xi", group["xi"], f"<= kappa / small_const**2 = {xi_max:g}"
@@ -442,6 +444,13 @@ class MaSS(_MomentumOptimizer, buffer="w", starts_at_param=True, update=mass_upd
     State per parameter: ``w`` (:math:`w_t`, initialized to the parameter at its first step).
     """
 
+    RULES = {
+        "lr": _check_nonneg,
+        "gamma": _check_unit,
+        "eta2": _check_finite,
+        "weight_decay": _check_nonneg,
+    }
+
     def __init__(
         self,
         params: Iterable,
@@ -453,8 +462,3 @@ class MaSS(_MomentumOptimizer, buffer="w", starts_at_param=True, update=mass_upd
         defaults = dict(lr=lr, gamma=gamma, eta2=eta2, weight_decay=weight_decay)
         super().__init__(params, defaults)
 
-    def _validate_group(self, group: dict[str, Any]) -> None:
-        _check_nonneg("lr", group["lr"])
-        _check_unit("gamma", group["gamma"])
-        _require(_finite(group["eta2"]), "eta2", group["eta2"], "a finite real")
-        _check_nonneg("weight_decay", group["weight_decay"])
