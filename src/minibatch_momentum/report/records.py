@@ -47,15 +47,18 @@ def verdict(checks: list[dict], undecided_first: bool = False) -> str:
     return FAIL if failed else PASS
 
 
-def claim_record(cid, statement, method, problem, sampler, checks, figure, source) -> dict:
-    """One claim of the report: its checks and their verdict (failures first)."""
+def claim_record(
+    cid, statement, method, problem, sampler, checks, figure, source, undecided_first=False
+) -> dict:
+    """One claim of the report or of a seed study: its checks and their :func:`verdict`
+    (``undecided_first`` as there)."""
     return {
         "id": cid,
         "statement": statement,
         "method": method,
         "problem": problem,
         "sampler": sampler,
-        "verdict": verdict(checks),
+        "verdict": verdict(checks, undecided_first),
         "checks": checks,
         "figure": figure,
         "source": source,

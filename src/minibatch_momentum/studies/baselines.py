@@ -52,7 +52,7 @@ from minibatch_momentum.checks import (
     require,
 )
 from minibatch_momentum.grid import Grid
-from minibatch_momentum.report.records import verdict
+from minibatch_momentum.report.records import claim_record
 from minibatch_momentum.studies.base import StudyConfig
 
 __all__ = [
@@ -490,14 +490,6 @@ def claim_s6(
     for c in checks:
         if c["pass"] is None:
             c["inconclusive_because"] = "no batch size of the baseline sweep in this regime"
-    return {
-        "id": "S6",
-        "statement": S6_STATEMENT,
-        "method": "baselines",
-        "problem": problem,
-        "sampler": sampler,
-        "verdict": verdict(checks, undecided_first=True),
-        "checks": checks,
-        "figure": figure,
-        "source": source,
-    }
+    return claim_record(
+        "S6", S6_STATEMENT, "baselines", problem, sampler, checks, figure, source, True
+    )

@@ -50,7 +50,7 @@ from scipy import stats
 from scipy.optimize import least_squares
 
 from minibatch_momentum.checks import distinct_integers, finite, integer, is_int, number, require
-from minibatch_momentum.report.records import FAIL, INCONCLUSIVE, PASS
+from minibatch_momentum.report.records import claim_record
 from minibatch_momentum.studies.base import StudyConfig
 from minibatch_momentum.studies.matrix_sensing import (
     MatrixSensingProblem,
@@ -630,16 +630,8 @@ def claim_s2(analysis: dict, source: str = S2_SOURCE, figure: str = S2_FIGURE) -
         check["excluded_eta"] = dropped
     if reasons:
         check["inconclusive_because"] = "; ".join(reasons)
-    return {
-        "id": "S2",
-        "statement": S2_STATEMENT,
-        "method": "hb",
-        "problem": "matrix_sensing",
-        "sampler": "label_noise_full_batch"
-        if analysis.get("config", {}).get("batch_size") is None
-        else "label_noise_without_replacement",
-        "verdict": PASS if ok else (INCONCLUSIVE if ok is None else FAIL),
-        "checks": [check],
-        "figure": figure,
-        "source": source,
-    }
+    full_batch = analysis.get("config", {}).get("batch_size") is None
+    sampler = "label_noise_full_batch" if full_batch else "label_noise_without_replacement"
+    return claim_record(
+        "S2", S2_STATEMENT, "hb", "matrix_sensing", sampler, [check], figure, source
+    )

@@ -46,7 +46,7 @@ from minibatch_momentum.checks import (
     one_of,
     require,
 )
-from minibatch_momentum.report.records import check_record, verdict
+from minibatch_momentum.report.records import check_record, claim_record
 from minibatch_momentum.studies.base import StudyConfig
 from minibatch_momentum.studies.digits import (
     derive_seed,
@@ -642,14 +642,7 @@ def _paired_details(comp, mine, base, mine_name: str, base_name: str) -> dict:
 
 
 def _claim(cid, statement, method, analysis, check, source, figure) -> dict:
-    return {
-        "id": cid,
-        "statement": statement,
-        "method": method,
-        "problem": _problem(analysis),
-        "sampler": "without_replacement",
-        "verdict": verdict([check]),
-        "checks": [check],
-        "figure": figure,
-        "source": source,
-    }
+    problem = _problem(analysis)
+    return claim_record(
+        cid, statement, method, problem, "without_replacement", [check], figure, source
+    )

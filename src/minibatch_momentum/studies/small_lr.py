@@ -40,7 +40,7 @@ import pandas as pd
 
 from minibatch_momentum.analysis.tuning import gmean
 from minibatch_momentum.checks import distinct_names, integer, number
-from minibatch_momentum.report.records import verdict
+from minibatch_momentum.report.records import claim_record
 from minibatch_momentum.studies.base import StudyConfig
 
 __all__ = [
@@ -258,16 +258,6 @@ def claim_s3(
                 "configurations"
             )
         out.append(
-            {
-                "id": "S3",
-                "statement": S3_STATEMENT,
-                "method": method,
-                "problem": problem,
-                "sampler": sampler,
-                "verdict": verdict([check]),
-                "checks": [check],
-                "figure": figure,
-                "source": source,
-            }
+            claim_record("S3", S3_STATEMENT, method, problem, sampler, [check], figure, source)
         )
     return out

@@ -47,7 +47,7 @@ import scipy.optimize
 from scipy import stats
 
 from minibatch_momentum.checks import Rule, finite, integer, number, one_of, require
-from minibatch_momentum.report.records import check_record, verdict
+from minibatch_momentum.report.records import check_record, claim_record
 from minibatch_momentum.studies.base import StudyConfig
 from minibatch_momentum.theory.common import deterministic_optimum, iterations_from_rate
 from minibatch_momentum.theory.gaussian import Gaussian
@@ -367,14 +367,6 @@ def claim_s5(analysis: dict, source: str = S5_SOURCE, figure: str = S5_FIGURE) -
         "fixed-stable-rank family: no growth with kappa",
     )
     checks = [exists, grows, flat]
-    return {
-        "id": "S5",
-        "statement": S5_STATEMENT,
-        "method": "hb",
-        "problem": f"geometric spectra, {cfg.get('family', 'fixed_rank')}",
-        "sampler": "with_replacement (exact theory)",
-        "verdict": verdict(checks, undecided_first=True),
-        "checks": checks,
-        "figure": figure,
-        "source": source,
-    }
+    problem = f"geometric spectra, {cfg.get('family', 'fixed_rank')}"
+    sampler = "with_replacement (exact theory)"
+    return claim_record("S5", S5_STATEMENT, "hb", problem, sampler, checks, figure, source, True)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from minibatch_momentum.report.records import check_record, verdict
+from minibatch_momentum.report.records import check_record, claim_record
 from minibatch_momentum.studies.digits import derive_seed, load_digits_split
 from minibatch_momentum.studies.search_noise.config import MOMENTUM_FORMS, SearchNoiseConfig
 from minibatch_momentum.studies.search_noise.theory import frozen_noise_ratio, predicted_slope
@@ -285,17 +285,9 @@ def _spearman_bootstrap(conf: pd.DataFrame, config: SearchNoiseConfig) -> dict:
 
 
 def _entry(cid, statement, method, checks, source, figure) -> dict:
-    return {
-        "id": cid,
-        "statement": statement,
-        "method": method,
-        "problem": "digits-mlp",
-        "sampler": "without_replacement",
-        "verdict": verdict(checks, undecided_first=True),
-        "checks": checks,
-        "figure": figure,
-        "source": source,
-    }
+    return claim_record(
+        cid, statement, method, "digits-mlp", "without_replacement", checks, figure, source, True
+    )
 
 
 def claim_s7a(analysis: dict, source: str = S7_SOURCE, figure: str = S7_FIGURE) -> dict:
