@@ -50,6 +50,57 @@ def test_no_import_cycle_in_the_package():
     assert cycles(graph) == []
 
 
+# The package's layers, each importing only the ones above it (docs/design.md,
+# "Architecture", lists the modules in this order).
+LAYERS = [
+    "version",
+    "io",
+    "checks",
+    "sources",
+    "sampling",
+    "grid",
+    "problems",
+    "config",
+    "theory",
+    "simulate",
+    "analysis",
+    "report",
+    "curvature",
+    "optim",
+    "solver",
+    "studies",
+    "figures",
+    "benchmark",
+    "cli",
+]
+
+
+def upward_imports(graph: dict[str, set[str]], layers: list[str]) -> list[tuple[str, str]]:
+    """``(module, import)`` pairs where a module imports from a layer below its own."""
+    rank = {name: k for k, name in enumerate(layers)}
+
+    def layer(module):
+        parts = module.split(".")
+        return rank.get(parts[1]) if len(parts) > 1 else None
+
+    return sorted(
+        (m, d)
+        for m, deps in graph.items()
+        for d in deps
+        if layer(m) is not None and layer(d) is not None and layer(d) > layer(m)
+    )
+
+
+def test_imports_point_down_the_layers():
+    graph = import_graph()
+    tops = {m.split(".")[1] for m in graph if m.count(".")}
+    assert tops - {"__main__"} == set(LAYERS)  # a new top-level module takes a place here
+    assert upward_imports(graph, LAYERS) == []
+    # the check can fail: theory/exact.py used to import the engine for T1's table
+    bad = {**graph, "minibatch_momentum.theory.exact": {"minibatch_momentum.simulate.engine"}}
+    assert upward_imports(bad, LAYERS) != []
+
+
 def test_only_the_engine_side_imports_torch():
     """Summaries, theory, claims, figures and the config checks (and so the Snakefile)
     run without importing PyTorch: its ~3 s start-up is paid by the jobs that need it."""

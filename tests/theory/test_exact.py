@@ -14,6 +14,7 @@ import pytest
 from minibatch_momentum.grid import Grid
 from minibatch_momentum.problems.synthetic import gaussian_system
 from minibatch_momentum.problems.system import from_matrix, from_psd, spectrum
+from minibatch_momentum.simulate import montecarlo
 from minibatch_momentum.theory import exact
 from minibatch_momentum.theory.closure import Closure
 from minibatch_momentum.theory.dense import dense_curve
@@ -169,7 +170,7 @@ def test_rate_map_table(problem):
 def test_exact_vs_monte_carlo_table(problem):
     B, runs, steps = 4, 300, 60
     eta, beta = rule_for_spectrum("hb", B, problem.eigvals, n=problem.n, replace=False)
-    df = exact.exact_vs_monte_carlo(
+    df = montecarlo.exact_vs_monte_carlo(
         problem, "hb", B, eta, beta, runs=runs, steps=steps, seed=3, confidence=0.99
     )
     assert list(df["step"]) == list(range(steps + 1)) and (df["runs"] == runs).all()
@@ -246,7 +247,7 @@ def test_exact_vs_monte_carlo_for_any_sampler(sampler):
     B, runs, steps = 2, 400, 50
     m, replace = exact.sampler_info(prob, sampler)
     eta, beta = rule_for_spectrum("hb", B, prob.eigvals, n=m, replace=replace)
-    df = exact.exact_vs_monte_carlo(
+    df = montecarlo.exact_vs_monte_carlo(
         prob, "hb", B, eta, beta, runs=runs, steps=steps, seed=5, sampler=sampler
     )
     assert (df["sampler"] == sampler).all() and list(df["step"]) == list(range(steps + 1))
@@ -260,7 +261,7 @@ def test_exact_vs_monte_carlo_for_any_sampler(sampler):
     inside = (df["exact"] >= df["lower"]) & (df["exact"] <= df["upper"])
     assert inside[1:].mean() >= 0.9
     with pytest.raises(ValueError, match="no closed-form noise operator"):
-        exact.exact_vs_monte_carlo(
+        montecarlo.exact_vs_monte_carlo(
             uneven_rows(), "hb", 2, 0.1, 0.5, runs=4, steps=3, sampler="kaczmarz_block"
         )
 

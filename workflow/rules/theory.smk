@@ -30,7 +30,7 @@ rule theory:
 rule montecarlo:
     input:
         problem="results/problems/{problem}.npz",
-        code=code("problems.system", "theory.rule", "theory.exact", "simulate.engine", "sampling.samplers", "sampling.batches"),
+        code=code("problems.system", "theory.rule", "theory.exact", "simulate.montecarlo", "sampling.samplers", "sampling.batches"),
     output:
         "results/theory/{problem}/{sampler}/exact_vs_mc.parquet",
     params:

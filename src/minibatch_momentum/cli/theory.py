@@ -161,6 +161,7 @@ def cmd_montecarlo(args) -> None:
 
     from minibatch_momentum.io import write_parquet
     from minibatch_momentum.problems.system import load_problem
+    from minibatch_momentum.simulate import montecarlo
     from minibatch_momentum.theory import exact
     from minibatch_momentum.theory.rule import rule_for_spectrum
 
@@ -186,7 +187,7 @@ def cmd_montecarlo(args) -> None:
         steps = _t1_steps(spec, model, weights, method, B, eta, beta)
         t0 = time.perf_counter()
         frames.append(
-            exact.exact_vs_monte_carlo(
+            montecarlo.exact_vs_monte_carlo(
                 problem,
                 method,
                 B,

@@ -1,2 +1,3 @@
-"""Running the methods: the batched engine over an (eta, beta) grid (:mod:`.engine`) and
-the sweep shards the workflow writes (:mod:`.sweep`)."""
+"""Running the methods: the batched engine over an (eta, beta) grid (:mod:`.engine`), the
+sweep shards the workflow writes (:mod:`.sweep`) and claim T1's Monte Carlo beside the
+exact curve (:mod:`.montecarlo`)."""

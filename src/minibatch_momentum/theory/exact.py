@@ -7,9 +7,10 @@ fitting, no sweep result): for a problem and a sampler's noise model (:func:`noi
   ``(eta, beta)``, its exact rate ``rho`` and two exact iteration counts, and the same
   for the momentum rule's ``(eta, beta)``;
 - :func:`knees`: the exact breakpoints (``B*_SGD`` for SGD, ``B_sat`` for momentum);
-- :func:`rate_map`: ``rho`` over an ``(eta, beta)`` grid at one batch size;
-- :func:`exact_vs_monte_carlo`: the exact finite-sample curve ``E f(x_t) / f(x_0)``
-  beside a Monte Carlo of the engine (claim T1).
+- :func:`rate_map`: ``rho`` over an ``(eta, beta)`` grid at one batch size.
+
+Claim T1's table, the exact curve beside a Monte Carlo of the engine, is
+:func:`~minibatch_momentum.simulate.montecarlo.exact_vs_monte_carlo`.
 
 *Which theory.* The batch-scaling tables, knees and rate maps use one of two noise
 models (:data:`NOISE_MODELS`, the theory spec's ``noise``; both a
@@ -25,9 +26,7 @@ models (:data:`NOISE_MODELS`, the theory spec's ``noise``; both a
   the sampler's noise in place of the Gaussian one, exact when the sampler's noise maps
   diagonal second moments to diagonal ones, an approximation otherwise.
 
-:func:`exact_vs_monte_carlo` uses the exact operator of the problem's own table for the
-sampler (:func:`~minibatch_momentum.theory.sampler.sampler_curve`), exact for this matrix
-and sampler, and shows both models beside it. ``kaczmarz_block`` has no closed form
+``kaczmarz_block`` has no closed form
 (:data:`~minibatch_momentum.theory.sampler.BLOCK_PROJECTION_ERROR`).
 
 *Two iteration counts.* ``T_rate = log(1/eps) / log(1/rho)`` is the asymptotic count;
@@ -43,7 +42,6 @@ import time
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 from minibatch_momentum.problems.system import Problem
 from minibatch_momentum.theory.common import (
@@ -54,7 +52,7 @@ from minibatch_momentum.theory.common import (
 from minibatch_momentum.theory.gaussian import Gaussian
 from minibatch_momentum.theory.model import NoiseModel
 from minibatch_momentum.theory.rule import rule_for_spectrum
-from minibatch_momentum.theory.sampler import closure_model, sampler_curve, sampler_table
+from minibatch_momentum.theory.sampler import closure_model, sampler_table
 from minibatch_momentum.theory.tuning import (
     BatchScaling,
     batch_scaling,
@@ -415,71 +413,6 @@ def rate_map_table(
         columns = {"method": str, "batch_size": int, "eta": float, "beta": float, "rho": float}
         return pd.DataFrame({k: pd.Series(dtype=t) for k, t in columns.items()})
     return pd.concat(frames, ignore_index=True)
-
-
-def exact_vs_monte_carlo(
-    problem: Problem,
-    method: str,
-    batch_size: int,
-    eta: float,
-    beta: float,
-    *,
-    runs: int,
-    steps: int,
-    seed: int = 0,
-    sampler: str = "without_replacement",
-    confidence: float = 0.99,
-) -> pd.DataFrame:
-    """The exact ``E f(x_t) / f(x_0)`` beside the mean of ``runs`` independent runs.
-
-    Columns per step ``t = 0 .. steps``: ``exact`` (the exact operator of this problem's
-    table for ``sampler``, :func:`~minibatch_momentum.theory.sampler.sampler_curve`), ``closure``
-    (the moment closure with this table's fourth moments), ``gaussian`` (the Gaussian-rows
-    closed form with the same spectrum and the sampler's ``c_B``), ``noise_free`` (the
-    full-gradient curve with the same ``(eta, beta)``, a negative control), ``mc_mean``,
-    ``mc_stderr`` and the two-sided ``confidence`` band ``lower``/``upper`` = mean -/+ z
-    stderr (:func:`~minibatch_momentum.simulate.engine.monte_carlo` with ``sampler``).
-    """
-    exact = sampler_curve(problem, sampler, method, batch_size, eta, beta, steps).loss
-    w = initial_weights(problem)
-    closure, gauss = (
-        noise_model(problem, sampler, noise).curve(w, method, batch_size, eta, beta, steps).loss
-        for noise in ("moments", "gaussian")
-    )
-    free = (
-        Gaussian(problem.eigvals, n=problem.n, replace=False)
-        .curve(w, method, problem.n, eta, beta, steps)
-        .loss
-    )
-    from minibatch_momentum.simulate.engine import (
-        monte_carlo,  # torch: only the Monte Carlo job needs it
-    )
-
-    mc = monte_carlo(
-        problem, method, batch_size, eta, beta, runs, steps, seed=seed, sampler=sampler
-    )
-    z = float(norm.ppf(0.5 + confidence / 2))
-    se = mc.stderr
-    return pd.DataFrame(
-        {
-            "method": method,
-            "sampler": sampler,
-            "batch_size": int(batch_size),
-            "eta": float(eta),
-            "beta": float(beta),
-            "runs": int(runs),
-            "confidence": float(confidence),
-            "step": np.arange(steps + 1),
-            "exact": exact / exact[0],
-            "closure": closure / closure[0],
-            "gaussian": gauss / gauss[0],
-            "noise_free": free / free[0],
-            "mc_mean": mc.mean,
-            "mc_stderr": se,
-            "lower": mc.mean - z * se,
-            "upper": mc.mean + z * se,
-        }
-    )
 
 
 def read_theory(out_dir) -> dict:
