@@ -19,11 +19,12 @@ Subpackages, named for what they hold, in layers: each imports only those above 
 - :mod:`~minibatch_momentum.benchmark`  throughput against peers, the cost model, ``mbm plan``
 - :mod:`~minibatch_momentum.cli`        the ``mbm`` command the workflow calls
 
-Above them, small modules every layer may use: :mod:`.version`, :mod:`.io` (atomic
-writes), :mod:`.checks` (declared constraints), :mod:`.sources` (the package's import
-graph, from its source: a job's code) and :mod:`.grid` (a shard's (eta, beta) grid);
-:mod:`.config` (the workflow's config) sits on the problems, :mod:`.curvature` (what the
-rule needs, on a PyTorch model) on the theory.
+Between them, small modules: :mod:`.version`, :mod:`.io` (atomic writes), :mod:`.checks`
+(declared constraints) and :mod:`.sources` (the package's import graph, from its source:
+a job's code) on top; :mod:`.grid` (a shard's (eta, beta) grid) under the sampling,
+:mod:`.config` (the workflow's config) under the problems, :mod:`.curvature` (what the rule
+needs, on a PyTorch model) above the optimizers. ``LAYERS`` in ``tests/test_imports.py``
+is the whole order.
 """
 
 from minibatch_momentum.version import __version__
