@@ -84,10 +84,10 @@ def cmd_theory(args) -> None:
     _check_theory_spec(spec)
     sampler, noise = _exact_spec(spec)
     problem = load_problem(args.problem)
-    # m and replace of the sampler: its c_B and what the rule is handed; kaczmarz_block
-    # (no closed form) and a sampler of the other problem kind stop here.
-    n, replace = exact.sampler_info(problem, sampler)
+    # kaczmarz_block (no closed form) and a sampler of the other problem kind stop here;
+    # the model holds the sampler's m and replace: its c_B and what the rule is handed.
     model = exact.noise_model(problem, sampler, noise)
+    n, replace = model.n, model.replace
     meta = problem.spectral_summary()
     out = Path(args.out_dir)
     timing = {}
@@ -173,8 +173,8 @@ def cmd_montecarlo(args) -> None:
     sampler, noise = _exact_spec(spec)
     rules = _rule_specs(spec)
     problem = load_problem(args.problem)
-    n, replace = exact.sampler_info(problem, sampler)
     model = exact.noise_model(problem, sampler, noise)
+    n, replace = model.n, model.replace  # the sampler's, which the rule is handed
     weights = exact.initial_weights(problem)
     B = int(t1["batch_size"])
     frames, info = [], {}
