@@ -52,6 +52,7 @@ from minibatch_momentum.benchmark.cost import (
     shard_seconds,
     swept_pairs,
 )
+from minibatch_momentum.grid import Grid
 from minibatch_momentum.problems.families import check_problem_spec, input_files
 from minibatch_momentum.problems.system import spectral_quantities, spectrum
 from minibatch_momentum.sampling.samplers import PROJECTION_SAMPLERS
@@ -194,12 +195,7 @@ def predicted_steps(
         form=rule["form"],
     )
     T_rule = steps(eta_r, beta_r)
-    eta = np.geomspace(grid["eta_min"], grid["eta_max"], grid["num_eta"]) / q["L"]
-    if method == "sgd":
-        points = [(e, 0.0) for e in eta]
-    else:
-        omb = np.geomspace(grid["one_minus_beta_min"], grid["one_minus_beta_max"], grid["num_beta"])
-        points = [(e, 1.0 - o) for e in eta for o in omb]
+    points = list(zip(*Grid(**grid).points(method, q["L"]), strict=True))
 
     def distance(p):  # in log eta and log(1 - beta) from the rule's point
         de = math.log(p[0] / eta_r)
