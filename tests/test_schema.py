@@ -43,6 +43,14 @@ def probes(prop: dict) -> list:
     return out
 
 
+def _accepts(build, data) -> bool:
+    try:
+        build(data)
+    except ValueError:
+        return False
+    return True
+
+
 def _same(value):  # repr keeps 1 and 1.0 and True apart in the ids and the sets
     return repr(value)
 
@@ -77,11 +85,7 @@ def _schema_accepts(spec: dict, schema: dict = _PROBLEM) -> bool:
 
 
 def _library_accepts(spec: dict) -> bool:
-    try:
-        check_problem_spec(spec)
-    except ValueError:
-        return False
-    return True
+    return _accepts(check_problem_spec, spec)
 
 
 def _problem_cases():
@@ -146,14 +150,6 @@ def _study_cases():
         for field, prop in _SEEDS[study]["properties"].items():
             for value in probes(prop) if "$ref" not in prop else []:
                 yield pytest.param(study, field, value, id=f"{study}-{field}-{_same(value)}")
-
-
-def _accepts(build, data) -> bool:
-    try:
-        build(data)
-    except ValueError:
-        return False
-    return True
 
 
 @pytest.mark.parametrize(("study", "field", "value"), list(_study_cases()))

@@ -491,5 +491,13 @@ def claim_s6(
         if c["pass"] is None:
             c["inconclusive_because"] = "no batch size of the baseline sweep in this regime"
     return claim_record(
-        "S6", S6_STATEMENT, "baselines", problem, sampler, checks, figure, source, True
+        "S6",
+        S6_STATEMENT,
+        "baselines",
+        problem,
+        sampler,
+        checks,
+        figure,
+        source,
+        undecided_first=True,
     )

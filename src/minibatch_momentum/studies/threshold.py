@@ -369,4 +369,6 @@ def claim_s5(analysis: dict, source: str = S5_SOURCE, figure: str = S5_FIGURE) -
     checks = [exists, grows, flat]
     problem = f"geometric spectra, {cfg.get('family', 'fixed_rank')}"
     sampler = "with_replacement (exact theory)"
-    return claim_record("S5", S5_STATEMENT, "hb", problem, sampler, checks, figure, source, True)
+    return claim_record(
+        "S5", S5_STATEMENT, "hb", problem, sampler, checks, figure, source, undecided_first=True
+    )

@@ -286,7 +286,15 @@ def _spearman_bootstrap(conf: pd.DataFrame, config: SearchNoiseConfig) -> dict:
 
 def _entry(cid, statement, method, checks, source, figure) -> dict:
     return claim_record(
-        cid, statement, method, "digits-mlp", "without_replacement", checks, figure, source, True
+        cid,
+        statement,
+        method,
+        "digits-mlp",
+        "without_replacement",
+        checks,
+        figure,
+        source,
+        undecided_first=True,
     )
 
 
