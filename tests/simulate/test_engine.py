@@ -1,4 +1,4 @@
-"""The batched engine against torch.optim.SGD, and its stopping rule on hand-made problems.
+"""The batched engine against torch.optim, and its stopping rule on hand-made problems.
 
 - ``trajectory`` (SGD / heavy ball / Nesterov, a grid of (eta, beta) at once) equals
   ``torch.optim.SGD(lr=eta, momentum=beta, nesterov=..., dampening=0)`` fed the same
@@ -9,6 +9,10 @@
 - On a 2 x 2 diagonal system with the whole batch (B = n without replacement is exact
   gradient descent) iterations-to-eps, divergence, censoring and ``t_max`` are
   compared with closed forms.
+- The baselines (SNGM, ASGD, MaSS) equal their torch.optim classes in
+  :mod:`minibatch_momentum.optim` fed the same mini-batches (one parameter per run, one
+  param group per configuration), to 1e-10 in float64, and ``run_grid`` reproduces their
+  ``trajectory`` too.
 """
 
 from __future__ import annotations
@@ -31,14 +35,18 @@ from conftest import (
     relative_loss,
     torch_reference,
 )
+from minibatch_momentum.optim import SNGM, AccSGD, MaSS
 from minibatch_momentum.problems.synthetic import gaussian_system
 from minibatch_momentum.problems.system import from_matrix, from_psd
 from minibatch_momentum.sampling.batches import MiniBatches
 from minibatch_momentum.sampling.samplers import sampling
 from minibatch_momentum.simulate.engine import (
+    ALL_METHODS,
+    BASELINES,
     CENSORED,
     CONVERGED,
     DIVERGED,
+    METHODS,
     TIMEOUT,
     StopRule,
     monte_carlo,
@@ -46,48 +54,58 @@ from minibatch_momentum.simulate.engine import (
     trajectory,
 )
 
-# --------------------------------------------------------------------------- helpers
+# ------------------------------------------------------------------------ vs torch.optim
 
 
-def torch_sgd_reference(A, x_star, x0, batches, etas, betas, nesterov):
-    """``torch.optim.SGD``, one param group per (eta, beta); returns (T + 1, d, R)."""
-    return torch_reference(
-        A,
-        x_star,
-        x0,
-        batches,
+def moved(ref):
+    """The runs moved: a comparison of two constant sequences would prove nothing."""
+    assert np.linalg.norm(ref[-1] - ref[0], axis=0).min() > 0.05
+
+
+KAPPAS = np.array([50.0, 20.0, 100.0, 10.0])
+XIS = np.array([5.0, 2.0, 10.0, 1.0])
+ETA2S = np.array([0.0, 0.01, -0.005, 0.02])
+
+# method: (its torch.optim class and hyperparameters, the engine's beta and extra, the
+# engine sequence that torch holds as the parameter: y is Nesterov's look-ahead point)
+AGAINST_OPTIM = {
+    "sgd": (torch.optim.SGD, dict(lr=ETAS, momentum=0.0, dampening=0), 0.0, None, "x"),
+    "hb": (torch.optim.SGD, dict(lr=ETAS, momentum=BETAS, dampening=0), BETAS, None, "x"),
+    "nag": (
         torch.optim.SGD,
-        lr=etas,
-        momentum=betas,
-        dampening=0,
-        nesterov=nesterov,
-    )
-
-
-# --------------------------------------------------------------------------- vs torch.optim.SGD
+        dict(lr=ETAS, momentum=BETAS, dampening=0, nesterov=True),
+        BETAS,
+        None,
+        "y",
+    ),
+    "sngm": (SNGM, dict(lr=ETAS, momentum=BETAS), BETAS, None, "x"),
+    "asgd": (AccSGD, dict(lr=ETAS, kappa=KAPPAS, xi=XIS), 0.0, {"kappa": KAPPAS, "xi": XIS}, "x"),
+}
 
 
 @pytest.mark.parametrize("B", [1, 3, N])
-def test_heavy_ball_equals_torch_sgd_momentum(B):
+@pytest.mark.parametrize("method", list(AGAINST_OPTIM))
+def test_trajectory_equals_its_torch_optim_class(method, B):
+    cls, hyper, beta, extra, held = AGAINST_OPTIM[method]
     A, x_star, x0 = random_system()
     batches = numpy_batches(N, B, T)
-    x, y = trajectory(A, x_star, x0, batches, ETAS, BETAS, "hb")
+    x, y = trajectory(A, x_star, x0, batches, ETAS, beta, method, extra=extra)
     assert x.shape == (T + 1, D, len(ETAS)) and x.dtype == torch.float64
-    ref = torch_sgd_reference(A, x_star, x0, batches, ETAS, BETAS, nesterov=False)
-    assert_close_traj(x, ref)
-    assert torch.equal(x, y)  # no look-ahead for heavy ball
-    # the runs moved (a comparison of two constant sequences would prove nothing)
-    assert np.linalg.norm(ref[-1] - ref[0], axis=0).min() > 0.1
+    ref = torch_reference(A, x_star, x0, batches, cls, **hyper)
+    assert_close_traj(y if held == "y" else x, ref)
+    if held == "x":
+        assert torch.equal(x, y)  # no look-ahead
+    moved(ref)
 
 
-@pytest.mark.parametrize("B", [1, 3, N])
-def test_nesterov_lookahead_equals_torch_sgd_nesterov(B):
+def test_nesterov_x_is_the_sequence_behind_the_lookahead():
     A, x_star, x0 = random_system()
-    batches = numpy_batches(N, B, T)
+    batches = numpy_batches(N, 3, T)
     x, y = trajectory(A, x_star, x0, batches, ETAS, BETAS, "nag")
-    ref = torch_sgd_reference(A, x_star, x0, batches, ETAS, BETAS, nesterov=True)
-    assert_close_traj(y, ref)
-    # and x is what the docstring says: y_t = x_t + beta (x_t - x_{t-1}), x_{-1} = x_0
+    ref = torch_reference(
+        A, x_star, x0, batches, torch.optim.SGD, lr=ETAS, momentum=BETAS, nesterov=True
+    )
+    # x is what the docstring says: y_t = x_t + beta (x_t - x_{t-1}), x_{-1} = x_0
     beta = torch.as_tensor(BETAS)
     torch.testing.assert_close(y[1:], x[1:] + beta * (x[1:] - x[:-1]), rtol=0, atol=1e-12)
     torch.testing.assert_close(y[0], x[0], rtol=0, atol=0)
@@ -95,22 +113,14 @@ def test_nesterov_lookahead_equals_torch_sgd_nesterov(B):
     assert np.abs(x.numpy() - ref).max() > 1e-3
 
 
-@pytest.mark.parametrize("B", [1, 3, N])
-def test_sgd_equals_torch_sgd_without_momentum(B):
-    A, x_star, x0 = random_system()
-    batches = numpy_batches(N, B, T)
-    x, y = trajectory(A, x_star, x0, batches, ETAS, 0.0, "sgd")
-    ref = torch_sgd_reference(A, x_star, x0, batches, ETAS, np.zeros_like(ETAS), nesterov=False)
-    assert_close_traj(x, ref)
-    assert torch.equal(x, y)
-
-
 @pytest.mark.parametrize("method,nesterov", [("hb", False), ("nag", True)])
 def test_a_batch_per_run_equals_torch_sgd(method, nesterov):
     A, x_star, x0 = random_system()
     batches = numpy_batches(N, 3, T, runs=len(ETAS))  # (T, R, B)
     x, y = trajectory(A, x_star, x0, batches, ETAS, BETAS, method)
-    ref = torch_sgd_reference(A, x_star, x0, batches, ETAS, BETAS, nesterov=nesterov)
+    ref = torch_reference(
+        A, x_star, x0, batches, torch.optim.SGD, lr=ETAS, momentum=BETAS, nesterov=nesterov
+    )
     assert_close_traj(y, ref)
 
 
@@ -476,6 +486,7 @@ def test_monte_carlo_is_the_mean_of_independent_runs():
         np.testing.assert_allclose(mc.std, rel.std(axis=1, ddof=1), rtol=1e-8, atol=1e-14)
         np.testing.assert_allclose(mc.stderr, mc.std / np.sqrt(runs))
         assert mc.mean[0] == 1.0 and mc.runs == runs
+        assert (mc.method, mc.batch_size, mc.eta, mc.beta) == (method, B, eta, beta)
     with pytest.raises(ValueError, match="runs"):
         monte_carlo(p, "hb", B, 0.3, 0.6, 1, steps)
 
@@ -513,3 +524,128 @@ def test_censoring_capped_by_t_max_is_t_max_not_censored():
     res = run_grid(p, "sgd", 2, [1.0, 0.05], [0, 0], seed=0, stop=stop, device="cpu")
     assert list(res.status) == [CONVERGED, TIMEOUT]
     assert res.steps_run[1] == 200
+
+
+# ------------------------------------------------------------- baselines vs torch.optim
+
+
+def test_sngm_normalizes_each_run_on_its_own():
+    # a run's step length is eta |u|: with beta = 0 every step has length exactly eta
+    A, x_star, x0 = random_system()
+    batches = numpy_batches(N, 3, 10)
+    etas = np.array([0.01, 0.03])
+    x, _ = trajectory(A, x_star, x0, batches, etas, 0.0, "sngm")
+    steps = np.linalg.norm(np.diff(x.numpy(), axis=0), axis=1)  # (T, R)
+    np.testing.assert_allclose(steps, np.broadcast_to(etas, steps.shape), rtol=1e-12)
+
+
+@pytest.mark.parametrize("B", [1, 3, N])
+def test_mass_equals_optim_mass(B):
+    A, x_star, x0 = random_system()
+    batches = numpy_batches(N, B, T)
+    x, y = trajectory(A, x_star, x0, batches, ETAS, BETAS, "mass", extra={"eta2": ETA2S})
+
+    hyper = dict(lr=ETAS, gamma=BETAS, eta2=ETA2S)
+    # the parameters hold the gradient point u (the engine's y); the state holds w (x)
+    ref_u = torch_reference(A, x_star, x0, batches, MaSS, **hyper)
+    read_w = lambda opt, p: opt.state[p]["w"].clone()  # noqa: E731
+    ref_w = torch_reference(A, x_star, x0, batches, MaSS, read=read_w, **hyper)
+    assert_close_traj(y, ref_u)
+    assert_close_traj(x, ref_w)
+    assert np.abs(ref_u - ref_w).max() > 1e-3  # the two sequences differ
+    moved(ref_w)
+
+
+def test_mass_without_compensation_is_nesterov():
+    A, x_star, x0 = random_system()
+    batches = numpy_batches(N, 3, T)
+    xm, ym = trajectory(A, x_star, x0, batches, ETAS, BETAS, "mass", extra={"eta2": 0.0})
+    xn, yn = trajectory(A, x_star, x0, batches, ETAS, BETAS, "nag")
+    assert_close_traj(xm, xn.numpy(), tol=1e-12)
+    assert_close_traj(ym, yn.numpy(), tol=1e-12)
+
+
+@pytest.mark.parametrize("method", BASELINES)
+def test_a_batch_per_run_equals_one_run_at_a_time(method):
+    A, x_star, x0 = random_system()
+    batches = numpy_batches(N, 3, T, runs=len(ETAS))  # (T, R, B)
+    beta = 0.0 if method == "asgd" else BETAS
+    extra = {"sngm": {}, "asgd": {"kappa": KAPPAS, "xi": XIS}, "mass": {"eta2": ETA2S}}[method]
+    x, _ = trajectory(A, x_star, x0, batches, ETAS, beta, method, extra=extra)
+    for r in range(len(ETAS)):
+        one = {k: v[r] for k, v in extra.items()}
+        xr, _ = trajectory(
+            A,
+            x_star,
+            x0,
+            batches[:, r],
+            ETAS[r],
+            0.0 if method == "asgd" else BETAS[r],
+            method,
+            extra=one,
+        )
+        torch.testing.assert_close(x[:, :, r], xr[:, :, 0], rtol=0, atol=1e-12)
+
+
+# -------------------------------------------------------------- baselines in run_grid
+
+
+@pytest.mark.parametrize("method", BASELINES)
+@pytest.mark.parametrize("B", [1, 4, 40])
+def test_run_grid_reproduces_trajectory_loss_baselines(method, B):
+    p = gaussian_system(**GRID_PROBLEM)
+    L = p.eigvals[-1]
+    eta = np.array([0.1, 0.25, 0.5, 0.4]) / L
+    beta = np.zeros(4) if method == "asgd" else np.array([0.5, 0.7, 0.2, 0.9])
+    extra = {
+        "sngm": {},
+        "asgd": {"kappa": [20.0, 50.0, 10.0, 30.0], "xi": [2.0, 5.0, 1.0, 3.0]},
+        "mass": {"eta2": [0.0, 0.05 / L, 0.02 / L, -0.01 / L]},
+    }[method]
+    if method == "sngm":
+        eta = eta * np.linalg.norm(p.x_star) * L / 10  # a step length, not a 1/L step
+    res = run_grid(p, method, B, eta, beta, seed=7, stop=NO_STOP, device="cpu", extra=extra)
+    batches = MiniBatches(p.n, B, 7).take(NO_STOP.t_max)
+    x0 = np.zeros(p.d)
+    xs, _ = trajectory(p.A, p.x_star, x0, batches, eta, beta, method, extra=extra)
+    want = relative_loss(p.A, p.x_star, xs.numpy(), x0)
+    for r, (steps, loss) in enumerate(res.curves):
+        np.testing.assert_allclose(loss, want[steps, r], rtol=1e-9, atol=1e-300)
+
+
+def test_run_grid_baseline_reaches_eps_and_records_it():
+    p = gaussian_system(**GRID_PROBLEM)
+    L = p.eigvals[-1]
+    stop = StopRule(eps=1e-6, t_max=20000, check_every=5)
+    res = run_grid(
+        p, "mass", p.n, [0.5 / L], [0.5], seed=0, stop=stop, device="cpu", extra={"eta2": 0.0}
+    )
+    assert res.status[0] == "converged" and np.isfinite(res.iters_to_eps[0])
+
+
+@pytest.mark.parametrize(
+    "method,beta,extra,match",
+    [
+        ("asgd", [0.5], {"kappa": [10.0], "xi": [1.0]}, "beta = 0"),
+        ("asgd", [0.0], {"kappa": [10.0]}, "needs"),
+        ("asgd", [0.0], {"kappa": [1.0], "xi": [10.0]}, "xi <= kappa"),
+        ("asgd", [0.0], {"kappa": [-1.0], "xi": [1.0]}, "> 0"),
+        ("mass", [0.5], {}, "needs"),
+        ("mass", [0.5], {"eta2": [np.nan]}, "finite"),
+        ("sngm", [0.5], {"eta2": [0.1]}, "takes"),
+        ("hb", [0.5], {"eta2": [0.1]}, "takes"),
+    ],
+)
+def test_bad_baseline_parameters_are_rejected(method, beta, extra, match):
+    A, x_star, x0 = random_system()
+    p = from_matrix(A, x_star)
+    batches = numpy_batches(N, 2, 3)
+    with pytest.raises(ValueError, match=match):
+        trajectory(A, x_star, x0, batches, [0.1], beta, method, extra=extra)
+    with pytest.raises(ValueError, match=match):
+        run_grid(p, method, 2, [0.1], beta, seed=0, device="cpu", extra=extra)
+
+
+def test_method_lists():
+    assert ALL_METHODS == METHODS + BASELINES
+    assert set(BASELINES) == {"sngm", "asgd", "mass"}

@@ -15,6 +15,7 @@ from minibatch_momentum.grid import Grid
 from minibatch_momentum.problems.synthetic import gaussian_system
 from minibatch_momentum.problems.system import from_matrix, from_psd, spectrum
 from minibatch_momentum.simulate import montecarlo
+from minibatch_momentum.simulate.engine import monte_carlo
 from minibatch_momentum.theory import exact
 from minibatch_momentum.theory.closure import Closure
 from minibatch_momentum.theory.dense import dense_curve
@@ -170,9 +171,8 @@ def test_rate_map_table(problem):
 def test_exact_vs_monte_carlo_table(problem):
     B, runs, steps = 4, 300, 60
     eta, beta = rule_for_spectrum("hb", B, problem.eigvals, n=problem.n, replace=False)
-    df = montecarlo.exact_vs_monte_carlo(
-        problem, "hb", B, eta, beta, runs=runs, steps=steps, seed=3, confidence=0.99
-    )
+    mc = monte_carlo(problem, "hb", B, eta, beta, runs, steps, seed=3)
+    df = montecarlo.exact_vs_monte_carlo(mc, confidence=0.99)
     assert list(df["step"]) == list(range(steps + 1)) and (df["runs"] == runs).all()
     ref = dense_curve(problem.A, problem.x_star, "hb", B, eta, beta, steps, replace=False)
     np.testing.assert_allclose(df["exact"], ref.loss / ref.loss[0], rtol=1e-12)
@@ -247,9 +247,8 @@ def test_exact_vs_monte_carlo_for_any_sampler(sampler):
     B, runs, steps = 2, 400, 50
     m, replace = exact.sampler_info(prob, sampler)
     eta, beta = rule_for_spectrum("hb", B, prob.eigvals, n=m, replace=replace)
-    df = montecarlo.exact_vs_monte_carlo(
-        prob, "hb", B, eta, beta, runs=runs, steps=steps, seed=5, sampler=sampler
-    )
+    mc = monte_carlo(prob, "hb", B, eta, beta, runs, steps, seed=5, sampler=sampler)
+    df = montecarlo.exact_vs_monte_carlo(mc)
     assert (df["sampler"] == sampler).all() and list(df["step"]) == list(range(steps + 1))
     ref = sampler_curve(prob, sampler, "hb", B, eta, beta, steps).loss
     np.testing.assert_allclose(df["exact"], ref / ref[0], rtol=1e-12)
@@ -262,7 +261,7 @@ def test_exact_vs_monte_carlo_for_any_sampler(sampler):
     assert inside[1:].mean() >= 0.9
     with pytest.raises(ValueError, match="no closed-form noise operator"):
         montecarlo.exact_vs_monte_carlo(
-            uneven_rows(), "hb", 2, 0.1, 0.5, runs=4, steps=3, sampler="kaczmarz_block"
+            monte_carlo(uneven_rows(), "hb", 2, 0.1, 0.5, 4, 3, sampler="kaczmarz_block")
         )
 
 

@@ -162,6 +162,7 @@ def cmd_montecarlo(args) -> None:
     from minibatch_momentum.io import write_parquet
     from minibatch_momentum.problems.system import load_problem
     from minibatch_momentum.simulate import montecarlo
+    from minibatch_momentum.simulate.engine import monte_carlo
     from minibatch_momentum.theory import exact
     from minibatch_momentum.theory.rule import rule_for_spectrum
 
@@ -188,15 +189,17 @@ def cmd_montecarlo(args) -> None:
         t0 = time.perf_counter()
         frames.append(
             montecarlo.exact_vs_monte_carlo(
-                problem,
-                method,
-                B,
-                eta,
-                beta,
-                runs=int(t1["runs"]),
-                steps=steps,
-                seed=int(t1.get("seed", 0)),
-                sampler=sampler,
+                monte_carlo(
+                    problem,
+                    method,
+                    B,
+                    eta,
+                    beta,
+                    int(t1["runs"]),
+                    steps,
+                    seed=int(t1.get("seed", 0)),
+                    sampler=sampler,
+                ),
                 confidence=float(t1["confidence"]),
             )
         )

@@ -12,9 +12,8 @@ from minibatch_momentum.problems.system import (
     CONSISTENCY_TOL,
     Problem,
     check_form,
-    from_matrix,
-    from_psd,
-    relative_residual,
+    from_form,
+    require_consistent,
 )
 
 DIGITS_SIZE = 1797  # points in scikit-learn's bundled digits
@@ -61,16 +60,18 @@ def kernel_system(X: np.ndarray, y: np.ndarray, gamma: float, form: str = "rows"
             f"gamma: {gamma} makes the kernel matrix singular to working precision "
             "(Cholesky failed); use a larger gamma"
         ) from None
-    problem = from_psd(K, x_star) if form == "psd" else from_matrix(K, x_star)
-    residual = relative_residual(K, problem.x_star, y)
-    if not residual <= CONSISTENCY_TOL:
-        kappa = problem.spectral_summary()["kappa"]
-        raise ValueError(
+    problem = from_form(K, x_star, form)
+    return require_consistent(
+        problem,
+        K,
+        y,
+        CONSISTENCY_TOL,
+        lambda residual: (
             f"gamma: {gamma} makes the kernel system too ill-conditioned (kappa(H) = "
-            f"{kappa:.3g}): relative residual ||K x* - y|| / ||y|| = {residual:.3g} > "
-            f"{CONSISTENCY_TOL:g}; use a larger gamma"
-        )
-    return problem
+            f"{problem.spectral_summary()['kappa']:.3g}): relative residual "
+            f"||K x* - y|| / ||y|| = {residual:.3g} > {CONSISTENCY_TOL:g}; use a larger gamma"
+        ),
+    )
 
 
 def load_digits_data() -> tuple[np.ndarray, np.ndarray]:

@@ -13,9 +13,8 @@ from minibatch_momentum.problems.system import (
     CONSISTENCY_TOL,
     Problem,
     check_form,
-    from_matrix,
-    from_psd,
-    relative_residual,
+    from_form,
+    require_consistent,
 )
 
 MATRIX_SUFFIXES = (".npy", ".npz", ".mtx")
@@ -219,20 +218,19 @@ def matrix_system(
     A, b, source = read_system(path, rhs, form, max_n, max_d)
     if b is None:
         x0 = np.random.default_rng(seed).standard_normal(A.shape[1])
-        return from_psd(A, x0) if form == "psd" else from_matrix(A, x0)
-    if form == "psd":
-        x_ls = scipy.linalg.lstsq(A, b, cond=PSD_TOL)[0]
-        problem = from_psd(A, x_ls)
-    else:
-        x_ls = scipy.linalg.lstsq(A, b, cond=np.sqrt(1e-10))[0]
-        problem = from_matrix(A, x_ls)
-    residual = relative_residual(A, problem.x_star, b)
-    if not residual <= tol:
-        rank = problem.spectral_summary()["rank"]
-        raise ValueError(
+        return from_form(A, x0, form)
+    cond = PSD_TOL if form == "psd" else np.sqrt(1e-10)
+    problem = from_form(A, scipy.linalg.lstsq(A, b, cond=cond)[0], form)
+    return require_consistent(
+        problem,
+        A,
+        b,
+        tol,
+        lambda residual: (
             f"{source}: inconsistent system with {path!r}: relative residual "
             f"||A x_ls - b|| / ||b|| = {residual:.3g} at the minimum-norm least-squares "
-            f"solution exceeds the tolerance {tol:g} (effective rank {rank} of "
-            f"{min(A.shape)}); the interpolation regime needs a consistent system b = A x*"
-        )
-    return problem
+            f"solution exceeds the tolerance {tol:g} (effective rank "
+            f"{problem.spectral_summary()['rank']} of {min(A.shape)}); the interpolation "
+            "regime needs a consistent system b = A x*"
+        ),
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from minibatch_momentum.checks import finite as _finite
-from minibatch_momentum.problems.system import Problem, check_form, from_matrix, from_psd, spectrum
+from minibatch_momentum.problems.system import Problem, check_form, from_form, spectrum
 
 
 def _haar_orthogonal(d: int, rng: np.random.Generator) -> np.ndarray:
@@ -29,9 +29,7 @@ def _equal_share_solution(lam: np.ndarray, V: np.ndarray, rng: np.random.Generat
 def _with_form(A: np.ndarray, x_star: np.ndarray, form: str) -> Problem:
     """The row system ``A`` (``rows``) or its coordinate-descent problem on
     ``M = H = A^T A / n`` with the same ``x*`` (``psd``)."""
-    if form == "psd":
-        return from_psd(A.T @ A / A.shape[0], x_star)
-    return from_matrix(A, x_star)
+    return from_form(A.T @ A / A.shape[0] if form == "psd" else A, x_star, form)
 
 
 def gaussian_system(

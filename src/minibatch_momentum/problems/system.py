@@ -23,6 +23,7 @@ A problem is saved as ``<name>.npz`` (its arrays) beside ``<name>.json`` (its
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -223,11 +224,32 @@ def from_psd(M: np.ndarray, x_star: np.ndarray) -> Problem:
     return Problem(A=M, x_star=x_star, eigvals=lam, eigvecs=V, kind="psd")
 
 
+def from_form(M: np.ndarray, x_star: np.ndarray, form: str) -> Problem:
+    """The system ``M x = M x*`` as rows to sample (``rows``, :func:`from_matrix`) or as
+    a PSD matrix whose coordinates are sampled (``psd``, :func:`from_psd`)."""
+    return from_psd(M, x_star) if form == "psd" else from_matrix(M, x_star)
+
+
 CONSISTENCY_TOL = 1e-8
 
 
 def relative_residual(M: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
     return float(np.linalg.norm(M @ x - y) / np.linalg.norm(y))
+
+
+def require_consistent(
+    problem: Problem, M: np.ndarray, y: np.ndarray, tol: float, why: Callable[[float], str]
+) -> Problem:
+    """``problem`` if its ``x*`` solves ``M x = y`` to ``||M x* - y|| / ||y|| <= tol``;
+    otherwise a ValueError whose message is ``why(residual)``.
+
+    The interpolation regime needs a consistent system: an inconsistent one has a
+    noise floor that no batch size or momentum removes.
+    """
+    residual = relative_residual(M, problem.x_star, y)
+    if not residual <= tol:
+        raise ValueError(why(residual))
+    return problem
 
 
 def save_problem(problem: Problem, path: str | os.PathLike, meta: dict | None = None) -> None:

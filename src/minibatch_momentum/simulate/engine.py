@@ -35,7 +35,7 @@ Baselines
 ---------
 Three more methods (docs/design.md section 2, S6) run through the same :func:`run_grid` and
 :func:`trajectory`, on the same mini-batches, each equal to its ``torch.optim`` class in
-:mod:`~minibatch_momentum.optim` (tests/simulate/test_engine_baselines.py, to 1e-10 in float64).
+:mod:`~minibatch_momentum.optim` (tests/simulate/test_engine.py, to 1e-10 in float64).
 With ``g_t = g_S(y_t)`` the mini-batch gradient at the method's gradient point ``y_t``:
 
 ========  ======================================================  =========================
@@ -595,8 +595,15 @@ class _Outcomes:
 @dataclass(frozen=True)
 class MonteCarlo:
     """Mean and standard deviation over ``runs`` independent runs of ``f(x_t) / f(x_0)``,
-    ``t = 0 .. steps`` (arrays of ``steps + 1``)."""
+    ``t = 0 .. steps`` (arrays of ``steps + 1``), with the run they describe (what an
+    exact curve needs to stand beside them)."""
 
+    problem: Problem
+    method: str
+    batch_size: int
+    eta: float
+    beta: float
+    sampler: str
     mean: np.ndarray
     std: np.ndarray
     runs: int
@@ -643,4 +650,14 @@ def monte_carlo(
         for t in range(1, steps + 1):
             _step(tables, E, V, stream.take(runs), eta_t, beta_t, gamma)
             rel[t] = ((0.5 / f0) * (lam @ (E * E))).numpy()
-    return MonteCarlo(mean=rel.mean(axis=1), std=rel.std(axis=1, ddof=1), runs=runs)
+    return MonteCarlo(
+        problem=problem,
+        method=method,
+        batch_size=int(batch_size),
+        eta=float(eta),
+        beta=float(beta),
+        sampler=sampler,
+        mean=rel.mean(axis=1),
+        std=rel.std(axis=1, ddof=1),
+        runs=runs,
+    )

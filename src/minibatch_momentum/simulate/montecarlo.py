@@ -6,7 +6,8 @@ sampler; the two noise models of :mod:`~minibatch_momentum.theory.exact` (the mo
 closure and the Gaussian closed form) and the noise-free curve stand beside it. The Monte
 Carlo draws every (step, run) its own batch
 (:func:`~minibatch_momentum.simulate.engine.monte_carlo`), so its mean estimates the same
-expectation.
+expectation; it records the run it made, so the exact curves are computed for exactly
+that run.
 """
 
 from __future__ import annotations
@@ -15,60 +16,47 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from minibatch_momentum.problems.system import Problem
-from minibatch_momentum.simulate.engine import monte_carlo
+from minibatch_momentum.simulate.engine import MonteCarlo
 from minibatch_momentum.theory.exact import initial_weights, noise_model
 from minibatch_momentum.theory.gaussian import Gaussian
 from minibatch_momentum.theory.sampler import sampler_curve
 
 
-def exact_vs_monte_carlo(
-    problem: Problem,
-    method: str,
-    batch_size: int,
-    eta: float,
-    beta: float,
-    *,
-    runs: int,
-    steps: int,
-    seed: int = 0,
-    sampler: str = "without_replacement",
-    confidence: float = 0.99,
-) -> pd.DataFrame:
-    """The exact ``E f(x_t) / f(x_0)`` beside the mean of ``runs`` independent runs.
+def exact_vs_monte_carlo(mc: MonteCarlo, confidence: float = 0.99) -> pd.DataFrame:
+    """The exact ``E f(x_t) / f(x_0)`` beside the mean of a Monte Carlo's runs.
 
-    Columns per step ``t = 0 .. steps``: ``exact`` (the exact operator of this problem's
-    table for ``sampler``, :func:`~minibatch_momentum.theory.sampler.sampler_curve`), ``closure``
-    (the moment closure with this table's fourth moments), ``gaussian`` (the Gaussian-rows
-    closed form with the same spectrum and the sampler's ``c_B``), ``noise_free`` (the
-    full-gradient curve with the same ``(eta, beta)``, a negative control), ``mc_mean``,
-    ``mc_stderr`` and the two-sided ``confidence`` band ``lower``/``upper`` = mean -/+ z
-    stderr (:func:`~minibatch_momentum.simulate.engine.monte_carlo` with ``sampler``).
+    Columns per step ``t = 0 .. steps`` of ``mc``
+    (:func:`~minibatch_momentum.simulate.engine.monte_carlo`): ``exact`` (the exact
+    operator of the problem's table for the sampler,
+    :func:`~minibatch_momentum.theory.sampler.sampler_curve`), ``closure`` (the moment
+    closure with this table's fourth moments), ``gaussian`` (the Gaussian-rows closed form
+    with the same spectrum and the sampler's ``c_B``), ``noise_free`` (the full-gradient
+    curve with the same ``(eta, beta)``, a negative control), ``mc_mean``, ``mc_stderr``
+    and the two-sided ``confidence`` band ``lower``/``upper`` = mean -/+ z stderr.
     """
-    exact = sampler_curve(problem, sampler, method, batch_size, eta, beta, steps).loss
+    problem, steps = mc.problem, len(mc.mean) - 1
+    run = (mc.method, mc.batch_size, mc.eta, mc.beta, steps)
+    exact = sampler_curve(problem, mc.sampler, *run).loss
     w = initial_weights(problem)
     closure, gauss = (
-        noise_model(problem, sampler, noise).curve(w, method, batch_size, eta, beta, steps).loss
+        noise_model(problem, mc.sampler, noise).curve(w, *run).loss
         for noise in ("moments", "gaussian")
     )
     free = (
         Gaussian(problem.eigvals, n=problem.n, replace=False)
-        .curve(w, method, problem.n, eta, beta, steps)
+        .curve(w, mc.method, problem.n, mc.eta, mc.beta, steps)
         .loss
-    )
-    mc = monte_carlo(
-        problem, method, batch_size, eta, beta, runs, steps, seed=seed, sampler=sampler
     )
     z = float(norm.ppf(0.5 + confidence / 2))
     se = mc.stderr
     return pd.DataFrame(
         {
-            "method": method,
-            "sampler": sampler,
-            "batch_size": int(batch_size),
-            "eta": float(eta),
-            "beta": float(beta),
-            "runs": int(runs),
+            "method": mc.method,
+            "sampler": mc.sampler,
+            "batch_size": mc.batch_size,
+            "eta": mc.eta,
+            "beta": mc.beta,
+            "runs": mc.runs,
             "confidence": float(confidence),
             "step": np.arange(steps + 1),
             "exact": exact / exact[0],
