@@ -86,6 +86,11 @@ EXTRA_PARAMS = {
     "mass": ("eta2",),
 }
 ASGD_SMALL_CONST = 0.7
+# Largest batch the compiled chunk of :mod:`~minibatch_momentum.simulate.kernels` takes:
+# above it PyTorch's matrix products beat the compiled loops (`mbm benchmark`).
+COMPILED_MAX_BATCH = 4
+# Most bytes of rows the PyTorch path gathers at once (see _Classic.steps).
+GATHER_BYTES = 1 << 20
 SNGM_EPS = 1e-12
 
 CONVERGED, DIVERGED, CENSORED, TIMEOUT = "converged", "diverged", "censored", "t_max"
@@ -141,6 +146,14 @@ def _check_extra(method: str, eta: np.ndarray, extra: dict | None, small_const: 
         if np.any(c * c * out["xi"] > out["kappa"]):
             raise ValueError("extra: asgd needs xi <= kappa / small_const**2")
     return out
+
+
+def _use_compiled(B: int, tables, dev: torch.device) -> bool:
+    """Whether :class:`_Classic` steps through the compiled small-batch chunk
+    (:mod:`~minibatch_momentum.simulate.kernels`): on the CPU, for a gradient sampler, at
+    a batch up to ``COMPILED_MAX_BATCH`` rows, where PyTorch's per-operation dispatch
+    costs more than the arithmetic."""
+    return torch.device(dev).type == "cpu" and not tables.project and B <= COMPILED_MAX_BATCH
 
 
 def _use_gram(B: int, d: int, R: int) -> bool:
@@ -210,23 +223,43 @@ class _Classic:
     :func:`_step` (the arithmetic the module docstring states)."""
 
     def __init__(self, method, tables, E, eta, beta, batch_size, dtype, dev):
-        self.tables, self.E, self.V = tables, E, torch.zeros_like(E)
+        self.method, self.tables, self.E, self.V = method, tables, E, torch.zeros_like(E)
         self.eta_t = torch.as_tensor(-eta * tables.scale(batch_size), dtype=dtype, device=dev)
         self.beta_t = torch.as_tensor(beta, dtype=dtype, device=dev)
         self.gamma = _gamma(method, self.beta_t)
         self.plain = method == "sgd"
+        self.compiled = _use_compiled(batch_size, tables, dev)
 
     def step(self, idx, gram=False):
         _step(self.tables, self.E, self.V, idx, self.eta_t, self.beta_t, self.gamma, gram)
 
     def steps(self, block, gram=False):
-        """The steps of a ``(k, B)`` block of shared batches: :meth:`step` each, with the
-        rows of all ``k`` batches gathered at once (one gather per loss check instead of
-        one per step; the arithmetic of every step is unchanged)."""
+        """The steps of a ``(k, B)`` block of shared batches, the arithmetic of :meth:`step`
+        each: in one compiled call at small ``B`` on the CPU
+        (:mod:`~minibatch_momentum.simulate.kernels`), else with the rows of several
+        batches gathered at once."""
         if block.ndim != 2 or self.tables.project:
             for idx in block:
                 self.step(idx, gram)
             return
+        if self.compiled:
+            # Imported here: Numba's import and the kernel's cache load cost ~0.5 s, which
+            # only the small-batch runs on the CPU repay.
+            from minibatch_momentum.simulate.kernels import classic_steps
+
+            U, W = self.tables.U.numpy(), self.tables.V.numpy()
+            E, V, neg_eta, beta = (a.numpy() for a in (self.E, self.V, self.eta_t, self.beta_t))
+            classic_steps(E, V, U, W, block.numpy(), neg_eta, beta, self.method)
+            return
+        # One gather for several steps instead of one per step, but no more rows than stay
+        # in the cache until their step: at B = 1024, d = 512 the 20 steps between two
+        # loss checks gather 40 MB, and gathering them at once costs 4x more per step.
+        row_bytes = block.shape[1] * self.E.shape[0] * self.E.element_size()
+        per = max(1, GATHER_BYTES // row_bytes)
+        for start in range(0, block.shape[0], per):
+            self._gathered_steps(block[start : start + per], gram)
+
+    def _gathered_steps(self, block, gram):
         Us, Vs = self.tables.rows(block.reshape(-1))
         # Every step's operands made in one call each: at small B a step is a handful of
         # tiny kernels, and a Python-level index per step and operand costs as much.

@@ -1,0 +1,117 @@
+"""The compiled small-batch chunk against the engine's PyTorch step, and where it is used.
+
+``kernels.classic_steps`` must do the arithmetic of ``engine._step`` (which
+tests/simulate/test_engine.py holds to ``torch.optim.SGD``) in another order of summation:
+equal to rounding. ``run_grid`` takes it at small batches on the CPU; there the iteration
+counts and statuses must be the PyTorch path's, and the loss curves equal to rounding.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from minibatch_momentum.problems.synthetic import gaussian_system
+from minibatch_momentum.simulate import engine
+from minibatch_momentum.simulate.engine import StopRule, run_grid
+from minibatch_momentum.simulate.kernels import classic_steps
+
+
+def _state(d=7, R=5, m=30, symmetric=True, dtype=torch.float64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    W = torch.randn(m, d, generator=g, dtype=dtype) / d**0.5
+    U = W if symmetric else torch.randn(m, d, generator=g, dtype=dtype) / d**0.5
+    E = torch.randn(d, R, generator=g, dtype=dtype)
+    V = torch.randn(d, R, generator=g, dtype=dtype) * 0.1
+    neg_eta = -torch.linspace(0.05, 0.3, R, dtype=dtype)
+    beta = torch.linspace(0.0, 0.9, R, dtype=dtype)
+    return U, W, E, V, neg_eta, beta
+
+
+class _Rows:  # the two attributes of engine._Tables that _step reads
+    def __init__(self, U, W):
+        self.U, self.V, self.project = U, W, False
+
+    def rows(self, idx):
+        return self.U.index_select(0, idx), self.V.index_select(0, idx)
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+@pytest.mark.parametrize("B", [1, 3])
+@pytest.mark.parametrize("method", ["sgd", "hb", "nag"])
+def test_classic_steps_equal_the_torch_step(method, B, symmetric):
+    U, W, E, V, neg_eta, beta = _state(symmetric=symmetric)
+    if method == "sgd":
+        beta = torch.zeros_like(beta)
+    block = torch.randint(0, U.shape[0], (200, B), generator=torch.Generator().manual_seed(1))
+    E_t, V_t = E.clone(), V.clone()
+    gamma = beta if method == "nag" else None
+    for idx in block:
+        engine._step(_Rows(U, W), E_t, V_t, idx, neg_eta, beta, gamma)
+    E_c, V_c = E.numpy().copy(), V.numpy().copy()
+    for part in block.split(7):  # chunks of any length continue one another
+        classic_steps(
+            E_c, V_c, U.numpy(), W.numpy(), part.numpy(), neg_eta.numpy(), beta.numpy(), method
+        )
+    scale = np.abs(E_t.numpy()).max()
+    assert scale > 1e-3  # still moving: the comparison is not of two zeros
+    np.testing.assert_allclose(E_c, E_t.numpy(), rtol=0, atol=1e-12 * scale)
+    np.testing.assert_allclose(V_c, V_t.numpy(), rtol=0, atol=1e-12 * np.abs(V_t.numpy()).max())
+
+
+def test_classic_steps_in_float32():
+    U, W, E, V, neg_eta, beta = _state(dtype=torch.float32)
+    block = torch.randint(0, U.shape[0], (50, 2), generator=torch.Generator().manual_seed(2))
+    E_t, V_t = E.clone(), V.clone()
+    for idx in block:
+        engine._step(_Rows(U, W), E_t, V_t, idx, neg_eta, beta, None)
+    E_c, V_c = E.numpy().copy(), V.numpy().copy()
+    classic_steps(
+        E_c, V_c, U.numpy(), W.numpy(), block.numpy(), neg_eta.numpy(), beta.numpy(), "hb"
+    )
+    assert E_c.dtype == np.float32
+    np.testing.assert_allclose(E_c, E_t.numpy(), rtol=0, atol=1e-5 * np.abs(E_t.numpy()).max())
+
+
+@pytest.mark.parametrize(
+    "B, sampler, device, compiled",
+    [
+        (1, "without_replacement", "cpu", True),
+        (engine.COMPILED_MAX_BATCH, "kaczmarz", "cpu", True),
+        (engine.COMPILED_MAX_BATCH + 1, "without_replacement", "cpu", False),
+        (1, "kaczmarz_block", "cpu", False),  # a projection, not a sum of rank-one terms
+        (1, "without_replacement", "meta", False),  # not the CPU
+    ],
+)
+def test_where_the_compiled_chunk_is_used(B, sampler, device, compiled):
+    from minibatch_momentum.sampling.samplers import sampling
+
+    p = gaussian_system(d=6, n=40, kappa=20.0, seed=3)
+    tables = engine._Tables(sampling(p, sampler), torch.float64, "cpu")
+    assert engine._use_compiled(B, tables, torch.device(device)) is compiled
+
+
+@pytest.mark.parametrize("method", ["sgd", "hb", "nag"])
+@pytest.mark.parametrize("B", [1, 2, 4])
+def test_run_grid_compiled_matches_the_torch_path(method, B, monkeypatch):
+    p = gaussian_system(d=12, n=200, kappa=50.0, seed=5)
+    L = p.eigvals[-1]
+    eta = np.repeat([0.05, 0.2, 0.5, 1.5, 3.0], 2) / L  # 3/L at B = 1 diverges
+    beta = np.zeros(10) if method == "sgd" else np.tile([0.5, 0.9], 5)
+    stop = StopRule(eps=1e-6, t_max=3000, check_every=10, censor_factor=2.0)
+
+    def grid():
+        return run_grid(p, method, B, eta, beta, seed=3, stop=stop, device="cpu")
+
+    compiled = grid()
+    monkeypatch.setattr(engine, "COMPILED_MAX_BATCH", 0)
+    plain = grid()
+    np.testing.assert_array_equal(compiled.iters_to_eps, plain.iters_to_eps)
+    np.testing.assert_array_equal(compiled.status, plain.status)
+    np.testing.assert_array_equal(compiled.steps_run, plain.steps_run)
+    assert set(plain.status) >= {"converged"}
+    for (tc, lc), (tp, lp) in zip(compiled.curves, plain.curves, strict=True):
+        np.testing.assert_array_equal(tc, tp)
+        finite = np.isfinite(lp) & (lp < 1e10)
+        np.testing.assert_allclose(lc[finite], lp[finite], rtol=1e-9)
