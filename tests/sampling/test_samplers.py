@@ -106,6 +106,31 @@ def test_stream_does_not_depend_on_how_it_is_consumed(n, B, replace):
     assert torch.equal(whole, ragged)
 
 
+def _redraw_reference(n, B, seed, blocks):
+    """The redraw procedure of MiniBatches' docstring in plain torch ops (torch.sort):
+    the stream the results so far were computed with."""
+    g = torch.Generator().manual_seed(seed)
+    out_blocks = []
+    for _ in range(blocks):
+        out = torch.randint(n, (256, B), generator=g)
+        while True:
+            out, _ = out.sort(dim=1)
+            repeat = torch.zeros_like(out, dtype=torch.bool)
+            repeat[:, 1:] = out[:, 1:] == out[:, :-1]
+            if not repeat.any():
+                break
+            out[repeat] = torch.randint(n, (int(repeat.sum()),), generator=g)
+        out_blocks.append(out)
+    return torch.cat(out_blocks)
+
+
+@pytest.mark.parametrize("n, B", [(65536, 256), (4096, 64), (100, 10), (40, 6)])
+def test_distinct_batches_are_the_torch_sort_stream(n, B):
+    assert B * B <= n  # the redraw regime, not the permutation one
+    got = MiniBatches(n, B, seed=7).take(600)
+    torch.testing.assert_close(got, _redraw_reference(n, B, 7, 3)[:600], rtol=0, atol=0)
+
+
 def test_same_seed_same_stream_other_seed_other_stream():
     a = MiniBatches(1000, 16, seed=10).take(50)
     b = MiniBatches(1000, 16, seed=10).take(50)

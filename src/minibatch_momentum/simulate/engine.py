@@ -167,9 +167,12 @@ class _Tables:
     projection, for a batch shared by all runs ``(B,)`` or one per run ``(R, B)``."""
 
     def __init__(self, sampling: Sampling, dtype, dev):
-        self.V = torch.as_tensor(sampling.V, dtype=dtype, device=dev)
+        # Contiguous rows: a row is one read for the gathers and the compiled kernels.
+        self.V = torch.as_tensor(sampling.V, dtype=dtype, device=dev).contiguous()
         self.U = (
-            self.V if sampling.symmetric else torch.as_tensor(sampling.U, dtype=dtype, device=dev)
+            self.V
+            if sampling.symmetric
+            else torch.as_tensor(sampling.U, dtype=dtype, device=dev).contiguous()
         )
         self.project = sampling.project
 
@@ -189,6 +192,11 @@ class _Tables:
         return Us, Vs
 
     def apply(self, Y, idx, gram=False):
+        if idx.ndim == 2 and not self.project and Y.device.type == "cpu":
+            from minibatch_momentum.simulate.kernels import per_run_apply  # see _Classic.steps
+
+            U, W = self.U.numpy(), self.V.numpy()
+            return torch.from_numpy(per_run_apply(Y.contiguous().numpy(), U, W, idx.numpy()))
         Us, Vs = self.rows(idx)
         if idx.ndim == 1:
             return (Us.T @ Vs) @ Y if gram else Us.T @ (Vs @ Y)
