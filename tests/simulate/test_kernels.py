@@ -57,7 +57,8 @@ def test_classic_steps_equal_the_torch_step(method, B, symmetric):
     scale = np.abs(E_t.numpy()).max()
     assert scale > 1e-3  # still moving: the comparison is not of two zeros
     np.testing.assert_allclose(E_c, E_t.numpy(), rtol=0, atol=1e-12 * scale)
-    np.testing.assert_allclose(V_c, V_t.numpy(), rtol=0, atol=1e-12 * np.abs(V_t.numpy()).max())
+    if method != "sgd":  # plain SGD's V is scratch
+        np.testing.assert_allclose(V_c, V_t.numpy(), rtol=0, atol=1e-12 * np.abs(V_t.numpy()).max())
 
 
 def test_classic_steps_in_float32():

@@ -621,8 +621,9 @@ class _Outcomes:
         ids = np.concatenate(self.rec_ids)
         order = np.argsort(ids, kind="stable")
         ts, ls = np.concatenate(self.rec_t)[order], np.concatenate(self.rec_loss)[order]
-        splits = np.cumsum(np.bincount(ids, minlength=self.R))[:-1]
-        curves = list(zip(np.split(ts, splits), np.split(ls, splits), strict=True))
+        ends = np.cumsum(np.bincount(ids, minlength=self.R)).tolist()
+        # Slices, not np.split: the same views, without its ~4 us of bookkeeping per run.
+        curves = [(ts[a:b], ls[a:b]) for a, b in zip([0, *ends[:-1]], ends, strict=True)]
         return GridResult(
             iters_to_eps=self.iters,
             status=self.status.astype(str),
