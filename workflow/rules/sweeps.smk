@@ -20,7 +20,9 @@ rule sweep:
     conda:
         CONDA_ENV
     # tee: the progress lines (one per finished batch size and seed) show on the console as well as in the
-    # log; the prefix's pipefail keeps the command's exit status as the job's status.
+    # log; the prefix's pipefail keeps the command's exit status as the job's status. The
+    # thread variables hold the BLAS that the compiled small-batch steps call to one thread too.
     shell:
-        "exec python -m minibatch_momentum sweep --problem {input.problem} --spec {params.spec:q} --out {output}"
+        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
+        " exec python -m minibatch_momentum sweep --problem {input.problem} --spec {params.spec:q} --out {output}"
         " --device {params.device} --threads {threads} 2> >(tee {log} >&2)"

@@ -87,8 +87,9 @@ def run(spec: BenchmarkSpec = BenchmarkSpec(), out=print, use_jax: bool = True) 
     import torch
 
     from minibatch_momentum.problems.synthetic import gaussian_system
+    from minibatch_momentum.simulate.engine import use_threads
 
-    torch.set_num_threads(1)
+    use_threads(1)
     dtype = getattr(torch, spec.dtype)
     problem = gaussian_system(spec.d, spec.n, spec.kappa, seed=0)
     eta, beta = _grid(spec, float(problem.eigvals[-1]), float(problem.eigvals.sum()))

@@ -227,17 +227,16 @@ def cmd_baseline_shard(args) -> None:
     ``batch_sizes``, :class:`~minibatch_momentum.studies.baselines.BaselineGrid`
     fields)."""
     import pandas as pd
-    import torch
 
     from minibatch_momentum.problems.system import load_problem
-    from minibatch_momentum.simulate.engine import StopRule
+    from minibatch_momentum.simulate.engine import StopRule, use_threads
     from minibatch_momentum.studies.baselines import (
         BaselineGrid,
         BaselinesConfig,
         run_baseline_shard,
     )
 
-    torch.set_num_threads(args.threads)
+    use_threads(args.threads)
     spec = _spec(args.spec)
     for key in ("problem", "method", "grid", "stop"):
         if key not in spec:

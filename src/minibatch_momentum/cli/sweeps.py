@@ -26,15 +26,14 @@ def cmd_problem(args) -> None:
 
 
 def cmd_sweep(args) -> None:
-    import torch
-
     from minibatch_momentum.checks import check_device
     from minibatch_momentum.io import write_parquet
     from minibatch_momentum.problems.system import load_problem
+    from minibatch_momentum.simulate.engine import use_threads
     from minibatch_momentum.simulate.sweep import job_shards, run_shards
 
     check_device(args.device, "--device")
-    torch.set_num_threads(args.threads)
+    use_threads(args.threads)
     spec = _json_arg(args.spec)
     specs = job_shards(spec)
     problem = load_problem(args.problem)

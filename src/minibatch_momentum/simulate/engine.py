@@ -96,6 +96,16 @@ SNGM_EPS = 1e-12
 CONVERGED, DIVERGED, CENSORED, TIMEOUT = "converged", "diverged", "censored", "t_max"
 
 
+def use_threads(n: int) -> None:
+    """Run on ``n`` threads: PyTorch's own, and those of the BLAS libraries that NumPy,
+    SciPy and the compiled steps of :mod:`~minibatch_momentum.simulate.kernels` call
+    (threadpoolctl; each of them would otherwise start one thread per core)."""
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(n)
+    threadpool_limits(n)
+
+
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     """``auto`` (or None) picks CUDA when present, else the CPU."""
     if device is None or str(device) == "auto":
