@@ -1,0 +1,138 @@
+"""The per-mode recursion's fast paths against the plain ones: the stacked step against
+the recursion as written (bit for bit), the counts checked in chunks against a check
+after every step, and a grid's early stop against its uncensored minimum."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from minibatch_momentum.grid import Grid
+from minibatch_momentum.problems.synthetic import gaussian_system
+from minibatch_momentum.theory import exact
+from minibatch_momentum.theory.common import BLOWUP, lookahead_weights
+from minibatch_momentum.theory.gaussian import Gaussian
+from minibatch_momentum.theory.sampler import closure_model
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return gaussian_system(d=8, n=400, kappa=50.0, seed=2)
+
+
+def written_curve(lam, w, method, c, eta, beta, steps, Q=None):
+    """``E f`` of the recursion as the docstring writes it, one operation at a time in the
+    order written, on ``(d, 1)`` arrays (the shapes, hence the BLAS calls, of one
+    configuration). Noise: Gaussian rows, or ``(Q - Lambda^2) x`` for the closure."""
+    g = beta if method == "nag" else 0.0
+    lam = lam[:, None]
+    a = 1 + beta - eta * (1 + g) * lam
+    b = -beta + eta * g * lam
+    w1, w2, w3 = lookahead_weights(g)
+    p = np.asarray(w, float)[:, None].copy()
+    q, s = p.copy(), p.copy()
+    loss = [(0.5 * lam[:, 0] @ p)[0]]
+    for _ in range(steps):
+        x = w1 * p
+        x += w2 * q
+        x += w3 * s
+        new = a * a * p
+        new += 2 * a * b * q
+        new += b * b * s
+        if Q is None:
+            noise = lam * lam * x
+            noise += lam * (lam[:, 0] @ x)
+        else:
+            noise = Q @ x
+            noise -= lam * lam * x
+        noise *= c * eta**2
+        new += noise
+        p, q, s = new, a * p + b * q, p
+        loss.append((0.5 * lam[:, 0] @ p)[0])
+    return np.array(loss)
+
+
+@pytest.mark.parametrize("method", ["sgd", "hb", "nag"])
+@pytest.mark.parametrize("closure", [False, True])
+def test_stacked_step_is_the_written_recursion_to_the_last_bit(problem, method, closure):
+    lam, w = problem.eigvals, exact.initial_weights(problem)
+    model = closure_model(problem, "kaczmarz") if closure else Gaussian(lam, n=problem.n)
+    beta = 0.0 if method == "sgd" else 0.8
+    eta = 0.3 / lam.max()
+    curve = model.curve(w, method, 4, eta, beta, 300).loss
+    Q = np.asarray(model.Q) if closure else None
+    ref = written_curve(lam, w, method, model.noise_factor(4), eta, beta, 300, Q)
+    np.testing.assert_array_equal(curve, ref)
+
+
+def counts_checked_every_step(curves, eps, t_max, censor_factor=None, groups=None, settle=None):
+    """The counts of ``_steps_to_eps`` from whole curves ``(T + 1, R)``, checked after
+    every step: hits, blow-ups, each group's censoring horizon from its first hit."""
+    R = curves.shape[1]
+    out = np.full(R, np.inf)
+    group = np.zeros(R, int) if groups is None else np.asarray(groups)
+    horizon = np.full(group.max() + 1, t_max)
+    alive = np.ones(R, bool)
+    for t in range(1, t_max + 1):
+        v = curves[t]
+        hit = alive & (v <= eps * curves[0])
+        out[hit] = t
+        if censor_factor is not None:
+            for g in np.unique(group[hit]):
+                if horizon[g] == t_max:
+                    end = int(np.ceil(censor_factor * t))
+                    if settle is not None:
+                        end = min(end, -(-t // settle) * settle)
+                    horizon[g] = min(t_max, end)
+        alive &= ~hit & (v < BLOWUP * curves[0]) & (horizon[group] > t)
+        if not alive.any():
+            break
+    return out
+
+
+@pytest.mark.parametrize("kw", [{}, {"censor_factor": 1.5}, {"censor_factor": 2.0, "settle": 10}])
+def test_counts_checked_in_chunks_are_those_of_a_check_after_every_step(problem, kw):
+    lam, w = problem.eigvals, exact.initial_weights(problem)
+    model = Gaussian(lam, n=problem.n, replace=False)
+    rng = np.random.default_rng(3)
+    R = 40
+    method = np.array(["sgd", "hb", "nag", "hb"] * 10, dtype=object)
+    beta = np.where(method == "sgd", 0.0, rng.uniform(0.0, 0.95, R))
+    eta = rng.uniform(0.02, 3.5, R) / lam.max()  # some diverge, some blow up at once
+    B = rng.choice([1.0, 2.0, 16.0], R)
+    groups = np.arange(R) % 5
+    t_max = 3000  # some never reach eps
+    counts = model.iterations_many(w, method, B, eta, beta, 1e-4, t_max=t_max, groups=groups, **kw)
+    curves = np.column_stack(
+        [model.curve(w, method[r], B[r], eta[r], beta[r], t_max).loss for r in range(R)]
+    )
+    with np.errstate(over="ignore", invalid="ignore"):
+        ref = counts_checked_every_step(curves, 1e-4, t_max, groups=groups, **kw)
+    np.testing.assert_array_equal(counts, ref)
+    assert np.isfinite(counts).any() and np.isinf(counts).any()
+
+
+def test_a_grid_stopped_at_its_first_rounded_count_keeps_its_minimum(problem):
+    lam, w = problem.eigvals, exact.initial_weights(problem)
+    L = float(lam.max())
+    grid = Grid(eta_min=0.02, eta_max=3.0, num_eta=7, one_minus_beta_max=0.5, num_beta=4)
+    grids = {m: ([1, 2, 16], *grid.points(m, L)) for m in ("sgd", "hb", "nag")}
+    model = Gaussian(lam, n=problem.n, replace=False)
+    lines = []
+    table = exact.grid_table(model, w, grids, 1e-4, check_every=10, progress=lines.append)
+    keys, group = exact._grid_configs(model, grids)
+    T = model.iterations_many(  # every point's count (no censoring), rounded up
+        w,
+        np.array([keys[g][0] for g in group], dtype=object),
+        np.array([keys[g][1] for g in group], float),
+        np.concatenate([k[2] for k in keys]),
+        np.concatenate([k[3] for k in keys]),
+        1e-4,
+    )
+    T = np.ceil(T / 10) * 10
+    for g, (method, B, eta, beta) in enumerate(keys):
+        k = int(np.argmin(T[group == g]))
+        row = table.iloc[g]
+        assert (row["method"], row["batch_size"]) == (method, B)
+        assert (row["eta"], row["beta"], row["T_curve"]) == (eta[k], beta[k], T[group == g][k])
+    assert sum(" done at step " in line for line in lines) == len(keys)  # progress per B
