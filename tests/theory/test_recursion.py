@@ -1,6 +1,7 @@
 """The per-mode recursion's fast paths against the plain ones: the stacked step against
 the recursion as written (bit for bit), the counts checked in chunks against a check
-after every step, and a grid's early stop against its uncensored minimum."""
+after every step, a grid's early stop against its uncensored minimum, and the secular
+function's joint Horner scheme against its polynomials."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from minibatch_momentum.grid import Grid
 from minibatch_momentum.problems.synthetic import gaussian_system
 from minibatch_momentum.theory import exact
 from minibatch_momentum.theory.common import BLOWUP, lookahead_weights
-from minibatch_momentum.theory.gaussian import Gaussian
+from minibatch_momentum.theory.gaussian import Gaussian, _Secular, mode_blocks
 from minibatch_momentum.theory.sampler import closure_model
 
 
@@ -136,3 +137,21 @@ def test_a_grid_stopped_at_its_first_rounded_count_keeps_its_minimum(problem):
         assert (row["method"], row["batch_size"]) == (method, B)
         assert (row["eta"], row["beta"], row["T_curve"]) == (eta[k], beta[k], T[group == g][k])
     assert sum(" done at step " in line for line in lines) == len(keys)  # progress per B
+
+
+def test_secular_horner_rows_are_each_polynomial_to_the_last_bit():
+    rng = np.random.default_rng(0)
+    lam = np.geomspace(1e-3, 1.0, 25)
+    for method, eta, beta in [("sgd", 1.2, 0.0), ("hb", 0.5, 0.9), ("nag", 0.05, 0.99)]:
+        blk = mode_blocks(lam, method, 0.05, eta, beta)
+        sec = _Secular(blk)
+        s_max = float(np.min(blk.s_mean))
+        for s in np.concatenate([s_max * rng.uniform(-3, 1.2, 30), [0.0, s_max]]):
+            s = float(s)
+            Q = ((-s + blk.q2) * s + blk.q1) * s + blk.q0
+            dQ = (3 * s - 2 * blk.q2) * s - blk.q1
+            d2Q = 2 * blk.q2 - 6 * s
+            G = (blk.g2 * s + blk.g1) * s + blk.g0
+            feasible = Q.min() > 0 and dQ.min() > 0 and d2Q.min() > 0
+            ref = 1.0 - float((blk.kap * G / Q).sum()) if feasible else -1.0
+            assert sec(s) == ref

@@ -160,7 +160,7 @@ def _perron_root(C, r, state: PerronState, target: float | None = None, tol=1e-1
 
 def _closure_gap(blk: ModeBlocks, C, kappa: float, state: PerronState, s: float) -> float:
     """``1 - (Perron root of kappa diag(G/Q) C)`` at ``z = 1 - s`` above every block's
-    radius, else -1 (as :func:`~minibatch_momentum.theory.gaussian._secular_gap`)."""
+    radius, else -1 (as :class:`~minibatch_momentum.theory.gaussian._Secular`)."""
     Q = ((-s + blk.q2) * s + blk.q1) * s + blk.q0
     dQ = (3 * s - 2 * blk.q2) * s - blk.q1
     d2Q = 2 * blk.q2 - 6 * s
@@ -318,7 +318,7 @@ class _Polys:
     def at(self, s: float) -> np.ndarray:
         """Rows ``Q, -dQ/ds, d2Q/ds2, G, dG/ds`` at ``s``; the first four all positive
         exactly above every block's radius (Budan-Fourier, as in
-        :func:`~minibatch_momentum.theory.gaussian._secular_gap`)."""
+        :class:`~minibatch_momentum.theory.gaussian._Secular`)."""
         return (np.array([s * s * s, s * s, s, 1.0]) @ self.coef).reshape(5, self.d)
 
 
