@@ -1,7 +1,7 @@
 """The per-mode recursion's fast paths against the plain ones: the stacked step against
 the recursion as written (bit for bit), the counts checked in chunks against a check
 after every step, a grid's early stop against its uncensored minimum, and the secular
-function's joint Horner scheme against its polynomials."""
+function's joint Horner scheme and the closure's scaled coupling against their formulas."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from minibatch_momentum.grid import Grid
 from minibatch_momentum.problems.synthetic import gaussian_system
 from minibatch_momentum.theory import exact
+from minibatch_momentum.theory.closure import _RootState, _scaled
 from minibatch_momentum.theory.common import BLOWUP, lookahead_weights
 from minibatch_momentum.theory.gaussian import Gaussian, _Secular, mode_blocks
 from minibatch_momentum.theory.sampler import closure_model
@@ -155,3 +156,12 @@ def test_secular_horner_rows_are_each_polynomial_to_the_last_bit():
             feasible = Q.min() > 0 and dQ.min() > 0 and d2Q.min() > 0
             ref = 1.0 - float((blk.kap * G / Q).sum()) if feasible else -1.0
             assert sec(s) == ref
+
+
+def test_scaled_coupling_is_the_product_to_the_last_bit():
+    rng = np.random.default_rng(1)
+    S, g = rng.random((50, 50)), rng.random(50)
+    state = _RootState()
+    for _ in range(2):  # the buffer is reused
+        np.testing.assert_array_equal(_scaled(S, g, state), S * g[:, None] * g[None, :])
+        g = rng.random(50)
