@@ -1,7 +1,8 @@
 """The per-mode recursion's fast paths against the plain ones: the stacked step against
 the recursion as written (bit for bit), the counts checked in chunks against a check
-after every step, a grid's early stop against its uncensored minimum, and the secular
-function's joint Horner scheme and the closure's scaled coupling against their formulas."""
+after every step, a grid's early stop against its uncensored minimum, the secular
+function's joint Horner scheme and the closure's scaled coupling against their
+formulas, and the knees that reuse the T*(B) table's rates against fresh ones."""
 
 from __future__ import annotations
 
@@ -165,3 +166,12 @@ def test_scaled_coupling_is_the_product_to_the_last_bit():
     for _ in range(2):  # the buffer is reused
         np.testing.assert_array_equal(_scaled(S, g, state), S * g[:, None] * g[None, :])
         g = rng.random(50)
+
+
+def test_knees_reuse_the_tstar_tables_rates(problem):
+    model = Gaussian(problem.eigvals, n=problem.n, replace=False)
+    methods = ["sgd", "hb"]
+    tstar = exact.batch_scaling_table(
+        model, exact.initial_weights(problem), methods, [1, 400], 1e-3
+    )
+    assert exact.knees(model, methods, tstar) == exact.knees(model, methods)
