@@ -80,7 +80,7 @@ class _GaussianRecursion(ModeRecursion):
         """The noise term over ``kick`` into ``out``: ``lam^2 x + lam tr(H X)``."""
         tau = self.lam @ x  # tr(H X): the rank-one coupling between modes
         np.multiply(self._lam2, x, out=out)
-        out += np.multiply(self._lam_col, tau, out=tmp)
+        out += np.multiply(self._lam_r, tau, out=tmp)
         return out
 
 
