@@ -2,7 +2,8 @@
 the recursion as written (bit for bit), the counts checked in chunks against a check
 after every step, a grid's early stop against its uncensored minimum, the secular
 function's joint Horner scheme and the closure's scaled coupling against their
-formulas, and the knees that reuse the T*(B) table's rates against fresh ones."""
+formulas, the knees that reuse the T*(B) table's rates against fresh ones, and the
+survivors of ``keep`` in contiguous arrays."""
 
 from __future__ import annotations
 
@@ -175,3 +176,22 @@ def test_knees_reuse_the_tstar_tables_rates(problem):
         model, exact.initial_weights(problem), methods, [1, 400], 1e-3
     )
     assert exact.knees(model, methods, tstar) == exact.knees(model, methods)
+
+
+def test_keep_drops_configurations_and_leaves_the_arrays_contiguous(problem):
+    lam, w = problem.eigvals, exact.initial_weights(problem)
+    model = Gaussian(lam, n=problem.n)
+    eta, beta = np.geomspace(0.05, 1.0, 7) / lam.max(), np.full(7, 0.6)
+    rec = model._recursion(w, "nag", model.noise_factor(4), eta, beta)
+    for _ in range(5):
+        rec.step()
+    mask = np.array([1, 0, 1, 1, 0, 0, 1], bool)
+    before = rec.p[:, mask].copy()
+    rec.keep(mask)
+    np.testing.assert_array_equal(rec.p, before)
+    assert all(a.flags.c_contiguous for a in (rec.p, rec.q, rec.s, rec._cp, rec._cq, rec._cn))
+    rec.step()  # and the survivors step on as they would have
+    ref = model._recursion(w, "nag", model.noise_factor(4), eta[mask], beta[mask])
+    for _ in range(6):
+        ref.step()
+    np.testing.assert_allclose(rec.loss(), ref.loss(), rtol=1e-14)

@@ -224,10 +224,12 @@ class ModeRecursion:
         self.p, self.q, self.s = new, q_new, self.p
 
     def keep(self, mask: np.ndarray) -> None:
-        """Drop the configurations where ``mask`` is False."""
-        for name in ("_cp", "_cq", "_cs", "_cn"):
-            setattr(self, name, getattr(self, name)[:, :, mask])
-        self.p, self.q, self.s = self.p[:, mask], self.q[:, mask], self.s[:, mask]
+        """Drop the configurations where ``mask`` is False. ``np.take`` keeps the arrays
+        C-contiguous (a boolean mask on the last axis returns them transposed in memory,
+        which made every later step of the survivors 1.5-2x slower)."""
+        idx = np.flatnonzero(mask)
+        for name in ("_cp", "_cq", "_cs", "_cn", "p", "q", "s"):
+            setattr(self, name, np.take(getattr(self, name), idx, axis=-1))
         self._scratch()
 
     def loss(self, out: np.ndarray | None = None) -> np.ndarray:
