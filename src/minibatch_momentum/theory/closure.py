@@ -160,7 +160,7 @@ def _perron_root(C, r, state: PerronState, target: float | None = None, tol=1e-1
 
 def _closure_gap(blk: ModeBlocks, C, kappa: float, state: PerronState, s: float) -> float:
     """``1 - (Perron root of kappa diag(G/Q) C)`` at ``z = 1 - s`` above every block's
-    radius, else -1 (as :func:`~minibatch_momentum.theory.gaussian._secular_gap`)."""
+    radius, else -1 (as :class:`~minibatch_momentum.theory.gaussian._Secular`)."""
     Q = ((-s + blk.q2) * s + blk.q1) * s + blk.q0
     dQ = (3 * s - 2 * blk.q2) * s - blk.q1
     d2Q = 2 * blk.q2 - 6 * s
@@ -206,7 +206,7 @@ def _closure_gap_symmetric(polys: _Polys, sym, kappa: float, state, s: float) ->
     if not vals[:3].min() > 0:
         return -1.0
     g = np.sqrt(kappa * D * np.maximum(G, 0.0) / Q)
-    theta, _ = _top_eigenpair(S * g[:, None] * g[None, :], state, g)
+    theta, _ = _top_eigenpair(_scaled(S, g, state), state, g)
     return 1.0 - theta
 
 
@@ -243,10 +243,21 @@ _DENSE_EIGH_MAX_D = 96
 
 class _RootState:
     """The last Perron vector ``u`` and root ``s`` of :func:`_closure_root`, to warm-start
-    the next."""
+    the next, and the buffer of :func:`_scaled`."""
 
     u: np.ndarray | None = None
     s: float | None = None
+    buf: np.ndarray | None = None
+
+
+def _scaled(S: np.ndarray, g: np.ndarray, state: _RootState) -> np.ndarray:
+    """``diag(g) S diag(g)``, the products of ``S * g[:, None] * g[None, :]``, written into
+    ``state``'s buffer: at d = 256 a fresh pair of (d, d) arrays per call (new pages) cost
+    more than the products, a few thousand times per tuning."""
+    if state.buf is None or state.buf.shape != S.shape:
+        state.buf = np.empty_like(S)
+    np.multiply(S, g[:, None], out=state.buf)
+    return np.multiply(state.buf, g[None, :], out=state.buf)
 
 
 def _symmetric_factor(C: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -318,7 +329,7 @@ class _Polys:
     def at(self, s: float) -> np.ndarray:
         """Rows ``Q, -dQ/ds, d2Q/ds2, G, dG/ds`` at ``s``; the first four all positive
         exactly above every block's radius (Budan-Fourier, as in
-        :func:`~minibatch_momentum.theory.gaussian._secular_gap`)."""
+        :class:`~minibatch_momentum.theory.gaussian._Secular`)."""
         return (np.array([s * s * s, s * s, s, 1.0]) @ self.coef).reshape(5, self.d)
 
 
@@ -398,7 +409,7 @@ def _closure_root(blk: ModeBlocks, sym, kappa: float, state: _RootState) -> floa
             return None  # a block's own radius (or the noise-free one) sets the rate
         g = np.sqrt(kappa * D * G / Q)
         state.u = u
-        _, u = _top_eigenpair(S * g[:, None] * g[None, :], state, g)
+        _, u = _top_eigenpair(_scaled(S, g, state), state, g)
         s_new = _rayleigh_root(polys, u * u / (kappa * D), float(u @ (S @ u)), s)
         if s_new is None:
             return None

@@ -80,7 +80,7 @@ class _GaussianRecursion(ModeRecursion):
         """The noise term over ``kick`` into ``out``: ``lam^2 x + lam tr(H X)``."""
         tau = self.lam @ x  # tr(H X): the rank-one coupling between modes
         np.multiply(self._lam2, x, out=out)
-        out += np.multiply(self._lam_col, tau, out=tmp)
+        out += np.multiply(self._lam_r, tau, out=tmp)
         return out
 
 
@@ -143,27 +143,50 @@ def mode_blocks(
     )
 
 
-def _secular_gap(blk: ModeBlocks, s: float) -> float:
-    """``1 - phi(s)`` where ``z = 1 - s`` lies above every block's spectral radius, else -1.
+class _Secular:
+    """The secular function of one ``(eta, beta)``: the blocks' ``Q``, ``-dQ/ds``,
+    ``d2Q/ds2`` and ``G`` as the four rows of one Horner scheme in ``s`` (coefficients of
+    ``s^3 .. s^0``), so six array operations evaluate all four. Each row's operations are
+    those of its own Horner scheme (a leading zero coefficient adds an exact zero), so
+    the values are the same to the last bit."""
 
-    Positive exactly when ``z`` lies above the spectral radius of the whole map, and
-    continuous across it wherever the secular equation (not a block) sets the rate.
-    """
-    Q = ((-s + blk.q2) * s + blk.q1) * s + blk.q0
-    dQ = (3 * s - 2 * blk.q2) * s - blk.q1  # d/dz = -d/ds
-    d2Q = 2 * blk.q2 - 6 * s
-    # Budan-Fourier: z is above every block's spectral radius iff all three are > 0.
-    # (min() > 0 is np.all(... > 0), NaN included, without its wrapper's overhead.)
-    if not (Q.min() > 0 and dQ.min() > 0 and d2Q.min() > 0):
-        return -1.0
-    G = (blk.g2 * s + blk.g1) * s + blk.g0
-    return 1.0 - float((blk.kap * G / Q).sum())
+    def __init__(self, blk: ModeBlocks):
+        zero, one = np.zeros_like(blk.q2), np.ones_like(blk.q2)
+        rows = [
+            [-one, blk.q2, blk.q1, blk.q0],  # Q
+            [zero, 3 * one, -2 * blk.q2, -blk.q1],  # -dQ/ds = dQ/dz
+            [zero, zero, -6 * one, 2 * blk.q2],  # d2Q/ds2
+            [zero, blk.g2, blk.g1, blk.g0],  # G
+        ]
+        self.coef = np.array(rows).transpose(1, 0, 2)  # (power, row, mode)
+        self.kap = blk.kap
+        self._acc = np.empty(self.coef.shape[1:])
+
+    def __call__(self, s: float) -> float:
+        """``1 - phi(s)`` where ``z = 1 - s`` lies above every block's spectral radius,
+        else -1.
+
+        Positive exactly when ``z`` lies above the spectral radius of the whole map, and
+        continuous across it wherever the secular equation (not a block) sets the rate.
+        """
+        acc, c = self._acc, self.coef
+        np.multiply(c[0], s, out=acc)
+        for k in (1, 2):
+            acc += c[k]
+            acc *= s
+        acc += c[3]
+        # Budan-Fourier: z is above every block's spectral radius iff Q, dQ/dz and
+        # d2Q/dz2 are > 0. (min() > 0 is np.all(... > 0), NaN included.)
+        if not acc[:3].min() > 0:
+            return -1.0
+        Q, G = acc[0], acc[3]
+        return 1.0 - float((self.kap * G / Q).sum())
 
 
 def _rate_gap(lam: np.ndarray, method: str, c: float, eta: float, beta: float) -> float:
     """``1 - rho`` for the closed Gaussian map on the positive eigenvalues ``lam``."""
     blk = mode_blocks(lam, method, c, eta, beta)
-    return gap_root(lambda s: _secular_gap(blk, s), blk, c)
+    return gap_root(_Secular(blk), blk, c)
 
 
 def gap_root(gap, blk: ModeBlocks, c: float, feasible=None) -> float:

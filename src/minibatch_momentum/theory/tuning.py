@@ -157,7 +157,14 @@ def _scaling(Bs: np.ndarray, tuned: list[Tuned], eps: float) -> BatchScaling:
     )
 
 
-def knee_batch(model: NoiseModel, method: str, *, factor: float = 2.0, rtol: float = 1e-3) -> float:
+def knee_batch(
+    model: NoiseModel,
+    method: str,
+    *,
+    factor: float = 2.0,
+    rtol: float = 1e-3,
+    known: dict[float, float] | None = None,
+) -> float:
     """The exact breakpoint: the batch size where the tuned rate is ``factor`` times slower
     (in iterations) than the noise-free optimum.
 
@@ -167,7 +174,10 @@ def knee_batch(model: NoiseModel, method: str, *, factor: float = 2.0, rtol: flo
     (a larger batch adds a smaller positive map), so the root is unique; it is found by
     Brent's method in ``log B``, ``rtol`` relative in ``B``, from a first guess set by the
     model's noise scale. Returns 1.0 if even ``B = 1`` is within the factor, the largest
-    batch (``n`` without replacement) if even that is not.
+    batch (``n`` without replacement) if even that is not. ``known`` maps batch sizes to
+    tuned rates already computed (e.g. the ``T*(B)`` table's; the search starts at
+    ``B = 1`` and may end at ``n``): each is what :func:`optimal_parameters` returns there,
+    so it is taken instead of tuning again.
     """
     lam = model.positive
     L, mu, scale, largest = lam.max(), lam.min(), model.noise_scale, model.largest_batch
@@ -181,7 +191,7 @@ def knee_batch(model: NoiseModel, method: str, *, factor: float = 2.0, rtol: flo
         # that moves a Polyak-tuned rate by its cube root, and tuning that kink costs
         # thousands of rate evaluations for a point whose answer is noise-free.
         B = largest if logB >= top else np.exp(logB)
-        rho = optimal_parameters(model, method, B).rho
+        rho = known[B] if known and B in known else optimal_parameters(model, method, B).rho
         return -np.log(-np.log(rho)) - target
 
     if excess(0.0) <= 0:
