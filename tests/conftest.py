@@ -61,6 +61,7 @@ def with_value(d: dict, path: str, value) -> dict:
         sub[last] = value
     return d
 
+
 def relative_loss(A: np.ndarray, x_star: np.ndarray, xs: np.ndarray, x0: np.ndarray) -> np.ndarray:
     """``f(x_t) / f(x_0)`` with ``f(x) = ||A (x - x*)||^2 / (2n)``, straight from the definition.
 
@@ -190,3 +191,18 @@ THEORY_SETTINGS = [
     ("nag", 2.5, 0.4, 0.7),
     ("nag", 7, 1.0, 0.9),  # divergent: the rate must be right above 1 too
 ]
+
+
+def method_grids(problem, batch_sizes, **grid):
+    """``(model, weights, grids)`` for exact-theory grid tests: ``problem``'s Gaussian
+    model and initial weights, and one ``(batch_sizes, eta, beta)`` grid per method
+    (``grid``: :class:`~minibatch_momentum.grid.Grid`'s fields)."""
+    from minibatch_momentum.grid import Grid
+    from minibatch_momentum.theory import exact
+    from minibatch_momentum.theory.gaussian import Gaussian
+
+    L = float(problem.eigvals.max())
+    points = Grid(**grid).points
+    grids = {m: (list(batch_sizes), *points(m, L)) for m in ("sgd", "hb", "nag")}
+    model = Gaussian(problem.eigvals, n=problem.n, replace=False)
+    return model, exact.initial_weights(problem), grids

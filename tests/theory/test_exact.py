@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from minibatch_momentum.grid import Grid
+from conftest import method_grids
 from minibatch_momentum.problems.synthetic import gaussian_system
 from minibatch_momentum.problems.system import from_matrix, from_psd, spectrum
 from minibatch_momentum.simulate import montecarlo
@@ -88,11 +88,8 @@ def test_methods_and_censoring_groups_stepped_together_count_as_alone(closure):
 
 
 def test_grid_table_tunes_each_method_and_batch_as_alone(problem):
-    lam, w = problem.eigvals, exact.initial_weights(problem)
-    L = float(lam.max())
-    grid = Grid(eta_min=0.05, eta_max=3.0, num_eta=5, one_minus_beta_max=0.5, num_beta=3)
-    grids = {m: ([1, 4, 64], *grid.points(m, L)) for m in ("sgd", "hb", "nag")}
-    model = Gaussian(lam, n=problem.n, replace=False)
+    grid = dict(eta_min=0.05, eta_max=3.0, num_eta=5, one_minus_beta_max=0.5, num_beta=3)
+    model, w, grids = method_grids(problem, [1, 4, 64], **grid)
     kw = dict(check_every=10, censor_factor=2.0)
     together = exact.grid_table(model, w, grids, 1e-4, **kw)
     alone = pd.concat(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from minibatch_momentum.grid import Grid
+from conftest import method_grids
 from minibatch_momentum.problems.synthetic import gaussian_system
 from minibatch_momentum.theory import exact
 from minibatch_momentum.theory.closure import _RootState, _scaled
@@ -117,11 +117,8 @@ def test_counts_checked_in_chunks_are_those_of_a_check_after_every_step(problem,
 
 
 def test_a_grid_stopped_at_its_first_rounded_count_keeps_its_minimum(problem):
-    lam, w = problem.eigvals, exact.initial_weights(problem)
-    L = float(lam.max())
-    grid = Grid(eta_min=0.02, eta_max=3.0, num_eta=7, one_minus_beta_max=0.5, num_beta=4)
-    grids = {m: ([1, 2, 16], *grid.points(m, L)) for m in ("sgd", "hb", "nag")}
-    model = Gaussian(lam, n=problem.n, replace=False)
+    grid = dict(eta_min=0.02, eta_max=3.0, num_eta=7, one_minus_beta_max=0.5, num_beta=4)
+    model, w, grids = method_grids(problem, [1, 2, 16], **grid)
     lines = []
     table = exact.grid_table(model, w, grids, 1e-4, check_every=10, progress=lines.append)
     keys, group = exact._grid_configs(model, grids)
