@@ -15,7 +15,7 @@ import torch
 from minibatch_momentum.problems.synthetic import gaussian_system
 from minibatch_momentum.simulate import engine
 from minibatch_momentum.simulate.engine import StopRule, run_grid
-from minibatch_momentum.simulate.kernels import classic_steps, per_run_apply
+from minibatch_momentum.simulate.kernels import classic_steps
 
 
 def _state(d=7, R=5, m=30, symmetric=True, dtype=torch.float64, seed=0):
@@ -73,17 +73,6 @@ def test_classic_steps_in_float32():
     )
     assert E_c.dtype == np.float32
     np.testing.assert_allclose(E_c, E_t.numpy(), rtol=0, atol=1e-5 * np.abs(E_t.numpy()).max())
-
-
-@pytest.mark.parametrize("symmetric", [True, False])
-@pytest.mark.parametrize("B", [1, 5])
-def test_per_run_apply_equals_the_batched_products(B, symmetric):
-    U, W, Y, _, _, _ = _state(R=6, symmetric=symmetric)
-    idx = torch.randint(0, U.shape[0], (6, B), generator=torch.Generator().manual_seed(3))
-    Us, Ws = U[idx], W[idx]  # (R, B, d)
-    want = torch.bmm(Us.transpose(1, 2), torch.bmm(Ws, Y.T.unsqueeze(2))).squeeze(2).T
-    got = per_run_apply(Y.numpy(), U.numpy(), W.numpy(), idx.numpy())
-    np.testing.assert_allclose(got, want.numpy(), rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize(

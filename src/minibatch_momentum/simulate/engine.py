@@ -202,11 +202,6 @@ class _Tables:
         return Us, Vs
 
     def apply(self, Y, idx, gram=False):
-        if idx.ndim == 2 and not self.project and Y.device.type == "cpu":
-            from minibatch_momentum.simulate.kernels import per_run_apply  # see _Classic.steps
-
-            U, W = self.U.numpy(), self.V.numpy()
-            return torch.from_numpy(per_run_apply(Y.contiguous().numpy(), U, W, idx.numpy()))
         Us, Vs = self.rows(idx)
         if idx.ndim == 1:
             return (Us.T @ Vs) @ Y if gram else Us.T @ (Vs @ Y)

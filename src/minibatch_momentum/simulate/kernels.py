@@ -19,8 +19,7 @@ of the engine states it: ``gamma = beta`` for Nesterov's look-ahead, else 0) in 
 order of summation, so the iterates agree with the PyTorch path to rounding (about
 ``1e-15`` relative per step in float64; the tests hold both to ``torch.optim.SGD`` and to
 each other). From a few dozen rows on, PyTorch's matrix products win; the engine takes
-the compiled path up to its ``COMPILED_MAX_BATCH`` rows. :func:`per_run_apply` does the
-same for a Monte Carlo, whose runs each draw their own batch.
+the compiled path up to its ``COMPILED_MAX_BATCH`` rows.
 """
 
 from __future__ import annotations
@@ -100,35 +99,3 @@ def classic_steps(
     method : ``sgd``, ``hb`` or ``nag``.
     """
     _classic_steps(E, V, U, W, block, neg_eta, beta, beta, method == "nag", method == "sgd")
-
-
-@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-def _per_run_apply(Y, U, W, idx, G):
-    d, R = Y.shape
-    y = np.empty(d, dtype=Y.dtype)
-    g = np.empty(d, dtype=Y.dtype)
-    for r in range(R):
-        y[:] = Y[:, r]
-        g[:] = 0.0
-        for b in range(idx.shape[1]):
-            i = idx[r, b]
-            s = 0.0
-            for j in range(d):
-                s += W[i, j] * y[j]
-            for j in range(d):
-                g[j] += U[i, j] * s
-        G[:, r] = g
-
-
-def per_run_apply(Y: np.ndarray, U: np.ndarray, W: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """``G[:, r] = sum_b u_{i_rb} (w_{i_rb} . Y[:, r])``: each of ``R`` runs applies its own
-    batch ``idx[r]`` (``(R, B)``) to its column of ``Y`` (``(d, R)``), as in a Monte Carlo.
-
-    The PyTorch path gathers the ``R B`` rows into a tensor and does two batched products;
-    at ``R = 400``, ``B = 64`` the gather alone costs more than the arithmetic, which this
-    does straight from the tables. Each dot product is summed in SIMD lanes
-    (``reassoc``): deterministic on a machine, equal to the PyTorch path to rounding.
-    """
-    G = np.empty_like(Y)
-    _per_run_apply(Y, U, W, idx, G)
-    return G
