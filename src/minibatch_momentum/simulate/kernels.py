@@ -29,17 +29,17 @@ import numpy as np
 
 
 @numba.njit(cache=True, nogil=True)
-def _classic_steps(E, V, U, W, block, neg_eta, beta, gamma, nesterov, plain):
+def _classic_steps(E, V, U, W, block, neg_eta, beta, nesterov, plain):
     d, R = E.shape
     for t in range(block.shape[0]):
         rows = block[t]
         # The batch's products w_i . Y through BLAS (a gemv at B = 1): the one reduction
         # of the step, where a loop leaves the vector units half idle. Nesterov's
-        # look-ahead Y = E + gamma V enters as w . E + gamma (w . V), with no pass to form Y.
+        # look-ahead Y = E + beta V enters as w . E + beta (w . V), with no pass to form Y.
         Ws = W[rows[0]].reshape(1, d) if rows.shape[0] == 1 else W[rows]
         S = np.dot(Ws, E)
         if nesterov:
-            S += np.dot(Ws, V) * gamma
+            S += np.dot(Ws, V) * beta
         S *= neg_eta
         if rows.shape[0] == 1 and plain:  # one pass over the state: the common cases
             _sgd_pass(E, U[rows[0]], S[0])
@@ -98,4 +98,4 @@ def classic_steps(
     beta : (R,) momentum (ignored for ``sgd``).
     method : ``sgd``, ``hb`` or ``nag``.
     """
-    _classic_steps(E, V, U, W, block, neg_eta, beta, beta, method == "nag", method == "sgd")
+    _classic_steps(E, V, U, W, block, neg_eta, beta, method == "nag", method == "sgd")
