@@ -94,7 +94,9 @@ class Problem:
 
     @cached_property
     def tables(self) -> dict:
-        """Per-sampler tables, filled by :func:`minibatch_momentum.sampling.samplers.sampling`."""
+        """Per-sampler tables, filled by :func:`minibatch_momentum.sampling.samplers.sampling`
+        (keyed by the sampler's name), and the engine's copies of them on a device (keyed by
+        ``(sampler, dtype, device)``)."""
         return {}
 
     def spectral_summary(self) -> dict:

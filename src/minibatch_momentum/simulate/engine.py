@@ -484,7 +484,12 @@ def _eigenbasis_start(problem, sampler, x0, dtype, dev):
     dynamics are unchanged (an orthogonal change of variables) and the loss is a weighted
     sum of squares, ``O(d)`` per run."""
     draws = sampling(problem, sampler)
-    tables = _Tables(draws, dtype, dev)
+    # Kept on the problem beside the sampler's own tables: every seed and method of a
+    # job would otherwise convert (float32) or copy (a GPU) the same n x d table again.
+    key = (sampler, dtype, dev)
+    if key not in problem.tables:
+        problem.tables[key] = _Tables(draws, dtype, dev)
+    tables = problem.tables[key]
     lam = torch.as_tensor(problem.eigvals, dtype=dtype, device=dev)
     x0 = np.zeros(problem.d) if x0 is None else np.asarray(x0, float)
     e0 = torch.as_tensor(problem.eigvecs.T @ (x0 - problem.x_star), dtype=dtype, device=dev)
