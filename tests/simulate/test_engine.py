@@ -271,6 +271,22 @@ def test_float32_agrees_with_float64():
     np.testing.assert_allclose(r32.iters_to_eps, r64.iters_to_eps, rtol=0.02)
 
 
+@pytest.mark.parametrize("B", [1, 8])  # the compiled chunk and the PyTorch path
+def test_tables_kept_on_the_problem_are_per_dtype(B):
+    # The engine keeps its copies of the tables on the problem: a float32 grid after a
+    # float64 one must be a fresh problem's float32 grid, and a rerun the same numbers.
+    def losses(p, dtype):
+        res = run_grid(p, "nag", B, 0.3, 0.5, seed=1, stop=NO_STOP, device="cpu", dtype=dtype)
+        return res.curves[0][1]
+
+    p = gaussian_system(**GRID_PROBLEM)
+    first64, first32 = losses(p, torch.float64), losses(p, torch.float32)
+    fresh32 = losses(gaussian_system(**GRID_PROBLEM), torch.float32)
+    np.testing.assert_array_equal(first32, fresh32)
+    np.testing.assert_array_equal(losses(p, torch.float64), first64)
+    assert not np.array_equal(first32, first64)
+
+
 def test_run_grid_rejects_starting_at_the_solution():
     p = gaussian_system(**GRID_PROBLEM)
     with pytest.raises(ValueError, match="minimizer"):

@@ -64,6 +64,11 @@ class MiniBatches:
         out, self._buf = buf[:steps], buf[steps:]
         return out
 
+    def put_back(self, batches: torch.Tensor) -> None:
+        """Return the unused tail of the last :meth:`take` (its last rows, in order): the
+        next ``take`` starts with them, so the stream is the same."""
+        self._buf = torch.cat([batches.cpu(), self._buf])
+
     def _block(self) -> torch.Tensor:
         n, B, g = self.n, self.batch_size, self._gen
         if self.weights is not None:

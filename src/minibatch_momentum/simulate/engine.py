@@ -71,7 +71,15 @@ import torch
 
 from minibatch_momentum.problems.system import Problem
 from minibatch_momentum.sampling.samplers import Sampling, sampling
-from minibatch_momentum.theory.common import BLOWUP
+from minibatch_momentum.simulate.outcomes import (  # noqa: F401 (the engine's interface)
+    CENSORED,
+    CONVERGED,
+    DIVERGED,
+    TIMEOUT,
+    GridResult,
+    Outcomes,
+    StopRule,
+)
 
 METHODS = ("sgd", "hb", "nag")
 # Baselines of S6 (see "Baselines" above) and the extra per-run parameters each takes.
@@ -89,12 +97,11 @@ ASGD_SMALL_CONST = 0.7
 # Largest batch the compiled chunk of :mod:`~minibatch_momentum.simulate.kernels` takes:
 # above it PyTorch's matrix products beat the compiled loops (`mbm benchmark`).
 COMPILED_MAX_BATCH = 4
+# Most steps of one compiled call (their batches are drawn ahead; see run_grid).
+COMPILED_STEPS = 4096
 # Most bytes of rows the PyTorch path gathers at once (see _Classic.steps).
 GATHER_BYTES = 1 << 20
 SNGM_EPS = 1e-12
-
-CONVERGED, DIVERGED, CENSORED, TIMEOUT = "converged", "diverged", "censored", "t_max"
-
 
 def use_threads(n: int) -> None:
     """Run on ``n`` threads: PyTorch's own, and those of the BLAS libraries that NumPy,
@@ -248,21 +255,11 @@ class _Classic:
 
     def steps(self, block, gram=False):
         """The steps of a ``(k, B)`` block of shared batches, the arithmetic of :meth:`step`
-        each: in one compiled call at small ``B`` on the CPU
-        (:mod:`~minibatch_momentum.simulate.kernels`), else with the rows of several
-        batches gathered at once."""
+        each, with the rows of several batches gathered at once (the compiled path, small
+        ``B`` on the CPU, is :meth:`checks`)."""
         if block.ndim != 2 or self.tables.project:
             for idx in block:
                 self.step(idx, gram)
-            return
-        if self.compiled:
-            # Imported here: Numba's import and the kernel's cache load cost ~0.5 s, which
-            # only the small-batch runs on the CPU repay.
-            from minibatch_momentum.simulate.kernels import classic_steps
-
-            U, W = self.tables.U.numpy(), self.tables.V.numpy()
-            E, V, neg_eta, beta = (a.numpy() for a in (self.E, self.V, self.eta_t, self.beta_t))
-            classic_steps(E, V, U, W, block.numpy(), neg_eta, beta, self.method)
             return
         # One gather for several steps instead of one per step, but no more rows than stay
         # in the cache until their step: at B = 1024, d = 512 the 20 steps between two
@@ -271,6 +268,21 @@ class _Classic:
         per = max(1, GATHER_BYTES // row_bytes)
         for start in range(0, block.shape[0], per):
             self._gathered_steps(block[start : start + per], gram)
+
+    def checks(self, block, check_every, lam, scale, stop):
+        """The compiled path (:func:`~minibatch_momentum.simulate.kernels.classic_checks`):
+        the steps of ``block`` with a loss check every ``check_every``, up to and
+        including the first check at which a run stops; the relative losses ``(c, R)``."""
+        # Imported here: Numba's import and the kernel's cache load cost ~0.5 s, which
+        # only the small-batch runs on the CPU repay.
+        from minibatch_momentum.simulate.kernels import classic_checks
+
+        U, W = self.tables.U.numpy(), self.tables.V.numpy()
+        E, V, neg_eta, beta = (a.numpy() for a in (self.E, self.V, self.eta_t, self.beta_t))
+        return classic_checks(
+            E, V, U, W, block.numpy(), neg_eta, beta, self.method,
+            check_every, lam, scale, stop.eps, stop.blowup,
+        )  # fmt: skip
 
     def _gathered_steps(self, block, gram):
         Us, Vs = self.tables.rows(block.reshape(-1))
@@ -433,51 +445,6 @@ def trajectory(
     return torch.stack(xs) + x_star[None, :, None], torch.stack(ys) + x_star[None, :, None]
 
 
-@dataclass(frozen=True)
-class StopRule:
-    """When a run ends. ``eps`` is relative to the loss at ``x_0``."""
-
-    eps: float = 1e-4
-    t_max: int = 100_000
-    check_every: int = 10
-    censor_factor: float = 2.0
-    blowup: float = BLOWUP  # the exact counts' threshold too (theory.BLOWUP)
-    curve_points: int = 400
-
-    def __post_init__(self):
-        if not 0 < self.eps < 1:
-            raise ValueError(f"eps must lie in (0, 1), got {self.eps}")
-        if self.t_max < 1 or self.check_every < 1:
-            raise ValueError("t_max and check_every must be >= 1")
-        if self.censor_factor <= 1:
-            raise ValueError(f"censor_factor must be > 1, got {self.censor_factor}")
-
-    def recorded_checks(self) -> np.ndarray:
-        """Check indices whose loss goes into the stored curve: the first 50, then
-        ``curve_points`` log-spaced, so a curve's size does not grow with ``t_max``."""
-        n_checks = self.t_max // self.check_every
-        geo = np.geomspace(1, max(n_checks, 1), self.curve_points).round().astype(int)
-        return np.union1d(np.arange(min(50, n_checks) + 1), geo)
-
-
-@dataclass
-class GridResult:
-    """Outcome of one grid of runs sharing a mini-batch stream.
-
-    ``iters_to_eps`` is ``inf`` for any run that did not reach ``eps``; ``status`` says
-    why (``converged``, ``diverged``, ``censored``, ``t_max``), ``steps_run`` how far it
-    got and ``diverged_at`` the check where it blew up (-1 if it did not).
-    ``curves[r]`` is ``(steps, relative loss)`` at the recorded checks.
-    """
-
-    iters_to_eps: np.ndarray
-    status: np.ndarray
-    steps_run: np.ndarray
-    diverged_at: np.ndarray
-    final_loss: np.ndarray
-    curves: list[tuple[np.ndarray, np.ndarray]]
-
-
 def _eigenbasis_start(problem, sampler, x0, dtype, dev):
     """The sampler's draws and tables, ``H``'s eigenvalues, the start's error ``e0`` and
     loss ``f0``, all in the eigenbasis of ``H`` (tables rotated once per problem): the
@@ -542,106 +509,43 @@ def run_grid(
     else:
         state = _Baseline(method, tables, E, eta, beta, extra, batch_size, dtype, dev, small_const)
 
-    outcomes = _Outcomes(R, stop, lead)
+    outcomes = Outcomes(R, stop, lead)
     stream = draws.stream(batch_size, seed)
     d = problem.d
     K = stop.check_every
+    compiled = isinstance(state, _Classic) and state.compiled
+    # The compiled chunk does many checks per call and stops at the first one where a
+    # run stops: the checks before it change nothing, and Python sees each one's losses
+    # without paying a call per check (three quarters of a small-batch sweep's time).
+    per_call = max(1, COMPILED_STEPS // K) * K if compiled else K
     t = 0
     while active.size and t < outcomes.horizon:
-        k = min(K, outcomes.horizon - t)
+        k = min(per_call, outcomes.horizon - t)
         block = stream.take(k).to(dev)
-        gram = not draws.project and _use_gram(batch_size, d, active.size)
-        # Inference mode: no autograd bookkeeping on the ~5 small kernels of a step, which at
-        # small B cost as much as the arithmetic (the arithmetic is the same).
-        with torch.inference_mode():
-            if isinstance(state, _Classic):
-                state.steps(block, gram)
-            else:
-                for idx in block:
-                    state.step(idx, gram)
-        t += k
-        E = state.E
-        rel = ((0.5 / f0) * (lam @ (E * E))).cpu().numpy()
-        done = outcomes.check(t, active, rel)
+        if compiled:
+            rels = state.checks(block, K, lam.numpy(), 0.5 / f0, stop)
+            stream.put_back(block[len(rels) * K :])
+        else:
+            gram = not draws.project and _use_gram(batch_size, d, active.size)
+            # Inference mode: no autograd bookkeeping on the ~5 small kernels of a step,
+            # which at small B cost as much as the arithmetic (the arithmetic is the same).
+            with torch.inference_mode():
+                if isinstance(state, _Classic):
+                    state.steps(block, gram)
+                else:
+                    for idx in block:
+                        state.step(idx, gram)
+            E = state.E
+            rels = [((0.5 / f0) * (lam @ (E * E))).cpu().numpy()]
+        for i, rel in enumerate(rels, 1):
+            done = outcomes.check(t + min(i * K, k), active, rel)
+            if done is not None and i < len(rels):
+                raise RuntimeError("run_grid: a run stopped before the compiled chunk's last check")
+        t += min(len(rels) * K, k)
         if done is not None:
             active = active[~done]
             state.keep(torch.as_tensor(~done, device=dev))
     return outcomes.result()
-
-
-class _Outcomes:
-    """:func:`run_grid`'s bookkeeping: each run's outcome and the loss curves it records,
-    updated at every loss check, and the grid's horizon (``t_max``, or the censoring
-    clock once a leader converges)."""
-
-    def __init__(self, R: int, stop: StopRule, leaders: np.ndarray):
-        self.R, self.stop, self.lead = R, stop, leaders
-        self.iters = np.full(R, np.inf)
-        self.status = np.full(R, TIMEOUT, dtype=object)
-        self.steps_run = np.zeros(R, dtype=np.int64)
-        self.diverged_at = np.full(R, -1, dtype=np.int64)
-        self.final = np.full(R, np.nan)
-        self.rec_ids, self.rec_t, self.rec_loss = (
-            [np.arange(R)],
-            [np.zeros(R, np.int64)],
-            [np.ones(R)],
-        )
-        self.recorded = set(stop.recorded_checks().tolist())
-        self.horizon = stop.t_max
-
-    def _record(self, ids: np.ndarray, t: int, loss: np.ndarray) -> None:
-        self.rec_ids.append(ids)
-        self.rec_t.append(np.full(ids.size, t))
-        self.rec_loss.append(loss)
-
-    def check(self, t: int, active: np.ndarray, rel: np.ndarray) -> np.ndarray | None:
-        """The check after step ``t`` of the runs ``active`` (relative losses ``rel``): the
-        mask over ``active`` of the runs that stop here, or None when none does."""
-        stop = self.stop
-        on_curve = t // stop.check_every in self.recorded
-        # Most checks change nothing; two reductions say so before any bookkeeping.
-        if t < self.horizon and not on_curve and rel.max() <= stop.blowup:
-            if not rel.min() <= stop.eps:
-                return None
-        if on_curve or t == self.horizon:
-            self._record(active.copy(), t, rel)
-        bad = ~np.isfinite(rel) | (rel > stop.blowup)
-        good = ~bad & (rel <= stop.eps)
-        done = bad | good
-        if (good & self.lead[active]).any() and not np.isfinite(self.iters[self.lead]).any():
-            self.horizon = min(stop.t_max, int(np.ceil(stop.censor_factor * t)))
-        if t >= self.horizon:
-            done[:] = True
-        if not done.any():
-            return None
-        ids = active[done]
-        self.iters[active[good]] = t
-        self.status[active[good]] = CONVERGED
-        self.status[active[bad]] = DIVERGED
-        self.diverged_at[active[bad]] = t
-        self.steps_run[ids] = t
-        self.final[ids] = rel[done]
-        if t < stop.t_max:
-            self.status[active[done & ~good & ~bad]] = CENSORED
-        if not (on_curve or t == self.horizon):
-            self._record(ids, t, rel[done])
-        return done
-
-    def result(self) -> GridResult:
-        ids = np.concatenate(self.rec_ids)
-        order = np.argsort(ids, kind="stable")
-        ts, ls = np.concatenate(self.rec_t)[order], np.concatenate(self.rec_loss)[order]
-        ends = np.cumsum(np.bincount(ids, minlength=self.R)).tolist()
-        # Slices, not np.split: the same views, without its ~4 us of bookkeeping per run.
-        curves = [(ts[a:b], ls[a:b]) for a, b in zip([0, *ends[:-1]], ends, strict=True)]
-        return GridResult(
-            iters_to_eps=self.iters,
-            status=self.status.astype(str),
-            steps_run=self.steps_run,
-            diverged_at=self.diverged_at,
-            final_loss=self.final,
-            curves=curves,
-        )
 
 
 @dataclass(frozen=True)

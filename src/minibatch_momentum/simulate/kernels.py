@@ -30,6 +30,41 @@ import numpy as np
 
 
 @numba.njit(cache=True, nogil=True)
+def _classic_checks(E, V, U, W, block, neg_eta, beta, nesterov, plain, K, lam, scale, stop, rel):
+    # The steps of block, the relative loss after every K into rel[c], up to and
+    # including the first check at which a run stops (stop = (eps, blowup)).
+    c = 0
+    for start in range(0, block.shape[0], K):
+        _classic_steps(E, V, U, W, block[start : start + K], neg_eta, beta, nesterov, plain)
+        _relative_loss(E, lam, scale, rel[c])
+        c += 1
+        if _any_stops(rel[c - 1], stop[0], stop[1]):
+            break
+    return c
+
+
+@numba.njit(cache=True, nogil=True)
+def _relative_loss(E, lam, scale, out):
+    out[:] = 0.0
+    for j in range(E.shape[0]):
+        Ej, lj = E[j], lam[j]
+        for r in range(E.shape[1]):
+            out[r] += lj * (Ej[r] * Ej[r])
+    for r in range(E.shape[1]):
+        out[r] *= scale
+
+
+@numba.njit(cache=True, nogil=True)
+def _any_stops(rel, eps, blowup):
+    # What run_grid's bookkeeping stops a run at: a loss at most eps, above blowup or
+    # not finite (NaN fails both comparisons).
+    for r in range(rel.shape[0]):
+        if not (rel[r] > eps and rel[r] <= blowup):
+            return True
+    return False
+
+
+@numba.njit(cache=True, nogil=True)
 def _classic_steps(E, V, U, W, block, neg_eta, beta, nesterov, plain):
     if block.shape[1] == 1:
         _one_row_steps(E, V, U, W, block[:, 0], neg_eta, beta, nesterov, plain)
@@ -61,6 +96,8 @@ def _one_row_steps(E, V, U, W, rows, neg_eta, beta, nesterov, plain):
     # (and w . V): the state is read once per step, not twice (a gemv, then the
     # update). Past the L1 cache, reading the state is the step's cost: 1.1-1.6x faster.
     R = E.shape[1]
+    if rows.shape[0] == 0:
+        return
     # Separate arrays, not rows of one (5, R) array: LLVM then knows that they do not
     # overlap the state and vectorizes the passes (4x faster).
     S, S2 = np.zeros(R, E.dtype), np.zeros(R, E.dtype)
@@ -124,6 +161,39 @@ def _momentum_pass(E, V, u, s, beta, w, N, N2, nesterov):
                 e = Ej[r] + v
                 Ej[r] = e
                 N[r] += wj * e
+
+
+def classic_checks(
+    E: np.ndarray,
+    V: np.ndarray,
+    U: np.ndarray,
+    W: np.ndarray,
+    block: np.ndarray,
+    neg_eta: np.ndarray,
+    beta: np.ndarray,
+    method: str,
+    check_every: int,
+    lam: np.ndarray,
+    scale: float,
+    eps: float,
+    blowup: float,
+) -> np.ndarray:
+    """Advance all runs through the steps of ``block`` with a loss check every
+    ``check_every`` of them, in place, up to and including the first check at which some
+    run stops; return the relative losses ``scale * lam . e^2`` of the checks done,
+    ``(c, R)``.
+
+    A run stops at a loss at most ``eps``, above ``blowup`` or not finite, what
+    :func:`~minibatch_momentum.simulate.engine.run_grid` stops it at. The other
+    parameters are :func:`classic_steps`'s; ``lam``: ``(d,)`` weights of the loss.
+    """
+    R = E.shape[1]
+    rel = np.empty((-(-block.shape[0] // check_every), R), E.dtype)
+    c = _classic_checks(
+        E, V, U, W, block, neg_eta, beta, method == "nag", method == "sgd",
+        check_every, lam, scale, (eps, blowup), rel,
+    )
+    return rel[:c]
 
 
 def classic_steps(
