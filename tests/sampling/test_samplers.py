@@ -139,6 +139,16 @@ def test_same_seed_same_stream_other_seed_other_stream():
     assert not torch.equal(a, c)
 
 
+def test_put_back_leaves_the_stream_unchanged():
+    # run_grid's compiled path draws ahead and returns the batches it did not use.
+    whole = MiniBatches(1000, 3, seed=4).take(700)
+    s = MiniBatches(1000, 3, seed=4)
+    first = s.take(400)  # crosses a block of draws
+    s.put_back(first[250:])
+    s.put_back(first[250:250])  # an empty tail is a no-op
+    assert torch.equal(torch.cat([first[:250], s.take(450)]), whole)
+
+
 def test_stream_is_independent_of_global_torch_rng():
     torch.manual_seed(0)
     a = MiniBatches(100, 5, seed=12).take(20)

@@ -15,7 +15,7 @@ import torch
 from minibatch_momentum.problems.synthetic import gaussian_system
 from minibatch_momentum.simulate import engine
 from minibatch_momentum.simulate.engine import StopRule, run_grid
-from minibatch_momentum.simulate.kernels import classic_steps
+from minibatch_momentum.simulate.kernels import classic_checks, classic_steps
 
 
 def _state(d=7, R=5, m=30, symmetric=True, dtype=torch.float64, seed=0):
@@ -77,6 +77,39 @@ def test_classic_steps_in_float32(B):
     np.testing.assert_allclose(E_c, E_t.numpy(), rtol=0, atol=1e-5 * np.abs(E_t.numpy()).max())
 
 
+@pytest.mark.parametrize("B", [1, 3])
+def test_classic_checks_stop_at_the_first_check_where_a_run_stops(B):
+    U, W, E, V, neg_eta, beta = _state(seed=4)
+    lam = np.linspace(0.5, 2.0, E.shape[0])
+    block = torch.randint(0, U.shape[0], (95, B), generator=torch.Generator().manual_seed(3))
+    E0, V0 = E.numpy().copy(), V.numpy().copy()
+
+    def losses_by_steps(eps, blowup):  # the steps and the check, as the PyTorch path does
+        E_s, V_s, out = E0.copy(), V0.copy(), []
+        for a in range(0, 95, 10):
+            args = (U.numpy(), W.numpy(), block[a : a + 10].numpy(), neg_eta.numpy())
+            classic_steps(E_s, V_s, *args, beta.numpy(), "hb")
+            rel = 0.25 * (torch.from_numpy(lam) @ torch.from_numpy(E_s * E_s)).numpy()
+            out.append(rel)
+            if np.any(rel <= eps) or not np.all(rel <= blowup):
+                break
+        return np.array(out), E_s
+
+    want, _ = losses_by_steps(1e-300, np.inf)
+    assert len(want) == 10  # nine checks of 10 steps, a last one of 5
+    mid = float(np.median(want[4]))
+    for eps, blowup in [(1e-300, np.inf), (mid, np.inf), (1e-300, mid)]:
+        E_c, V_c = E0.copy(), V0.copy()
+        got = classic_checks(
+            E_c, V_c, U.numpy(), W.numpy(), block.numpy(), neg_eta.numpy(), beta.numpy(), "hb",
+            10, lam, 0.25, eps, blowup,
+        )  # fmt: skip
+        ref, E_ref = losses_by_steps(eps, blowup)
+        assert got.shape == ref.shape
+        np.testing.assert_allclose(got, ref, rtol=1e-13)
+        np.testing.assert_allclose(E_c, E_ref, rtol=0, atol=1e-14 * np.abs(E_ref).max())
+
+
 @pytest.mark.parametrize(
     "B, sampler, device, compiled",
     [
@@ -118,3 +151,25 @@ def test_run_grid_compiled_matches_the_torch_path(method, B, monkeypatch):
         np.testing.assert_array_equal(tc, tp)
         finite = np.isfinite(lp) & (lp < 1e10)
         np.testing.assert_allclose(lc[finite], lp[finite], rtol=1e-9)
+
+
+@pytest.mark.parametrize("per_call", [4096, 30])  # one call, or many with batches put back
+def test_run_grid_compiled_to_t_max_matches_the_torch_path(per_call, monkeypatch):
+    # t_max not a multiple of check_every: the last check comes 3 steps after the one before.
+    p = gaussian_system(d=12, n=200, kappa=50.0, seed=5)
+    eta, beta = np.array([0.02, 0.05]) / p.eigvals[-1], np.array([0.5, 0.8])
+    stop = StopRule(eps=1e-30, t_max=1003, check_every=10, curve_points=30)
+
+    def grid():
+        return run_grid(p, "nag", 1, eta, beta, seed=2, stop=stop, device="cpu")
+
+    monkeypatch.setattr(engine, "COMPILED_STEPS", per_call)
+    compiled = grid()
+    monkeypatch.setattr(engine, "COMPILED_MAX_BATCH", 0)
+    plain = grid()
+    np.testing.assert_array_equal(compiled.steps_run, [1003, 1003])
+    np.testing.assert_array_equal(compiled.status, plain.status)
+    for (tc, lc), (tp, lp) in zip(compiled.curves, plain.curves, strict=True):
+        np.testing.assert_array_equal(tc, tp)
+        assert tc[-1] == 1003
+        np.testing.assert_allclose(lc, lp, rtol=1e-11)

@@ -3,8 +3,11 @@ r"""Compiled steps of SGD, heavy ball and Nesterov for small batches on the CPU.
 At a batch of a few rows a step of :func:`~minibatch_momentum.simulate.engine.run_grid`
 is five tiny tensor operations, and PyTorch's per-operation dispatch (a few
 microseconds each) costs more than their arithmetic: at ``d = 40`` and a dozen runs the
-arithmetic is ~1,000 flops, the dispatch ~8 microseconds. :func:`classic_steps` runs the
-``k`` steps between two loss checks in one compiled call (Numba, no C compiler needed):
+arithmetic is ~1,000 flops, the dispatch ~8 microseconds. :func:`classic_checks` runs
+thousands of steps in one compiled call (Numba, no C compiler needed), with the loss
+checks between them, and returns at the first check where a run stops: between two such
+checks there is nothing for Python to do. :func:`classic_steps` is one stretch between
+two checks. A step is
 
 .. code-block:: text
 
@@ -16,7 +19,9 @@ the arithmetic of :func:`~minibatch_momentum.simulate.engine._step` (the module 
 of the engine states it: ``gamma = beta`` for Nesterov's look-ahead, else 0) in another
 order of summation, so the iterates agree with the PyTorch path to rounding (about
 ``1e-15`` relative per step in float64; the tests hold both to ``torch.optim.SGD`` and to
-each other). A step is one pass over the ``(d, R)`` state after the products ``S``: at
+each other). The loss checks sum ``lam . e^2`` in their own order too, so the loss
+curves agree with the PyTorch path's to rounding, with the same counts (the tests hold
+both). The update is one pass over the ``(d, R)`` state after the products ``S``: at
 ``B = 1`` that pass also sums the next step's products, so the state is read once per
 step; at ``B = 2 .. 4`` the products are one BLAS call. From a few dozen rows on,
 PyTorch's matrix products win; the engine takes the compiled path up to its
