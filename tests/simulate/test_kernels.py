@@ -1,6 +1,6 @@
 """The compiled small-batch chunk against the engine's PyTorch step, and where it is used.
 
-``kernels.classic_steps`` must do the arithmetic of ``engine._step`` (which
+``kernels.classic_checks`` must do the arithmetic of ``engine._step`` (which
 tests/simulate/test_engine.py holds to ``torch.optim.SGD``) in another order of summation:
 equal to rounding. ``run_grid`` takes it at small batches on the CPU; there the iteration
 counts and statuses must be the PyTorch path's, and the loss curves equal to rounding.
@@ -15,7 +15,12 @@ import torch
 from minibatch_momentum.problems.synthetic import gaussian_system
 from minibatch_momentum.simulate import engine
 from minibatch_momentum.simulate.engine import StopRule, run_grid
-from minibatch_momentum.simulate.kernels import classic_checks, classic_steps
+from minibatch_momentum.simulate.kernels import classic_checks
+
+
+def classic_steps(E, V, U, W, block, neg_eta, beta, method):  # one check, at the end
+    every, lam = max(len(block), 1), np.ones(E.shape[0], E.dtype)
+    classic_checks(E, V, U, W, block, neg_eta, beta, method, every, lam, 1.0, 0.0, np.inf)
 
 
 def _state(d=7, R=5, m=30, symmetric=True, dtype=torch.float64, seed=0):

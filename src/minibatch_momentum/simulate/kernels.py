@@ -6,8 +6,7 @@ microseconds each) costs more than their arithmetic: at ``d = 40`` and a dozen r
 arithmetic is ~1,000 flops, the dispatch ~8 microseconds. :func:`classic_checks` runs
 thousands of steps in one compiled call (Numba, no C compiler needed), with the loss
 checks between them, and returns at the first check where a run stops: between two such
-checks there is nothing for Python to do. :func:`classic_steps` is one stretch between
-two checks. A step is
+checks there is nothing for Python to do. A step is
 
 .. code-block:: text
 
@@ -151,21 +150,14 @@ def _sgd_pass(E, u, s, w, N):
 def _momentum_pass(E, V, u, s, beta, w, N, N2, nesterov):
     for j in range(E.shape[0]):
         Ej, Vj, uj, wj = E[j], V[j], u[j], w[j]
-        if nesterov:
-            for r in range(E.shape[1]):
-                v = Vj[r] * beta[r] + uj * s[r]
-                Vj[r] = v
-                e = Ej[r] + v
-                Ej[r] = e
-                N[r] += wj * e
+        for r in range(E.shape[1]):
+            v = Vj[r] * beta[r] + uj * s[r]
+            Vj[r] = v
+            e = Ej[r] + v
+            Ej[r] = e
+            N[r] += wj * e
+            if nesterov:  # loop-invariant: LLVM makes two loops of this one
                 N2[r] += wj * v
-        else:
-            for r in range(E.shape[1]):
-                v = Vj[r] * beta[r] + uj * s[r]
-                Vj[r] = v
-                e = Ej[r] + v
-                Ej[r] = e
-                N[r] += wj * e
 
 
 def classic_checks(
@@ -189,29 +181,7 @@ def classic_checks(
     ``(c, R)``.
 
     A run stops at a loss at most ``eps``, above ``blowup`` or not finite, what
-    :func:`~minibatch_momentum.simulate.engine.run_grid` stops it at. The other
-    parameters are :func:`classic_steps`'s; ``lam``: ``(d,)`` weights of the loss.
-    """
-    R = E.shape[1]
-    rel = np.empty((-(-block.shape[0] // check_every), R), E.dtype)
-    c = _classic_checks(
-        E, V, U, W, block, neg_eta, beta, method == "nag", method == "sgd",
-        check_every, lam, scale, (eps, blowup), rel,
-    )
-    return rel[:c]
-
-
-def classic_steps(
-    E: np.ndarray,
-    V: np.ndarray,
-    U: np.ndarray,
-    W: np.ndarray,
-    block: np.ndarray,
-    neg_eta: np.ndarray,
-    beta: np.ndarray,
-    method: str,
-) -> None:
-    """Advance all runs by the ``k`` steps of ``block``, in place.
+    :func:`~minibatch_momentum.simulate.engine.run_grid` stops it at.
 
     Parameters
     ----------
@@ -223,5 +193,14 @@ def classic_steps(
     neg_eta : (R,) ``-eta`` times the tables' scale (``1 / B`` for gradient samplers).
     beta : (R,) momentum (ignored for ``sgd``).
     method : ``sgd``, ``hb`` or ``nag``.
+    check_every : steps between two checks (the last check ends the block).
+    lam, scale : the loss's ``(d,)`` weights and factor.
+    eps, blowup : the thresholds.
     """
-    _classic_steps(E, V, U, W, block, neg_eta, beta, method == "nag", method == "sgd")
+    R = E.shape[1]
+    rel = np.empty((-(-block.shape[0] // check_every), R), E.dtype)
+    c = _classic_checks(
+        E, V, U, W, block, neg_eta, beta, method == "nag", method == "sgd",
+        check_every, lam, scale, (eps, blowup), rel,
+    )
+    return rel[:c]
