@@ -158,6 +158,45 @@ def test_run_grid_compiled_matches_the_torch_path(method, B, monkeypatch):
         np.testing.assert_allclose(lc[finite], lp[finite], rtol=1e-9)
 
 
+@pytest.mark.parametrize("blowup", [1e8, np.inf])  # inf: only a non-finite loss diverges
+def test_run_grid_compiled_stops_where_the_bookkeeping_does(blowup, monkeypatch):
+    # A censoring horizon that is no multiple of check_every (1.37 t), leaders that are a
+    # subset, diverging runs, and calls of three checks with their batches put back.
+    p = gaussian_system(d=12, n=200, kappa=50.0, seed=5)
+    eta = np.array([0.1, 0.3, 5.0, 0.05, 0.2, 40.0]) / p.eigvals[-1]
+    beta = np.array([0.5, 0.8, 0.5, 0.9, 0.3, 0.0])
+    leaders = np.array([False, True, True, True, False, True])
+    stop = StopRule(eps=1e-5, t_max=5000, check_every=7, censor_factor=1.37, blowup=blowup)
+
+    def grid():
+        return run_grid(p, "hb", 1, eta, beta, seed=4, stop=stop, device="cpu", leaders=leaders)
+
+    monkeypatch.setattr(engine, "COMPILED_STEPS", 21)
+    compiled = grid()
+    monkeypatch.setattr(engine, "COMPILED_MAX_BATCH", 0)
+    plain = grid()
+    assert {"converged", "diverged", "censored"} <= set(plain.status)
+    assert plain.steps_run.max() % 7  # the horizon falls between two checks
+    for field in ("iters_to_eps", "status", "steps_run", "diverged_at"):
+        np.testing.assert_array_equal(getattr(compiled, field), getattr(plain, field))
+    for (tc, lc), (tp, lp) in zip(compiled.curves, plain.curves, strict=True):
+        np.testing.assert_array_equal(tc, tp)
+        finite = np.isfinite(lp) & (lp < 1e10)
+        np.testing.assert_allclose(lc[finite], lp[finite], rtol=1e-9)
+
+
+def test_classic_checks_compare_float32_losses_with_float32_thresholds():
+    # NumPy compares a float32 loss with float32(eps), which for eps = 1e-3 lies above
+    # eps: a loss equal to float32(1e-3) stops a run in the bookkeeping, so here too.
+    E = np.ones((1, 2), np.float32)
+    U, zero = np.ones((3, 1), np.float32), np.zeros(2, np.float32)
+    lam = np.full(1, 1e-3, np.float32)  # run 0's loss: float32(1e-3); run 1's too
+    block = np.zeros((20, 1), np.int64)  # eta = 0: the losses stay
+    rel = classic_checks(E, np.zeros_like(E), U, U, block, zero, zero, "hb", 10, lam, 1.0, 1e-3, 1)
+    assert rel[:, 0] <= 1e-3  # what run_grid's bookkeeping sees: this run stops
+    assert len(rel) == 1
+
+
 @pytest.mark.parametrize("per_call", [4096, 30])  # one call, or many with batches put back
 def test_run_grid_compiled_to_t_max_matches_the_torch_path(per_call, monkeypatch):
     # t_max not a multiple of check_every: the last check comes 3 steps after the one before.
@@ -168,8 +207,12 @@ def test_run_grid_compiled_to_t_max_matches_the_torch_path(per_call, monkeypatch
     def grid():
         return run_grid(p, "nag", 1, eta, beta, seed=2, stop=stop, device="cpu")
 
+    calls = []
+    checks = engine._Classic.checks
+    monkeypatch.setattr(engine._Classic, "checks", lambda *a: calls.append(1) or checks(*a))
     monkeypatch.setattr(engine, "COMPILED_STEPS", per_call)
     compiled = grid()
+    assert len(calls) == -(-1003 // per_call)  # the compiled path, in calls of per_call steps
     monkeypatch.setattr(engine, "COMPILED_MAX_BATCH", 0)
     plain = grid()
     np.testing.assert_array_equal(compiled.steps_run, [1003, 1003])

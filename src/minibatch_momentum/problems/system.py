@@ -96,7 +96,7 @@ class Problem:
     def tables(self) -> dict:
         """Per-sampler tables, filled by :func:`minibatch_momentum.sampling.samplers.sampling`
         (keyed by the sampler's name), and the engine's copies of them on a device (keyed by
-        ``(sampler, dtype, device)``)."""
+        ``(sampler, dtype, device)``, with the table they copy)."""
         return {}
 
     def spectral_summary(self) -> dict:

@@ -103,6 +103,7 @@ COMPILED_STEPS = 4096
 GATHER_BYTES = 1 << 20
 SNGM_EPS = 1e-12
 
+
 def use_threads(n: int) -> None:
     """Run on ``n`` threads: PyTorch's own, and those of the BLAS libraries that NumPy,
     SciPy and the compiled steps of :mod:`~minibatch_momentum.simulate.kernels` call
@@ -451,12 +452,16 @@ def _eigenbasis_start(problem, sampler, x0, dtype, dev):
     dynamics are unchanged (an orthogonal change of variables) and the loss is a weighted
     sum of squares, ``O(d)`` per run."""
     draws = sampling(problem, sampler)
-    # Kept on the problem beside the sampler's own tables: every seed and method of a
-    # job would otherwise convert (float32) or copy (a GPU) the same n x d table again.
+    # Kept on the problem beside the sampler's own tables, for as long as the problem
+    # lives: every seed and method of a job would otherwise convert (float32) or copy
+    # (a GPU) the same n x d table again.
+    dev = torch.device(dev)
+    if dev.type == "cuda" and dev.index is None:  # "cuda" and "cuda:0", one copy
+        dev = torch.device("cuda", torch.cuda.current_device())
     key = (sampler, dtype, dev)
-    if key not in problem.tables:
-        problem.tables[key] = _Tables(draws, dtype, dev)
-    tables = problem.tables[key]
+    if key not in problem.tables or problem.tables[key][0] is not draws:
+        problem.tables[key] = (draws, _Tables(draws, dtype, dev))
+    tables = problem.tables[key][1]
     lam = torch.as_tensor(problem.eigvals, dtype=dtype, device=dev)
     x0 = np.zeros(problem.d) if x0 is None else np.asarray(x0, float)
     e0 = torch.as_tensor(problem.eigvecs.T @ (x0 - problem.x_star), dtype=dtype, device=dev)
@@ -514,9 +519,10 @@ def run_grid(
     d = problem.d
     K = stop.check_every
     compiled = isinstance(state, _Classic) and state.compiled
-    # The compiled chunk does many checks per call and stops at the first one where a
-    # run stops: the checks before it change nothing, and Python sees each one's losses
-    # without paying a call per check (three quarters of a small-batch sweep's time).
+    # The compiled chunk does many checks per call and returns at the first one where a
+    # run stops: the checks before it stop no run (they may add curve points), and
+    # Python sees each one's losses without paying a call per check (three quarters of
+    # a small-batch sweep's time).
     per_call = max(1, COMPILED_STEPS // K) * K if compiled else K
     t = 0
     while active.size and t < outcomes.horizon:

@@ -61,9 +61,9 @@ def _relative_loss(E, lam, scale, out):
 @numba.njit(cache=True, nogil=True)
 def _any_stops(rel, eps, blowup):
     # What run_grid's bookkeeping stops a run at: a loss at most eps, above blowup or
-    # not finite (NaN fails both comparisons).
+    # not finite (NaN fails every comparison; inf passes "<= blowup" when blowup = inf).
     for r in range(rel.shape[0]):
-        if not (rel[r] > eps and rel[r] <= blowup):
+        if not (eps < rel[r] <= blowup and rel[r] < np.inf):
             return True
     return False
 
@@ -199,8 +199,11 @@ def classic_checks(
     """
     R = E.shape[1]
     rel = np.empty((-(-block.shape[0] // check_every), R), E.dtype)
+    # The thresholds in the losses' precision, as NumPy compares a float32 array with a
+    # Python float in the bookkeeping (float32(1e-3) > 1e-3, say).
+    stop = (E.dtype.type(eps), E.dtype.type(blowup))
     c = _classic_checks(
         E, V, U, W, block, neg_eta, beta, method == "nag", method == "sgd",
-        check_every, lam, scale, (eps, blowup), rel,
-    )
+        check_every, lam, scale, stop, rel,
+    )  # fmt: skip
     return rel[:c]
