@@ -115,10 +115,15 @@ def use_threads(n: int) -> None:
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """``auto`` (or None) picks CUDA when present, else the CPU."""
+    """``auto`` (or None) picks CUDA when present, else the CPU. A CUDA device comes with
+    its index (``cuda`` is the current one), so the same device compares equal however
+    it was named (the engine keys its table copies by device)."""
     if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", torch.cuda.current_device())
+    return dev
 
 
 def _gamma(method: str, beta: torch.Tensor) -> torch.Tensor | None:
@@ -454,10 +459,7 @@ def _eigenbasis_start(problem, sampler, x0, dtype, dev):
     draws = sampling(problem, sampler)
     # Kept on the problem beside the sampler's own tables, for as long as the problem
     # lives: every seed and method of a job would otherwise convert (float32) or copy
-    # (a GPU) the same n x d table again.
-    dev = torch.device(dev)
-    if dev.type == "cuda" and dev.index is None:  # "cuda" and "cuda:0", one copy
-        dev = torch.device("cuda", torch.cuda.current_device())
+    # (a GPU) the same n x d table again. dev: from resolve_device, so one key per device.
     key = (sampler, dtype, dev)
     if key not in problem.tables or problem.tables[key][0] is not draws:
         problem.tables[key] = (draws, _Tables(draws, dtype, dev))
@@ -599,7 +601,8 @@ def monte_carlo(
     if runs < 2 or steps < 1:
         raise ValueError("monte_carlo needs runs >= 2 and steps >= 1")
     _check_params(method, np.atleast_1d(float(eta)), np.atleast_1d(float(beta)))
-    draws, tables, lam, e0, f0 = _eigenbasis_start(problem, sampler, x0, torch.float64, "cpu")
+    cpu = resolve_device("cpu")
+    draws, tables, lam, e0, f0 = _eigenbasis_start(problem, sampler, x0, torch.float64, cpu)
     E = e0[:, None].repeat(1, runs).contiguous()
     V = torch.zeros_like(E)
     eta_t = torch.full((runs,), -float(eta) * tables.scale(batch_size), dtype=torch.float64)

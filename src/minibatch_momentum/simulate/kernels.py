@@ -100,8 +100,6 @@ def _one_row_steps(E, V, U, W, rows, neg_eta, beta, nesterov, plain):
     # (and w . V): the state is read once per step, not twice (a gemv, then the
     # update). Past the L1 cache, reading the state is the step's cost: 1.1-1.6x faster.
     R = E.shape[1]
-    if rows.shape[0] == 0:
-        return
     # Separate arrays, not rows of one (5, R) array: LLVM then knows that they do not
     # overlap the state and vectorizes the passes (4x faster).
     S, S2 = np.zeros(R, E.dtype), np.zeros(R, E.dtype)
